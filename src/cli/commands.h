@@ -1,0 +1,5 @@
+/*
+ * commands.h - the subcommand list, one line each: LW_DECLARE_COMMAND(name, summary).
+ * Included twice (declarations in cli.h, the dispatch table in main.c); no include guard.
+ * Each command lives in cmd_<name>.c and defines int lw_cmd_<name>(int argc, char **argv).
+ */
