@@ -126,7 +126,7 @@ static void test_reads_go_heap_profile(void **state) {
   lw_buf_t file, raw;
   lw_buf_init(&file, &lw_libc_allocator);
   lw_buf_init(&raw, &lw_libc_allocator);
-  assert_int_equal(lw_read_file(LW_SOURCE_DIR "/../shared/reference/go-heap-example.pb.gz",
+  assert_int_equal(lw_read_file(LW_SOURCE_DIR "/tests/data/reference/go-heap-example.pb.gz",
                                 &file, 1 << 26), 0);
   char error[256] = "";
   assert_int_equal(lw_gunzip(file.data, file.len, &raw, 1 << 28, error, sizeof error), 0);
