@@ -167,10 +167,12 @@ void lw__mappings_after_dlclose(void) {
   if (!c || dl_iterate_phdr(still_loaded, c))
     return;
   pthread_mutex_lock(&retired_lock);
-  uint32_t epoch = current_epoch;
+  /* Stacks captured up to now (epoch <= current) may point into the object; from the next
+   * epoch on its addresses may belong to something else. */
+  uint32_t next_epoch = current_epoch + 1;
   for (size_t i = 0; i < c->n; i++)
-    retire(&c->segments[i], epoch);
-  __atomic_store_n(&current_epoch, epoch + 1, __ATOMIC_RELEASE);
+    retire(&c->segments[i], next_epoch);
+  __atomic_store_n(&current_epoch, next_epoch, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&retired_lock);
   lw__unwind_flush_cache();
 }

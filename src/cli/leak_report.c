@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/symbolize.h"
 #include "common/units.h"
 
 typedef struct {
@@ -25,40 +26,6 @@ static int by_bytes_desc(const void *a, const void *b) {
   return x->objects < y->objects ? 1 : x->objects > y->objects ? -1 : 0;
 }
 
-/* The frames of one location, innermost inlined first; writes "name (file:line)". */
-static void describe_line(const lw_profile_t *p, const lw_profile_location_t *l, uint32_t index,
-                          char *out, size_t size) {
-  const lw_profile_line_t *line = &lw_location_lines(p, l)[index];
-  const lw_profile_function_t *f = lw_profile_function(p, line->function_id);
-  const char *name = f ? lw_profile_str(p, f->name) : "";
-  const char *file = f ? lw_profile_str(p, f->filename) : "";
-  const char *base = strrchr(file, '/');
-  base = base ? base + 1 : file;
-  if (!name[0])
-    name = "?";
-  if (file[0] && line->line > 0)
-    snprintf(out, size, "%s (%s:%lld)", name, base, (long long)line->line);
-  else if (file[0])
-    snprintf(out, size, "%s (%s)", name, base);
-  else
-    snprintf(out, size, "%s", name);
-}
-
-/* "[libfoo.so+0x1a2b]" for a location without symbols. */
-static void describe_address(const lw_profile_t *p, const lw_profile_location_t *l, char *out,
-                             size_t size) {
-  const lw_profile_mapping_t *m = lw_profile_mapping(p, l->mapping_id);
-  if (!m) {
-    snprintf(out, size, "[0x%llx]", (unsigned long long)l->address);
-    return;
-  }
-  const char *path = lw_profile_str(p, m->filename);
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  snprintf(out, size, "[%s+0x%llx]", base,
-           (unsigned long long)(l->address - m->memory_start + m->file_offset));
-}
-
 static bool is_allocator_frame(const char *name) {
   static const char *const allocators[] = {
       "operator new", "operator new[]", "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t",
@@ -67,7 +34,7 @@ static bool is_allocator_frame(const char *name) {
   };
   for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
     size_t n = strlen(allocators[i]);
-    if (strncmp(name, allocators[i], n) == 0 && (name[n] == '\0' || name[n] == '('))
+    if (strncmp(name, allocators[i], n) == 0 && (name[n] == '\0' || name[n] == '(' || name[n] == ' '))
       return true;
   }
   return false;
@@ -82,20 +49,13 @@ static int sample_frames(const lw_profile_t *p, const lw_profile_sample_t *s, ch
     const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[i]);
     if (!l)
       continue;
-    if (l->n_lines == 0) {
+    uint32_t lines = l->n_lines ? l->n_lines : 1;
+    for (uint32_t j = 0; j < lines; j++) {
       if (n == max) {
         *more = true;
         return n;
       }
-      describe_address(p, l, frames[n++], 512);
-      continue;
-    }
-    for (uint32_t j = 0; j < l->n_lines; j++) {
-      if (n == max) {
-        *more = true;
-        return n;
-      }
-      describe_line(p, l, j, frames[n++], 512);
+      lw_symbolize_frame_name(p, l, j, frames[n++], 512);
     }
   }
   return n;
