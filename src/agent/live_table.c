@@ -62,11 +62,13 @@ static void filter_remove(uint64_t address) {
 
 int lw__live_init(uint64_t max_live) {
   lw__free_filter[0] = 255;
+  /* One mapping holds every stripe's first bucket array; grown arrays get their own. */
+  uint32_t *initial = lw__arena_map((size_t)STRIPES * INITIAL_BUCKETS * sizeof(uint32_t));
+  if (!initial)
+    return -1;
   for (int i = 0; i < STRIPES; i++) {
     pthread_mutex_init(&stripes[i].lock, NULL);
-    stripes[i].buckets = lw__arena_map(INITIAL_BUCKETS * sizeof(uint32_t));
-    if (!stripes[i].buckets)
-      return -1;
+    stripes[i].buckets = initial + (size_t)i * INITIAL_BUCKETS;
     stripes[i].n_buckets = INITIAL_BUCKETS;
   }
   /* Reserve the pool; on machines that refuse large reservations, settle for less. */
@@ -87,8 +89,10 @@ int lw__live_init(uint64_t max_live) {
 static void grow(stripe_t *s) {
   uint64_t n = s->n_buckets * 2;
   uint32_t *bigger = lw__arena_map(n * sizeof(uint32_t));
-  if (!bigger)
+  if (!bigger) {
+    lw__agent_fail("cannot map memory to grow the live table");
     return;
+  }
   for (uint64_t b = 0; b < s->n_buckets; b++) {
     uint32_t index = s->buckets[b];
     while (index) {
@@ -100,7 +104,8 @@ static void grow(stripe_t *s) {
       index = next;
     }
   }
-  lw__arena_unmap(s->buckets, s->n_buckets * sizeof(uint32_t));
+  if (s->n_buckets > INITIAL_BUCKETS) /* the initial arrays share one mapping: kept */
+    lw__arena_unmap(s->buckets, s->n_buckets * sizeof(uint32_t));
   s->buckets = bigger;
   s->n_buckets = n;
 }
@@ -148,7 +153,10 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
     index = take_entry(s);
   if (!index) {
     pthread_mutex_unlock(&s->lock);
-    __atomic_add_fetch(&dropped, 1, __ATOMIC_RELAXED);
+    if (__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED) == 0)
+      lw__log("live table full (%llu sampled allocations, LEAKWATCH_MAX_LIVE): further "
+              "samples count as allocated but not in use; see dropped_samples",
+              (unsigned long long)pool_capacity);
     return false;
   }
   if (s->count >= s->n_buckets)

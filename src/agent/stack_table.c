@@ -107,8 +107,10 @@ int lw__stacks_init(uint64_t max_stacks) {
 static void grow_index(void) {
   stack_index_t *old = table.index;
   stack_index_t *bigger = index_create((old->mask + 1) * 2);
-  if (!bigger)
+  if (!bigger) {
+    lw__agent_fail("cannot map memory to grow the stack table");
     return;
+  }
   for (uint32_t id = 1; id < table.count; id++)
     index_put(bigger, id, table.directory[id]->hash);
   __atomic_store_n(&table.index, bigger, __ATOMIC_RELEASE);
@@ -125,7 +127,10 @@ uint32_t lw__stacks_intern(const uint64_t *frames, int depth, bool truncated, ui
   uint32_t id = LW_STACK_OVERFLOW_ID;
   if (found) {
     id = found->id;
-  } else if (table.count < table.max) {
+  } else if (table.count < table.max &&
+             (uint64_t)table.count * 4 < (table.index->mask + 1) * 3) {
+    /* (The load check matters only if the index could not grow: a full open-addressing
+     * table would make probes endless.) */
     lw_stack_t *s = new_stack(depth);
     if (s) {
       memset(s, 0, sizeof *s);
@@ -144,8 +149,10 @@ uint32_t lw__stacks_intern(const uint64_t *frames, int depth, bool truncated, ui
       id = s->id;
     }
   }
-  if (id == LW_STACK_OVERFLOW_ID)
-    __atomic_add_fetch(&table.dropped, 1, __ATOMIC_RELAXED);
+  if (id == LW_STACK_OVERFLOW_ID && __atomic_fetch_add(&table.dropped, 1, __ATOMIC_RELAXED) == 0)
+    lw__log("stack table full (%llu stacks, LEAKWATCH_MAX_STACKS): samples with new stacks "
+            "are counted under [stack table full]",
+            (unsigned long long)table.max);
   pthread_mutex_unlock(&table.insert_lock);
   return id;
 }

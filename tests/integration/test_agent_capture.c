@@ -232,6 +232,48 @@ static void test_fork_child_writes_its_own_profile(void **state) {
   cleanup(&t);
 }
 
+static void test_exec_child_gets_fresh_agent(void **state) {
+  (void)state;
+  test_context_t t;
+  harness_temp_dir(t.dir, sizeof t.dir);
+  snprintf(t.profile_path, sizeof t.profile_path, "%s/heap.pb.gz", t.dir);
+  assert_int_equal(harness_run("exec_child", NULL, "1", t.profile_path, NULL, &t.run), 0);
+  assert_true(WIFEXITED(t.run.status) && WEXITSTATUS(t.run.status) == 0);
+  const char *child_text = strstr(t.run.out, "child=");
+  assert_non_null(child_text);
+  char child_path[256];
+  snprintf(child_path, sizeof child_path, "%s.%d", t.profile_path, atoi(child_text + 6));
+  lw_profile_t child;
+  harness_load(child_path, &child);
+  expect_site(&child, "chain_leaf", 20, 4000); /* leak_depths ran under its own agent */
+  lw_profile_free(&child);
+  harness_load(t.profile_path, &t.profile); /* the parent's own profile was not overwritten */
+  expect_site(&t.profile, "chain_leaf", 0, 0);
+  cleanup(&t);
+}
+
+/* LD_PRELOAD="libleakwatch.so libjemalloc.so.2": the agent forwards to jemalloc and still
+ * sees every allocation. */
+static void test_composes_with_jemalloc(void **state) {
+  (void)state;
+  const char *jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  if (access(jemalloc, R_OK) != 0)
+    fail_msg("%s is missing (scripts/setup.sh installs libjemalloc2)", jemalloc);
+  test_context_t t;
+  harness_temp_dir(t.dir, sizeof t.dir);
+  snprintf(t.profile_path, sizeof t.profile_path, "%s/heap.pb.gz", t.dir);
+  char preload[256];
+  snprintf(preload, sizeof preload, "LD_PRELOAD=%s %s", HARNESS_AGENT, jemalloc);
+  const char *env[] = {preload, NULL};
+  assert_int_equal(harness_run("allocator_probe", NULL, "1", t.profile_path, env, &t.run), 0);
+  assert_true(WIFEXITED(t.run.status) && WEXITSTATUS(t.run.status) == 0);
+  assert_string_equal(t.run.out, "jemalloc\n");
+  harness_load(t.profile_path, &t.profile);
+  expect_site(&t.profile, "probe_leak", 12, 36000);
+  harness_pprof_reads(t.profile_path);
+  cleanup(&t);
+}
+
 static void test_churn_without_leak(void **state) {
   (void)state;
   test_context_t t;
@@ -263,6 +305,8 @@ int main(void) {
       cmocka_unit_test(test_constructors_before_main),
       cmocka_unit_test(test_large_blocks),
       cmocka_unit_test(test_fork_child_writes_its_own_profile),
+      cmocka_unit_test(test_exec_child_gets_fresh_agent),
+      cmocka_unit_test(test_composes_with_jemalloc),
       cmocka_unit_test(test_churn_without_leak),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
