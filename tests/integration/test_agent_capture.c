@@ -274,6 +274,72 @@ static void test_composes_with_jemalloc(void **state) {
   cleanup(&t);
 }
 
+/* lw_stats counts exactly (1000 mallocs, 600 frees, 100000 bytes between two calls) and
+ * lw_write_profile writes a profile on demand while the program runs. */
+static void test_public_api(void **state) {
+  (void)state;
+  test_context_t t;
+  harness_temp_dir(t.dir, sizeof t.dir);
+  snprintf(t.profile_path, sizeof t.profile_path, "%s/now.pb.gz", t.dir);
+  const char *args[] = {t.profile_path, NULL};
+  assert_int_equal(harness_run("stats_api", args, NULL, NULL, NULL, &t.run), 0);
+  assert_true(WIFEXITED(t.run.status) && WEXITSTATUS(t.run.status) == 0);
+  assert_non_null(strstr(t.run.out, "malloc_calls=1000 free_calls=600 bytes_requested=100000"));
+  assert_non_null(strstr(t.run.out, "sampling_enabled=1"));
+  assert_non_null(strstr(t.run.out, "profiles_written=1"));
+  harness_load(t.profile_path, &t.profile);
+  site_values_t kept = harness_site(&t.profile, "kept_by_api");
+  assert_true(kept.inuse_space > 0); /* default rate: 1 MB live is ~2 samples; estimate only */
+  harness_pprof_reads(t.profile_path);
+  cleanup(&t);
+}
+
+/* The stack table is bounded: past LEAKWATCH_MAX_STACKS samples go to one overflow bucket,
+ * counted, said once, and visible in the profile. */
+static void test_stack_table_bound(void **state) {
+  (void)state;
+  test_context_t t;
+  harness_temp_dir(t.dir, sizeof t.dir);
+  snprintf(t.profile_path, sizeof t.profile_path, "%s/heap.pb.gz", t.dir);
+  char api_path[128];
+  snprintf(api_path, sizeof api_path, "%s/api.pb.gz", t.dir);
+  const char *args[] = {api_path, "many-stacks", NULL};
+  const char *env[] = {"LEAKWATCH_MAX_STACKS=100", NULL};
+  assert_int_equal(harness_run("stats_api", args, "1", t.profile_path, env, &t.run), 0);
+  assert_true(WIFEXITED(t.run.status) && WEXITSTATUS(t.run.status) == 0);
+  assert_non_null(strstr(t.run.out, "stacks=99 "));
+  const char *dropped = strstr(t.run.out, "dropped_stacks=");
+  assert_non_null(dropped);
+  assert_true(atoll(dropped + 15) > 4000);
+  harness_load(t.profile_path, &t.profile);
+  site_values_t overflow = harness_site(&t.profile, "[stack table full]");
+  assert_true(overflow.alloc_objects > 4000);
+  harness_pprof_reads(t.profile_path);
+  cleanup(&t);
+}
+
+/* Each of the agent's first 40 mmaps fails in turn: the program always completes with the
+ * same output and status; the agent says what happened instead of crashing. */
+static void test_agent_memory_failures_spare_the_host(void **state) {
+  (void)state;
+  char dir[64];
+  harness_temp_dir(dir, sizeof dir);
+  for (int n = 1; n <= 40; n++) {
+    char fault[64], output[128];
+    snprintf(fault, sizeof fault, "LEAKWATCH_FAULT_MMAP=%d", n);
+    snprintf(output, sizeof output, "%s/f%d.pb.gz", dir, n);
+    const char *env[] = {fault, NULL};
+    fixture_run_t run;
+    assert_int_equal(harness_run("alloc_functions", NULL, "1", output, env, &run), 0);
+    if (!WIFEXITED(run.status) || WEXITSTATUS(run.status) != 0)
+      fail_msg("fault at mmap %d: the host failed (status %d)", n, run.status);
+    assert_string_equal(run.out, "usable_ok\n");
+  }
+  char command[128];
+  snprintf(command, sizeof command, "rm -rf %s", dir);
+  assert_int_equal(system(command), 0);
+}
+
 static void test_churn_without_leak(void **state) {
   (void)state;
   test_context_t t;
@@ -307,6 +373,9 @@ int main(void) {
       cmocka_unit_test(test_fork_child_writes_its_own_profile),
       cmocka_unit_test(test_exec_child_gets_fresh_agent),
       cmocka_unit_test(test_composes_with_jemalloc),
+      cmocka_unit_test(test_public_api),
+      cmocka_unit_test(test_stack_table_bound),
+      cmocka_unit_test(test_agent_memory_failures_spare_the_host),
       cmocka_unit_test(test_churn_without_leak),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
