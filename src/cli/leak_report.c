@@ -26,15 +26,26 @@ static int by_bytes_desc(const void *a, const void *b) {
   return x->objects < y->objects ? 1 : x->objects > y->objects ? -1 : 0;
 }
 
+/* True for frames inside allocation functions (malloc, operator new, strdup ...), which the
+ * report shows but does not name as the site: the caller is where a fix goes. glibc's debug
+ * info names its functions by internal aliases (__GI___strdup, __libc_malloc), so those
+ * prefixes and leading underscores are ignored. */
 static bool is_allocator_frame(const char *name) {
   static const char *const allocators[] = {
-      "operator new", "operator new[]", "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t",
-      "strdup", "strndup", "__strdup", "__strndup", "malloc", "calloc", "realloc",
-      "reallocarray", "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
+      "operator new", "operator new[]", "Znwm", "Znam", "strdup", "strndup", "malloc",
+      "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+      "valloc", "pvalloc", "wcsdup", "asprintf", "vasprintf", "getline", "getdelim",
   };
+  if (strncmp(name, "__GI_", 5) == 0)
+    name += 5;
+  else if (strncmp(name, "__libc_", 7) == 0)
+    name += 7;
+  while (*name == '_')
+    name++;
   for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
     size_t n = strlen(allocators[i]);
-    if (strncmp(name, allocators[i], n) == 0 && (name[n] == '\0' || name[n] == '(' || name[n] == ' '))
+    if (strncmp(name, allocators[i], n) == 0 &&
+        (name[n] == '\0' || name[n] == '(' || name[n] == ' '))
       return true;
   }
   return false;
@@ -114,10 +125,14 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
             exact ? "true" : "false", (long long)p->period, (long long)total_bytes,
             (long long)total_objects);
   } else {
-    fprintf(out, "leakwatch: still allocated at exit: %s in %lld object%s (%s)\n", total_text,
-            (long long)total_objects, total_objects == 1 ? "" : "s",
-            exact ? "exact: every allocation recorded"
-                  : "estimated from samples; use --rate 1 for exact numbers");
+    if (n_sites == 0)
+      fprintf(out, "leakwatch: nothing still allocated at exit (%s)\n",
+              exact ? "exact: every allocation recorded" : "sampled; --rate 1 checks every allocation");
+    else
+      fprintf(out, "leakwatch: still allocated at exit: %s in %lld object%s (%s)\n", total_text,
+              (long long)total_objects, total_objects == 1 ? "" : "s",
+              exact ? "exact: every allocation recorded"
+                    : "estimated from samples; use --rate 1 for exact numbers");
   }
   for (size_t i = 0; i < n_sites && (int)i < max_sites; i++) {
     const lw_profile_sample_t *s = &p->samples[sites[i].sample];
