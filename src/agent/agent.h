@@ -258,6 +258,9 @@ int lw__mappings_collect(lw_object_mapping_t **out, size_t *count);
 const lw_object_mapping_t *lw__mappings_find(const lw_object_mapping_t *mappings, size_t count,
                                              uint64_t address, uint32_t epoch);
 void lw__mappings_init(void);
+void lw__mappings_prefork(void);
+void lw__mappings_postfork_parent(void);
+void lw__mappings_postfork_child(void);
 
 /* ---- elf_symbols.c: function names from ELF symbol tables ----------------------------- */
 
@@ -277,6 +280,9 @@ void lw__elf_symbols_close(lw_elf_symbols_t *symbols);
 int lw__export_profile(const char *path);
 /* Serializes the current heap profile (gzipped) into *out, allocated with `allocator`. */
 int lw__export_profile_bytes(const lw_allocator_t *allocator, uint8_t **out, size_t *len);
+void lw__export_prefork(void);
+void lw__export_postfork_parent(void);
+void lw__export_postfork_child(void);
 
 /* ---- init.c: start, fork, exit --------------------------------------------------------- */
 

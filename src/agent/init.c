@@ -105,8 +105,11 @@ static void choose_output_path(void) {
 
 /* ---- fork ------------------------------------------------------------------------------ */
 
+/* Locks are taken in the order docs/INTERNALS.md ("Lock order") gives. */
 static void prefork(void) {
   lw__guard_enter(&lw__thread);
+  lw__export_prefork();
+  lw__mappings_prefork();
   lw__stacks_prefork();
   lw__live_prefork();
   lw__thread_prefork();
@@ -116,6 +119,8 @@ static void postfork_parent(void) {
   lw__thread_postfork_parent();
   lw__live_postfork_parent();
   lw__stacks_postfork_parent();
+  lw__mappings_postfork_parent();
+  lw__export_postfork_parent();
   lw__guard_exit(&lw__thread);
 }
 
@@ -123,6 +128,8 @@ static void postfork_child(void) {
   lw__thread_postfork_child();
   lw__live_postfork_child();
   lw__stacks_postfork_child();
+  lw__mappings_postfork_child();
+  lw__export_postfork_child();
   expand_output(lw__options.output, output_base, sizeof output_base);
   choose_output_path();
   lw__guard_exit(&lw__thread);

@@ -31,6 +31,10 @@ uint32_t lw__mappings_epoch(void) { return __atomic_load_n(&current_epoch, __ATO
 
 void lw__mappings_init(void) {}
 
+void lw__mappings_prefork(void) { pthread_mutex_lock(&retired_lock); }
+void lw__mappings_postfork_parent(void) { pthread_mutex_unlock(&retired_lock); }
+void lw__mappings_postfork_child(void) { pthread_mutex_init(&retired_lock, NULL); }
+
 /* ---- build IDs from the loaded objects' notes --------------------------------------- */
 
 static void hex_encode(const uint8_t *bytes, size_t n, char *out, size_t out_size) {

@@ -346,3 +346,9 @@ int lw__export_profile(const char *path) {
   map_release(NULL, bytes, len);
   return result;
 }
+
+/* An export in progress on another thread must not leave export_lock held in a fork child
+ * (its exit profile would wait forever): fork waits for the export to finish. */
+void lw__export_prefork(void) { pthread_mutex_lock(&export_lock); }
+void lw__export_postfork_parent(void) { pthread_mutex_unlock(&export_lock); }
+void lw__export_postfork_child(void) { pthread_mutex_init(&export_lock, NULL); }
