@@ -231,6 +231,9 @@ typedef struct lw_estimate_totals {
   uint64_t stacks_truncated;
 } lw_estimate_totals_t;
 void lw__record_totals(lw_estimate_totals_t *out);
+/* A stack's estimated objects (allocated, or in use), from whichever counters the mode
+ * keeps: in exact mode objects are samples. */
+uint64_t lw__stack_objects(const lw_stack_counters_t *counters, bool inuse);
 uint64_t lw__now_ms(void);
 
 /* ---- mappings.c: which object each code address belongs to --------------------------- */

@@ -15,13 +15,14 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/spinlock.h"
 
 enum { STRIPES = 64, INITIAL_BUCKETS = 256 };
 
 uint8_t lw__free_filter[1u << LW_FILTER_BITS];
 
 typedef struct stripe {
-  pthread_mutex_t lock;
+  lw_spinlock_t lock;
   uint32_t *buckets;  /* entry index (into pool), 0 = empty */
   uint64_t n_buckets; /* power of two */
   uint64_t count;
@@ -62,12 +63,16 @@ static void filter_remove(uint64_t address) {
 
 int lw__live_init(uint64_t max_live) {
   lw__free_filter[0] = 255;
+  /* In exact mode every allocation is sampled, so almost every free needs the slow path
+   * anyway: pin the whole filter at "maybe" (255 is sticky) and skip its upkeep. */
+  if (lw__options.rate <= 1)
+    memset(lw__free_filter, 255, sizeof lw__free_filter);
   /* One mapping holds every stripe's first bucket array; grown arrays get their own. */
   uint32_t *initial = lw__arena_map((size_t)STRIPES * INITIAL_BUCKETS * sizeof(uint32_t));
   if (!initial)
     return -1;
   for (int i = 0; i < STRIPES; i++) {
-    pthread_mutex_init(&stripes[i].lock, NULL);
+    lw_spin_reset(&stripes[i].lock);
     stripes[i].buckets = initial + (size_t)i * INITIAL_BUCKETS;
     stripes[i].n_buckets = INITIAL_BUCKETS;
   }
@@ -143,7 +148,7 @@ static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address) {
 bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_t time_ms) {
   uint64_t hash = hash_address(address);
   stripe_t *s = stripe_of(hash);
-  pthread_mutex_lock(&s->lock);
+  lw_spin_lock(&s->lock);
   /* An entry for this address can only be stale (a free we could not see, e.g. by a
    * function we do not interpose); the new allocation replaces it. */
   uint32_t index = unlink_entry(s, hash, address);
@@ -152,7 +157,7 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   else
     index = take_entry(s);
   if (!index) {
-    pthread_mutex_unlock(&s->lock);
+    lw_spin_unlock(&s->lock);
     if (__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED) == 0)
       lw__log("live table full (%llu sampled allocations, LEAKWATCH_MAX_LIVE): further "
               "samples count as allocated but not in use; see dropped_samples",
@@ -171,7 +176,7 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   *bucket = index;
   s->count++;
   filter_add(address);
-  pthread_mutex_unlock(&s->lock);
+  lw_spin_unlock(&s->lock);
   return true;
 }
 
@@ -180,8 +185,8 @@ bool lw__live_remove(uint64_t address, lw_live_entry_t *removed, bool blocking, 
   stripe_t *s = stripe_of(hash);
   *busy = false;
   if (blocking) {
-    pthread_mutex_lock(&s->lock);
-  } else if (pthread_mutex_trylock(&s->lock) != 0) {
+    lw_spin_lock(&s->lock);
+  } else if (!lw_spin_trylock(&s->lock)) {
     *busy = true;
     return false;
   }
@@ -192,18 +197,18 @@ bool lw__live_remove(uint64_t address, lw_live_entry_t *removed, bool blocking, 
     s->free_list = index;
     filter_remove(address);
   }
-  pthread_mutex_unlock(&s->lock);
+  lw_spin_unlock(&s->lock);
   return index != 0;
 }
 
 void lw__live_for_each(void (*fn)(const lw_live_entry_t *entry, void *context), void *context) {
   for (int i = 0; i < STRIPES; i++) {
     stripe_t *s = &stripes[i];
-    pthread_mutex_lock(&s->lock);
+    lw_spin_lock(&s->lock);
     for (uint64_t b = 0; b < s->n_buckets; b++)
       for (uint32_t index = s->buckets[b]; index; index = pool[index].next)
         fn(&pool[index], context);
-    pthread_mutex_unlock(&s->lock);
+    lw_spin_unlock(&s->lock);
   }
 }
 
@@ -219,13 +224,13 @@ uint64_t lw__live_dropped(void) { return __atomic_load_n(&dropped, __ATOMIC_RELA
 /* Fork: take every stripe lock in index order so the child inherits consistent tables. */
 void lw__live_prefork(void) {
   for (int i = 0; i < STRIPES; i++)
-    pthread_mutex_lock(&stripes[i].lock);
+    lw_spin_lock(&stripes[i].lock);
 }
 void lw__live_postfork_parent(void) {
   for (int i = STRIPES - 1; i >= 0; i--)
-    pthread_mutex_unlock(&stripes[i].lock);
+    lw_spin_unlock(&stripes[i].lock);
 }
 void lw__live_postfork_child(void) {
   for (int i = 0; i < STRIPES; i++)
-    pthread_mutex_init(&stripes[i].lock, NULL);
+    lw_spin_reset(&stripes[i].lock);
 }

@@ -199,9 +199,9 @@ static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
   if (!alloc_samples)
     return;
   int64_t values[4] = {
-      (int64_t)(__atomic_load_n(&c->alloc_objects_fp, __ATOMIC_RELAXED) / 256),
+      (int64_t)lw__stack_objects(c, false),
       (int64_t)(__atomic_load_n(&c->alloc_bytes_fp, __ATOMIC_RELAXED) / 256),
-      (int64_t)(__atomic_load_n(&c->inuse_objects_fp, __ATOMIC_RELAXED) / 256),
+      (int64_t)lw__stack_objects(c, true),
       (int64_t)(__atomic_load_n(&c->inuse_bytes_fp, __ATOMIC_RELAXED) / 256),
   };
   uint64_t locations[LW_MAX_DEPTH + 1];

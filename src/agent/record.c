@@ -58,13 +58,18 @@ void lw__record_alloc(void *address, size_t size) {
   lw_stack_t *stack = lw__stacks_get(id);
   uint64_t objects_fp, bytes_fp;
   sample_weights(size, &objects_fp, &bytes_fp);
+  /* Exact mode: every weight is 1, so objects = samples and those counters are skipped
+   * (lw__stack_objects derives them); each atomic add costs ~6 ns here. */
+  bool weighted = lw__options.rate > 1;
   add(&stack->counters.alloc_samples, 1);
-  add(&stack->counters.alloc_objects_fp, objects_fp);
+  if (weighted)
+    add(&stack->counters.alloc_objects_fp, objects_fp);
   add(&stack->counters.alloc_bytes_fp, bytes_fp);
   /* In-use counts only what the live table holds, so a later free can take it back. */
   if (lw__live_insert((uint64_t)(uintptr_t)address, size, id, lw__now_ms())) {
     add(&stack->counters.inuse_samples, 1);
-    add(&stack->counters.inuse_objects_fp, objects_fp);
+    if (weighted)
+      add(&stack->counters.inuse_objects_fp, objects_fp);
     add(&stack->counters.inuse_bytes_fp, bytes_fp);
   }
 }
@@ -76,7 +81,8 @@ static void forget(const lw_live_entry_t *entry) {
   uint64_t objects_fp, bytes_fp;
   sample_weights(entry->size, &objects_fp, &bytes_fp);
   subtract(&stack->counters.inuse_samples, 1);
-  subtract(&stack->counters.inuse_objects_fp, objects_fp);
+  if (lw__options.rate > 1)
+    subtract(&stack->counters.inuse_objects_fp, objects_fp);
   subtract(&stack->counters.inuse_bytes_fp, bytes_fp);
 }
 
@@ -110,10 +116,16 @@ void lw__record_totals(lw_estimate_totals_t *out) {
     totals.samples_total += samples;
     totals.alloc_bytes += __atomic_load_n(&s->counters.alloc_bytes_fp, __ATOMIC_RELAXED) / 256;
     totals.inuse_bytes += __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
-    totals.inuse_objects +=
-        __atomic_load_n(&s->counters.inuse_objects_fp, __ATOMIC_RELAXED) / 256;
+    totals.inuse_objects += lw__stack_objects(&s->counters, true);
     if (s->truncated)
       totals.stacks_truncated += samples;
   }
   *out = totals;
+}
+
+uint64_t lw__stack_objects(const lw_stack_counters_t *c, bool inuse) {
+  if (lw__options.rate <= 1)
+    return __atomic_load_n(inuse ? &c->inuse_samples : &c->alloc_samples, __ATOMIC_RELAXED);
+  return __atomic_load_n(inuse ? &c->inuse_objects_fp : &c->alloc_objects_fp, __ATOMIC_RELAXED) /
+         256;
 }
