@@ -220,6 +220,8 @@ bool lw__record_free(void *address);
 /* Same without waiting for a table lock (from a signal handler that may have interrupted
  * this thread inside the table): *busy says the lock was taken and nothing was done. */
 bool lw__record_free_nonblocking(void *address, bool *busy);
+/* The weight of one sample of `size` bytes: objects and bytes it stands for, x 256. */
+void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp);
 /* Takes a removed live entry's weight off its stack's in-use counters. */
 void lw__record_forget_entry(const lw_live_entry_t *entry);
 /* Totals of the estimated counters (sum over stacks), for lw_stats. */
@@ -279,10 +281,35 @@ void lw__elf_symbols_close(lw_elf_symbols_t *symbols);
 
 /* ---- profile_export.c: tables -> pprof ------------------------------------------------- */
 
+/* What to export besides the plain heap profile (all fields zero = the plain profile). */
+typedef struct lw_export_options {
+  /* Counters at the start of a window, indexed by stack id (lw__export_snapshot): the
+   * profile's allocation values become what was allocated since. */
+  const lw_stack_counters_t *base;
+  uint32_t base_count;
+  /* Go's delta profile (/debug/pprof/heap?seconds=N): in-use values are differences too,
+   * and may be negative. */
+  bool subtract_inuse;
+  /* In-use values count only live allocations made at or after since_ms (lw__now_ms
+   * clock): "allocated during the window and still live at its end". */
+  bool inuse_since;
+  uint64_t since_ms;
+  int64_t duration_nanos;
+  bool alloc_default; /* default_sample_type = alloc_space, as Go's /debug/pprof/allocs */
+} lw_export_options_t;
+
 /* Builds the heap profile and writes it atomically to path. Returns 0 or a negative errno. */
 int lw__export_profile(const char *path);
-/* Serializes the current heap profile (gzipped) into *out, allocated with `allocator`. */
-int lw__export_profile_bytes(const lw_allocator_t *allocator, uint8_t **out, size_t *len);
+/* Serializes a heap profile (gzipped) into *out, allocated with `allocator`. options may
+ * be NULL. Returns 0 or a negative errno. */
+int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                             uint8_t **out, size_t *len);
+/* A copy of every stack's counters, for the start of a window; *count stacks. Released
+ * with lw__export_snapshot_free. NULL when out of memory. */
+lw_stack_counters_t *lw__export_snapshot(uint32_t *count);
+void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count);
+/* An allocator whose blocks survive the export's scratch memory: for reply bodies. */
+extern const lw_allocator_t lw__output_allocator;
 void lw__export_prefork(void);
 void lw__export_postfork_parent(void);
 void lw__export_postfork_child(void);

@@ -53,6 +53,9 @@ typedef struct {
   demangle_fn demangle;
   uint64_t truncated_location;
   uint64_t overflow_location;
+  const lw_export_options_t *options;
+  lw_stack_counters_t *since; /* per stack id: live allocations made since options->since_ms */
+  uint32_t since_count;
 } exporter_t;
 
 static bool grow_locations(exporter_t *x);
@@ -193,17 +196,41 @@ static bool grow_locations(exporter_t *x) {
   return true;
 }
 
-static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
+static int64_t load(const uint64_t *counter) {
+  return (int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* The four values of a stack's sample under the export's options. */
+static void stack_values(const exporter_t *x, const lw_stack_t *s, int64_t values[4]) {
   const lw_stack_counters_t *c = &s->counters;
-  uint64_t alloc_samples = __atomic_load_n(&c->alloc_samples, __ATOMIC_RELAXED);
-  if (!alloc_samples)
+  const lw_export_options_t *o = x->options;
+  values[0] = (int64_t)lw__stack_objects(c, false);
+  values[1] = load(&c->alloc_bytes_fp) / 256;
+  values[2] = (int64_t)lw__stack_objects(c, true);
+  values[3] = load(&c->inuse_bytes_fp) / 256;
+  if (o->base && s->id < o->base_count) {
+    const lw_stack_counters_t *b = &o->base[s->id];
+    values[0] -= (int64_t)lw__stack_objects(b, false);
+    values[1] -= (int64_t)(b->alloc_bytes_fp / 256);
+    if (o->subtract_inuse) {
+      values[2] -= (int64_t)lw__stack_objects(b, true);
+      values[3] -= (int64_t)(b->inuse_bytes_fp / 256);
+    }
+  }
+  if (o->inuse_since) {
+    const lw_stack_counters_t *w = s->id < x->since_count ? &x->since[s->id] : NULL;
+    values[2] = w ? (int64_t)lw__stack_objects(w, true) : 0;
+    values[3] = w ? (int64_t)(w->inuse_bytes_fp / 256) : 0;
+  }
+}
+
+static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
+  if (!__atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED))
     return;
-  int64_t values[4] = {
-      (int64_t)lw__stack_objects(c, false),
-      (int64_t)(__atomic_load_n(&c->alloc_bytes_fp, __ATOMIC_RELAXED) / 256),
-      (int64_t)lw__stack_objects(c, true),
-      (int64_t)(__atomic_load_n(&c->inuse_bytes_fp, __ATOMIC_RELAXED) / 256),
-  };
+  int64_t values[4];
+  stack_values(x, s, values);
+  if (x->options->base && !values[0] && !values[1] && !values[2] && !values[3])
+    return; /* nothing happened at this site during the window */
   uint64_t locations[LW_MAX_DEPTH + 1];
   size_t n = 0;
   if (s->id == LW_STACK_OVERFLOW_ID) {
@@ -227,6 +254,19 @@ static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
   lw_profile_add_sample(&x->profile, locations, n, values, 4, &label, values[0] ? 1 : 0);
 }
 
+/* Weights of live allocations made since options->since_ms, summed per stack. */
+static void add_if_since(const lw_live_entry_t *entry, void *context) {
+  exporter_t *x = context;
+  if (entry->time_ms < x->options->since_ms || entry->stack_id >= x->since_count)
+    return;
+  lw_stack_counters_t *w = &x->since[entry->stack_id];
+  w->inuse_samples++;
+  uint64_t objects_fp, bytes_fp;
+  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
+  w->inuse_objects_fp += objects_fp;
+  w->inuse_bytes_fp += bytes_fp;
+}
+
 static int build_profile(exporter_t *x) {
   lw_profile_t *p = &x->profile;
   lw_profile_init(p, &lw__scratch_allocator);
@@ -240,6 +280,9 @@ static int build_profile(exporter_t *x) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   p->time_nanos = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  p->duration_nanos = x->options->duration_nanos;
+  if (x->options->alloc_default)
+    p->default_sample_type = lw_profile_string(p, "alloc_space");
   char comment[128];
   lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, sampling every %llu bytes",
          (int)getpid(), (unsigned long long)lw__options.rate);
@@ -266,6 +309,14 @@ static int build_profile(exporter_t *x) {
   x->demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
 
   uint32_t count = lw__stacks_count();
+  if (x->options->inuse_since) {
+    x->since_count = count;
+    x->since = lw_alloc(&lw__scratch_allocator, (count ? count : 1) * sizeof *x->since);
+    if (!x->since)
+      return -1;
+    memset(x->since, 0, (count ? count : 1) * sizeof *x->since);
+    lw__live_for_each(add_if_since, x);
+  }
   for (uint32_t id = 0; id < count; id++) {
     const lw_stack_t *s = lw__stacks_get(id);
     if (s)
@@ -280,12 +331,15 @@ static int build_profile(exporter_t *x) {
   return p->failed ? -1 : 0;
 }
 
-int lw__export_profile_bytes(const lw_allocator_t *allocator, uint8_t **out, size_t *len) {
+int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                             uint8_t **out, size_t *len) {
+  static const lw_export_options_t plain;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
   pthread_mutex_lock(&export_lock);
   exporter_t x;
   memset(&x, 0, sizeof x);
+  x.options = options ? options : &plain;
   int result = -ENOMEM;
   lw_buf_t raw, gz;
   lw_buf_init(&raw, &lw__scratch_allocator);
@@ -329,12 +383,12 @@ static void *map_resize(void *context, void *p, size_t old_size, size_t new_size
   }
   return grown;
 }
-static const lw_allocator_t output_allocator = {map_alloc, map_resize, map_release, NULL};
+const lw_allocator_t lw__output_allocator = {map_alloc, map_resize, map_release, NULL};
 
 int lw__export_profile(const char *path) {
   uint8_t *bytes = NULL;
   size_t len = 0;
-  int result = lw__export_profile_bytes(&output_allocator, &bytes, &len);
+  int result = lw__export_profile_bytes(NULL, &lw__output_allocator, &bytes, &len);
   if (result == 0) {
     lw_thread_state_t *t = &lw__thread;
     lw__guard_enter(t);
@@ -345,6 +399,26 @@ int lw__export_profile(const char *path) {
   }
   map_release(NULL, bytes, len);
   return result;
+}
+
+lw_stack_counters_t *lw__export_snapshot(uint32_t *count) {
+  uint32_t n = lw__stacks_count();
+  lw_stack_counters_t *copy = lw__arena_map((n ? n : 1) * sizeof *copy);
+  if (!copy)
+    return NULL;
+  for (uint32_t id = 0; id < n; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    const uint64_t *from = (const uint64_t *)&s->counters;
+    uint64_t *to = (uint64_t *)&copy[id];
+    for (size_t i = 0; i < sizeof *copy / sizeof(uint64_t); i++)
+      to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+  }
+  *count = n;
+  return copy;
+}
+
+void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count) {
+  lw__arena_unmap(snapshot, (count ? count : 1) * sizeof *snapshot);
 }
 
 /* An export in progress on another thread must not leave export_lock held in a fork child

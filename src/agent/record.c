@@ -29,7 +29,7 @@ uint64_t lw__now_ms(void) {
 }
 
 /* Fixed-point weights of one sample: objects and bytes it stands for, times 256. */
-static void sample_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp) {
+void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp) {
   if (lw__options.rate <= 1) {
     *objects_fp = 256;
     *bytes_fp = size * 256;
@@ -57,7 +57,7 @@ void lw__record_alloc(void *address, size_t size) {
   uint32_t id = lw__stacks_intern(frames, depth, truncated, lw__mappings_epoch());
   lw_stack_t *stack = lw__stacks_get(id);
   uint64_t objects_fp, bytes_fp;
-  sample_weights(size, &objects_fp, &bytes_fp);
+  lw__record_weights(size, &objects_fp, &bytes_fp);
   /* Exact mode: every weight is 1, so objects = samples and those counters are skipped
    * (lw__stack_objects derives them); each atomic add costs ~6 ns here. */
   bool weighted = lw__options.rate > 1;
@@ -79,7 +79,7 @@ static void forget(const lw_live_entry_t *entry) {
   if (!stack)
     return;
   uint64_t objects_fp, bytes_fp;
-  sample_weights(entry->size, &objects_fp, &bytes_fp);
+  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
   subtract(&stack->counters.inuse_samples, 1);
   if (lw__options.rate > 1)
     subtract(&stack->counters.inuse_objects_fp, objects_fp);
