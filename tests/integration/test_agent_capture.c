@@ -282,14 +282,17 @@ static void test_public_api(void **state) {
   harness_temp_dir(t.dir, sizeof t.dir);
   snprintf(t.profile_path, sizeof t.profile_path, "%s/now.pb.gz", t.dir);
   const char *args[] = {t.profile_path, NULL};
-  assert_int_equal(harness_run("stats_api", args, NULL, NULL, NULL, &t.run), 0);
+  /* 1 MB live at a 64 KiB rate: ~15 samples expected, none with probability e^-15. */
+  assert_int_equal(harness_run("stats_api", args, "64k", NULL, NULL, &t.run), 0);
   assert_true(WIFEXITED(t.run.status) && WEXITSTATUS(t.run.status) == 0);
   assert_non_null(strstr(t.run.out, "malloc_calls=1000 free_calls=600 bytes_requested=100000"));
   assert_non_null(strstr(t.run.out, "sampling_enabled=1"));
   assert_non_null(strstr(t.run.out, "profiles_written=1"));
   harness_load(t.profile_path, &t.profile);
   site_values_t kept = harness_site(&t.profile, "kept_by_api");
-  assert_true(kept.inuse_space > 0); /* default rate: 1 MB live is ~2 samples; estimate only */
+  double ratio = (double)kept.inuse_space / 1000000.0;
+  if (ratio < 0.3 || ratio > 1.7) /* 15 samples: +-26% is one standard error */
+    fail_msg("kept_by_api: estimated %lld bytes live, true 1000000", (long long)kept.inuse_space);
   harness_pprof_reads(t.profile_path);
   cleanup(&t);
 }
