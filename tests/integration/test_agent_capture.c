@@ -73,8 +73,9 @@ static void test_depths_exact(void **state) {
   cleanup(&t);
 }
 
-/* Sampled mode: estimates of 1, 4 and 1.5 MB leaks at a 16 KiB rate (64 to 250 samples per
- * site) must be within 40% (more than 3 standard deviations). */
+/* Sampled mode: estimates of 1, 4 and 1.5 MB leaks at a 16 KiB rate (61 to 244 samples per
+ * site, one standard error 6-13%) must be within 50%: about 4 standard errors for the
+ * smallest site, so the test does not flake. */
 static void test_depths_sampled(void **state) {
   (void)state;
   test_context_t t;
@@ -88,7 +89,7 @@ static void test_depths_sampled(void **state) {
   for (size_t i = 0; i < 3; i++) {
     site_values_t v = harness_site(&t.profile, expected[i].function);
     double ratio = (double)v.inuse_space / expected[i].bytes;
-    if (ratio < 0.6 || ratio > 1.4)
+    if (ratio < 0.5 || ratio > 1.5)
       fail_msg("%s: estimated %lld bytes, true %.0f (ratio %.2f)", expected[i].function,
                (long long)v.inuse_space, expected[i].bytes, ratio);
     /* Objects: sizes are fixed per site, so objects = bytes / size. */
