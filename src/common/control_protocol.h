@@ -19,6 +19,8 @@
 #define LW_CONTROL_MAGIC "LEAKWATCH/1"
 #define LW_CONTROL_MAX_REQUEST 256
 #define LW_CONTROL_MAX_HEADER 512
+/* What the agent answers a connection from another user before closing it. */
+#define LW_CONTROL_REFUSAL LW_CONTROL_MAGIC " ERROR permission denied (the agent belongs to another user)\n"
 
 typedef enum {
   LW_CONTROL_INFO,        /* JSON: pid, command line, uptime, rate, HTTP address */
