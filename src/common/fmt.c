@@ -213,7 +213,8 @@ size_t lw_vfmt(char *out, size_t size, const char *format, va_list args) {
       if (!text)
         text = "(null)";
       int n = 0;
-      while (text[n] && (spec.precision < 0 || n < spec.precision))
+      /* Precision first: with "%.*s" the text need not be NUL-terminated. */
+      while ((spec.precision < 0 || n < spec.precision) && text[n])
         n++;
       if (!spec.left)
         sink_pad(&s, ' ', spec.width - n);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -79,6 +80,13 @@ static void test_fmt_matches_snprintf(void **state) {
   char small[5];
   assert_int_equal(lw_fmt(small, sizeof small, "%s", "0123456789"), 10);
   assert_string_equal(small, "0123");
+  /* "%.*s" reads at most the precision: the text need not be NUL-terminated (found by
+   * fuzzing the alert-rule parser, which quotes pieces of its input this way). */
+  char *unterminated = malloc(3);
+  memcpy(unterminated, "abc", 3);
+  assert_int_equal(lw_fmt(a, sizeof a, "[%.*s]", 3, unterminated), 5);
+  assert_string_equal(a, "[abc]");
+  free(unterminated);
 }
 
 static void test_format_bytes(void **state) {
