@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 
 #define LW_EXPORT __attribute__((visibility("default")))
 /* Agent globals are local to libleakwatch.so; saying so lets the hot paths address them
@@ -37,11 +38,18 @@ typedef struct lw_options {
   bool enabled;           /* LEAKWATCH_DISABLE=1 turns the agent into a pass-through */
   uint64_t fault_mmap;    /* LEAKWATCH_FAULT_MMAP=N: the Nth agent mmap fails (tests only) */
   int root_pid;           /* LEAKWATCH_ROOT_PID: pid of the process the output belongs to */
+  bool control;           /* LEAKWATCH_CONTROL: the control socket (default on) */
+  char http[128];         /* LEAKWATCH_HTTP: "127.0.0.1:6060" serves net/http/pprof paths */
+  bool http_allow_remote; /* LEAKWATCH_HTTP_ALLOW_REMOTE: permit a non-loopback address */
+  uint64_t log_interval_ms; /* LEAKWATCH_LOG_INTERVAL: periodic stats line (0 = off) */
+  char log_path[4096];    /* LEAKWATCH_LOG: where that line goes (default stderr) */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
 /* Parses the environment (scanning environ directly: safe before main, no allocation). */
 void lw__options_load(void);
+/* The value of an environment variable, scanning environ (no getenv); NULL if unset. */
+const char *lw__environ_value(const char *name);
 
 /* ---- log.c: diagnostics on stderr, "leakwatch[pid]: ..." ------------------------------ */
 
@@ -304,6 +312,14 @@ int lw__export_profile(const char *path);
  * be NULL. Returns 0 or a negative errno. */
 int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
                              uint8_t **out, size_t *len);
+/* The same profile in Go's legacy text form (debug=1): "heap profile: ..." lines with raw
+ * return addresses, "#" lines naming them, the maps, and the agent's counters. */
+int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out);
+/* Function names for code addresses of this process (pprof's symbol protocol): calls
+ * found(address, name, context) for each address that resolves. */
+int lw__export_symbolize(const uint64_t *addresses, size_t n,
+                         void (*found)(uint64_t address, const char *name, void *context),
+                         void *context);
 /* A copy of every stack's counters, for the start of a window; *count stacks. Released
  * with lw__export_snapshot_free. NULL when out of memory. */
 lw_stack_counters_t *lw__export_snapshot(uint32_t *count);
@@ -324,6 +340,16 @@ bool lw__agent_ensure_ready(void);
 /* Stops sampling for good after an internal failure; says so once on stderr. */
 void lw__agent_fail(const char *why);
 extern uint64_t lw__profiles_written;
+
+/* ---- agent_thread.c: control socket, HTTP endpoint, periodic stats line ----------------- */
+
+/* Starts the agent thread if any of its jobs is configured (from the constructor). */
+void lw__agent_thread_start(void);
+/* In a fork child: starts the child's own thread once (cheap check, from slow paths). */
+void lw__agent_thread_maybe_start(void);
+/* At exit: stops the thread (waits up to 2 s) and removes the control socket. */
+void lw__agent_thread_stop(void);
+void lw__agent_thread_postfork_child(void);
 
 /* Reentrancy guard: agent code sets it so that allocations it causes (inside libc, dlsym,
  * ...) are passed through unsampled. */

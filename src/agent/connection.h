@@ -17,7 +17,9 @@
 #include "agent/agent.h"
 #include "common/buf.h"
 
-enum { LW_REQUEST_LIMIT = 8192 };
+/* A request (HTTP head and body, or a control line) fits in this. 64 KiB lets pprof POST a
+ * few thousand addresses to /debug/pprof/symbol. */
+enum { LW_REQUEST_LIMIT = 65536 };
 
 typedef enum { LW_PROTOCOL_CONTROL, LW_PROTOCOL_HTTP } lw_protocol_t;
 typedef enum { LW_CONN_FREE, LW_CONN_READING, LW_CONN_WAITING, LW_CONN_WRITING } lw_conn_state_t;

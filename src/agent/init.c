@@ -130,6 +130,7 @@ static void postfork_child(void) {
   lw__stacks_postfork_child();
   lw__mappings_postfork_child();
   lw__export_postfork_child();
+  lw__agent_thread_postfork_child();
   expand_output(lw__options.output, output_base, sizeof output_base);
   choose_output_path();
   lw__guard_exit(&lw__thread);
@@ -160,9 +161,13 @@ __attribute__((constructor)) static void agent_constructor(void) {
               output_path[0] ? output_path : "(none)");
   }
   lw__guard_exit(t);
+  /* The libraries are loaded and main is next: a safe point to start a thread (unlike the
+   * first malloc, which may come from inside the loader). */
+  lw__agent_thread_start();
 }
 
 __attribute__((destructor)) static void agent_destructor(void) {
+  lw__agent_thread_stop();
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY || !output_path[0])
     return;
   int result = lw__export_profile(output_path);

@@ -91,6 +91,7 @@ static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t
     lw__record_alloc(p, size);
   lw__sampler_reset(t);
   leave_agent(t);
+  lw__agent_thread_maybe_start(); /* a fork child's own agent thread, once */
   return p;
 }
 

@@ -24,16 +24,21 @@ lw_options_t lw__options = {
     .enabled = true,
     .fault_mmap = 0,
     .root_pid = 0,
+    .control = true,
+    .http = "",
+    .http_allow_remote = false,
+    .log_interval_ms = 0,
+    .log_path = "",
 };
 
-typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_PATH } option_kind_t;
+typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
 
 typedef struct {
   const char *name;
   option_kind_t kind;
   void *target;
   uint64_t min;
-  uint64_t max;
+  uint64_t max; /* OPTION_TEXT: the size of the target buffer */
 } option_t;
 
 /* ASCII-only, locale-free strcasecmp. */
@@ -81,7 +86,7 @@ static uint64_t root_pid_value;
 
 static const option_t options[] = {
     {"LEAKWATCH_RATE", OPTION_SIZE, &lw__options.rate, 1, 1ull << 40},
-    {"LEAKWATCH_OUTPUT", OPTION_PATH, lw__options.output, 0, 0},
+    {"LEAKWATCH_OUTPUT", OPTION_TEXT, lw__options.output, 0, sizeof lw__options.output},
     {"LEAKWATCH_DEPTH", OPTION_COUNT, &depth_value, 1, LW_MAX_DEPTH},
     {"LEAKWATCH_MAX_STACKS", OPTION_COUNT, &lw__options.max_stacks, 16, 1ull << 26},
     {"LEAKWATCH_MAX_LIVE", OPTION_COUNT, &lw__options.max_live, 16, 1ull << 28},
@@ -89,6 +94,11 @@ static const option_t options[] = {
     {"LEAKWATCH_ENABLE", OPTION_BOOL, &lw__options.enabled, 0, 1},
     {"LEAKWATCH_FAULT_MMAP", OPTION_COUNT, &lw__options.fault_mmap, 0, UINT64_MAX},
     {"LEAKWATCH_ROOT_PID", OPTION_COUNT, &root_pid_value, 1, 1u << 30},
+    {"LEAKWATCH_CONTROL", OPTION_BOOL, &lw__options.control, 0, 1},
+    {"LEAKWATCH_HTTP", OPTION_TEXT, lw__options.http, 0, sizeof lw__options.http},
+    {"LEAKWATCH_HTTP_ALLOW_REMOTE", OPTION_BOOL, &lw__options.http_allow_remote, 0, 1},
+    {"LEAKWATCH_LOG_INTERVAL", OPTION_DURATION, &lw__options.log_interval_ms, 100, 86400000},
+    {"LEAKWATCH_LOG", OPTION_TEXT, lw__options.log_path, 0, sizeof lw__options.log_path},
 };
 
 static void apply(const option_t *o, const char *value) {
@@ -110,19 +120,24 @@ static void apply(const option_t *o, const char *value) {
       lw__log("ignoring %s='%s': expected 1/0, true/false, yes/no or on/off", o->name, value);
     return;
   }
-  case OPTION_PATH: {
+  case OPTION_TEXT: {
     size_t len = strlen(value);
-    if (len >= sizeof lw__options.output) {
-      lw__log("ignoring %s: path longer than %zu bytes", o->name, sizeof lw__options.output - 1);
+    if (len >= o->max) {
+      lw__log("ignoring %s: longer than %llu bytes", o->name, (unsigned long long)o->max - 1);
       return;
     }
     memcpy(o->target, value, len + 1);
     return;
   }
+  case OPTION_DURATION:
+    ok = lw_parse_duration_ms(value, &number) == 0;
+    break;
   }
   if (!ok || number < o->min || number > o->max) {
     lw__log("ignoring %s='%s': expected a %s from %llu to %llu", o->name, value,
-            o->kind == OPTION_SIZE ? "size (e.g. 512k, 1m)" : "whole number",
+            o->kind == OPTION_SIZE       ? "size (e.g. 512k, 1m)"
+            : o->kind == OPTION_DURATION ? "duration in ms (e.g. 60s, 5m)"
+                                         : "whole number",
             (unsigned long long)o->min, (unsigned long long)o->max);
     return;
   }
@@ -130,6 +145,14 @@ static void apply(const option_t *o, const char *value) {
     depth_value = (int)number;
   else
     *(uint64_t *)o->target = number;
+}
+
+const char *lw__environ_value(const char *name) {
+  size_t n = strlen(name);
+  for (char **entry = environ; entry && *entry; entry++)
+    if (strncmp(*entry, name, n) == 0 && (*entry)[n] == '=')
+      return *entry + n + 1;
+  return NULL;
 }
 
 void lw__options_load(void) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/maps_reader.h"
 #include "common/file.h"
 #include "common/fmt.h"
 #include "common/gzip.h"
@@ -331,8 +332,75 @@ static int build_profile(exporter_t *x) {
   return p->failed ? -1 : 0;
 }
 
+static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                       uint8_t **out, size_t *len, lw_buf_t *text);
+
+/* ---- text forms --------------------------------------------------------------------- */
+
+/* The first function name of a location, or "". */
+static const char *location_name(const lw_profile_t *p, const lw_profile_location_t *l) {
+  if (!l || !l->n_lines)
+    return "";
+  const lw_profile_function_t *f = lw_profile_function(p, lw_location_lines(p, l)[0].function_id);
+  return f ? lw_profile_str(p, f->name) : "";
+}
+
+static bool copy_maps_line(const lw_maps_line_t *line, void *context) {
+  lw_buf_t *out = context;
+  lw_buf_printf(out, "%llx-%llx %c%c%cp %08llx 00:00 0 %s\n", (unsigned long long)line->start,
+                (unsigned long long)line->end, line->readable ? 'r' : '-',
+                line->writable ? 'w' : '-', line->executable ? 'x' : '-',
+                (unsigned long long)line->offset, line->path);
+  return true;
+}
+
+/* Renders the built profile like gperftools' heap profile (kind "heapprofile": values are
+ * already estimates, so pprof must not scale them again), with Go's "#" naming lines. */
+static void render_text(const exporter_t *x, lw_buf_t *out) {
+  const lw_profile_t *p = &x->profile;
+  int64_t totals[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < p->n_samples; i++)
+    for (int v = 0; v < 4; v++)
+      totals[v] += lw_sample_values(p, &p->samples[i])[v];
+  lw_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n", (long long)totals[2],
+                (long long)totals[3], (long long)totals[0], (long long)totals[1]);
+  for (size_t i = 0; i < p->n_samples; i++) {
+    const lw_profile_sample_t *s = &p->samples[i];
+    const int64_t *v = lw_sample_values(p, s);
+    lw_buf_printf(out, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
+                  (long long)v[0], (long long)v[1]);
+    /* The legacy parser subtracts 1 from each address: write return addresses. */
+    for (uint32_t j = 0; j < s->n_locations; j++) {
+      const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[j]);
+      if (l && l->address)
+        lw_buf_printf(out, " 0x%llx", (unsigned long long)(l->address + 1));
+    }
+    lw_buf_append_byte(out, '\n');
+    for (uint32_t j = 0; j < s->n_locations; j++) {
+      const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[j]);
+      if (l && l->address)
+        lw_buf_printf(out, "#\t0x%llx\t%s\n", (unsigned long long)l->address,
+                      location_name(p, l));
+    }
+    lw_buf_append_byte(out, '\n');
+  }
+  lw_buf_append_str(out, "MAPPED_LIBRARIES:\n");
+  lw__maps_for_each(copy_maps_line, out);
+}
+
 int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
                              uint8_t **out, size_t *len) {
+  return export_with(options, allocator, out, len, NULL);
+}
+
+int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out) {
+  return export_with(options, NULL, NULL, NULL, out);
+}
+
+/* Builds the profile; then either gzips its encoding into *out (allocator) or renders the
+ * text form into text. */
+static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                       uint8_t **out, size_t *len, lw_buf_t *text) {
   static const lw_export_options_t plain;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
@@ -341,16 +409,23 @@ int lw__export_profile_bytes(const lw_export_options_t *options, const lw_alloca
   memset(&x, 0, sizeof x);
   x.options = options ? options : &plain;
   int result = -ENOMEM;
-  lw_buf_t raw, gz;
-  lw_buf_init(&raw, &lw__scratch_allocator);
-  lw_buf_init(&gz, allocator);
-  if (build_profile(&x) == 0 && lw_profile_encode(&x.profile, &raw) == 0 &&
-      lw_gzip_compress(raw.data, raw.len, &gz, 1) == 0) {
-    *out = gz.data;
-    *len = gz.len;
-    result = 0;
+  if (text) {
+    if (build_profile(&x) == 0) {
+      render_text(&x, text);
+      result = lw_buf_failed(text) ? -ENOMEM : 0;
+    }
   } else {
-    lw_buf_free(&gz);
+    lw_buf_t raw, gz;
+    lw_buf_init(&raw, &lw__scratch_allocator);
+    lw_buf_init(&gz, allocator);
+    if (build_profile(&x) == 0 && lw_profile_encode(&x.profile, &raw) == 0 &&
+        lw_gzip_compress(raw.data, raw.len, &gz, 1) == 0) {
+      *out = gz.data;
+      *len = gz.len;
+      result = 0;
+    } else {
+      lw_buf_free(&gz);
+    }
   }
   lw__scratch_release_all();
   pthread_mutex_unlock(&export_lock);
@@ -398,6 +473,49 @@ int lw__export_profile(const char *path) {
       __atomic_add_fetch(&lw__profiles_written, 1, __ATOMIC_RELAXED);
   }
   map_release(NULL, bytes, len);
+  return result;
+}
+
+int lw__export_symbolize(const uint64_t *addresses, size_t n,
+                         void (*found)(uint64_t address, const char *name, void *context),
+                         void *context) {
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  pthread_mutex_lock(&export_lock);
+  exporter_t x;
+  memset(&x, 0, sizeof x);
+  static const lw_export_options_t plain;
+  x.options = &plain;
+  int result = -ENOMEM;
+  lw_profile_init(&x.profile, &lw__scratch_allocator);
+  if (lw__mappings_collect(&x.mappings, &x.n_mappings) == 0) {
+    size_t m = x.n_mappings ? x.n_mappings : 1;
+    x.mapping_ids = lw_alloc(&lw__scratch_allocator, m * sizeof(uint64_t));
+    x.symbols = lw_alloc(&lw__scratch_allocator, m * sizeof(lw_elf_symbols_t *));
+    x.symbols_tried = lw_alloc(&lw__scratch_allocator, m * sizeof(bool));
+    x.mapping_unnamed = lw_alloc(&lw__scratch_allocator, m * sizeof(bool));
+    if (x.mapping_ids && x.symbols && x.symbols_tried && x.mapping_unnamed && grow_locations(&x) &&
+        grow_functions(&x)) {
+      memset(x.mapping_ids, 0, m * sizeof(uint64_t));
+      memset(x.symbols_tried, 0, m * sizeof(bool));
+      memset(x.mapping_unnamed, 0, m * sizeof(bool));
+      x.demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+      uint32_t epoch = lw__mappings_epoch();
+      for (size_t i = 0; i < n; i++) {
+        uint64_t id = location_for(&x, addresses[i], epoch);
+        const lw_profile_location_t *l = id ? &x.profile.locations[id - 1] : NULL;
+        const char *name = l ? location_name(&x.profile, l) : "";
+        if (name[0])
+          found(addresses[i], name, context);
+      }
+      for (size_t i = 0; i < x.n_mappings; i++)
+        lw__elf_symbols_close(x.symbols[i]);
+      result = 0;
+    }
+  }
+  lw__scratch_release_all();
+  pthread_mutex_unlock(&export_lock);
+  lw__guard_exit(t);
   return result;
 }
 

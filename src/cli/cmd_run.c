@@ -206,7 +206,7 @@ static bool explain(const run_options_t *o, const char *profile_path) {
         return false;
       }
     }
-    lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path};
+    lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path, "at exit"};
     lw_leak_report_write(out, &profile, &ro);
     if (out != stderr && fclose(out) != 0)
       lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));

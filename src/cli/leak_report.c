@@ -125,11 +125,12 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
             exact ? "true" : "false", (long long)p->period, (long long)total_bytes,
             (long long)total_objects);
   } else {
+    const char *when = o->when ? o->when : "at exit";
     if (n_sites == 0)
-      fprintf(out, "leakwatch: nothing still allocated at exit (%s)\n",
+      fprintf(out, "leakwatch: nothing still allocated %s (%s)\n", when,
               exact ? "exact: every allocation recorded" : "sampled; --rate 1 checks every allocation");
     else
-      fprintf(out, "leakwatch: still allocated at exit: %s in %lld object%s (%s)\n", total_text,
+      fprintf(out, "leakwatch: still allocated %s: %s in %lld object%s (%s)\n", when, total_text,
               (long long)total_objects, total_objects == 1 ? "" : "s",
               exact ? "exact: every allocation recorded"
                     : "estimated from samples; use --rate 1 for exact numbers");

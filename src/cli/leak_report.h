@@ -15,6 +15,7 @@ typedef struct lw_leak_report_options {
   int max_frames;    /* frames shown per site (default 8) */
   bool json;
   const char *profile_path; /* named in the report */
+  const char *when;         /* "at exit" (the default), "now", ... in the headline */
 } lw_leak_report_options_t;
 
 /* Writes the report for a heap profile (in-use values) to out. Returns the number of sites
