@@ -23,9 +23,9 @@
 #include "agent/unwind_stack_bounds.h"
 #include "agent/unwind_step.h"
 
-/* Frames stepped beyond max_depth + skip before the walk gives up: room for the agent's
- * own leading frames. The strictly increasing stack pointer already bounds a walk; this
- * only caps the cost of a pathological one. */
+/* Frames that may be dropped (not recorded) beyond `skip` before the walk gives up: room
+ * for the agent's own leading frames. Recorded frames are bounded by max_depth, so this
+ * caps the cost of a walk; the strictly increasing stack pointer bounds it anyway. */
 #define LW_UNWIND_EXTRA_STEPS 256
 
 /* Stats are striped so that threads do not fight over one cache line; each walk adds its
@@ -108,201 +108,300 @@ static void add_counts(const walk_counts_t *counts) {
                               memory_order_relaxed);
 }
 
-/* One step with a cached rule: only rsp, rbp and the pc are tracked. The caller's other
- * callee-saved registers may have been restored by this frame, which the compact rule does
- * not record, so they become unknown. */
-static inline int step_with_rule(lw_unwind_rule_t rule, lw_unwind_registers_t *registers,
-                                 const lw_stack_region_t *region) {
-  uint64_t sp = registers->value[LW_REG_RSP];
-  uint64_t rbp = registers->value[LW_REG_RBP];
-  bool rbp_known = registers->known & LW_REGISTER_BIT(LW_REG_RBP);
-  uint64_t cfa;
-  switch (lw__rule_cfa(rule)) {
-  case LW_RULE_CFA_RSP: cfa = sp + (uint64_t)lw__rule_cfa_offset(rule); break;
-  case LW_RULE_CFA_RBP:
-    if (!rbp_known)
-      return LW_STEP_UNKNOWN_REGISTER;
-    cfa = rbp + (uint64_t)lw__rule_cfa_offset(rule);
-    break;
-  case LW_RULE_CFA_DEREF_RBP:
-    if (!rbp_known)
-      return LW_STEP_UNKNOWN_REGISTER;
-    if (!lw__stack_read(region, (uintptr_t)(rbp + (uint64_t)lw__rule_cfa_offset(rule)), &cfa))
-      return LW_STEP_UNSAFE;
-    break;
-  default: return LW_STEP_OUTERMOST;
-  }
-  uint64_t return_address;
-  if (!lw__stack_read(region, (uintptr_t)(cfa - 8), &return_address))
-    return LW_STEP_UNSAFE;
-  switch (lw__rule_rbp(rule)) {
-  case LW_RULE_RBP_AT_CFA:
-    if (!lw__stack_read(region, (uintptr_t)(cfa + (uint64_t)lw__rule_rbp_offset(rule)), &rbp))
-      return LW_STEP_UNSAFE;
-    rbp_known = true;
-    break;
-  case LW_RULE_RBP_AT_RBP:
-    if (!rbp_known)
-      return LW_STEP_UNKNOWN_REGISTER;
-    if (!lw__stack_read(region, (uintptr_t)(rbp + (uint64_t)lw__rule_rbp_offset(rule)), &rbp))
-      return LW_STEP_UNSAFE;
-    break;
-  default: break;
-  }
-  registers->value[LW_REG_RSP] = cfa;
-  registers->value[LW_REG_RBP] = rbp;
-  registers->value[LW_REG_RA] = return_address;
-  registers->known = LW_REGISTER_BIT(LW_REG_RSP) | LW_REGISTER_BIT(LW_REG_RA) |
-                     (rbp_known ? LW_REGISTER_BIT(LW_REG_RBP) : 0);
-  return LW_STEP_DONE;
-}
-
-#define LW_WALK_RESTART_PRECISE (-1)
-
-/* Walks from `start` (the registers of the frame that called lw__unwind_here; it is
- * stepped over, not recorded). In fast mode cached rules are used; if a frame later needs
- * a register a cached step discarded (rbx for glibc's lazy-binding trampoline, say), the
- * walk returns LW_WALK_RESTART_PRECISE and the caller walks again in precise mode, which
- * interprets every frame and so keeps every register it can. */
-static int walk(const lw_unwind_registers_t *start, uint64_t *pcs, int max_depth, int skip,
-                bool *truncated, bool precise, walk_counts_t *counts) {
-  lw_unwind_registers_t registers = *start;
-  lw_stack_region_t region;
-  lw__stack_region_for((uintptr_t)registers.value[LW_REG_RSP], &region);
-  uintptr_t skip_start = atomic_load_explicit(&unwind_state.skip_start, memory_order_relaxed);
-  uintptr_t skip_end = atomic_load_explicit(&unwind_state.skip_end, memory_order_relaxed);
-  bool in_skipped_module = skip_start < skip_end;
-  bool pc_is_return_address = true; /* false right after a signal trampoline */
-  bool registers_lost = false;      /* a cached step discarded callee-saved registers */
-  int remaining_skip = skip > 0 ? skip : 0;
-  int written = 0;
-  int step_limit = (max_depth > 0 ? max_depth : 0) + remaining_skip + LW_UNWIND_EXTRA_STEPS;
-  *truncated = false;
-
-  for (int frame = 0;; frame++) {
-    uint64_t pc = registers.value[LW_REG_RA];
-    if (pc == 0)
-      break; /* outermost by convention */
-    if (frame > step_limit) {
-      *truncated = true;
-      break;
-    }
-    /* For a return address, the call instruction (pc - 1) is what is executing in this
-     * frame; the next instruction may already belong to another function or CFI row. */
-    uintptr_t lookup = pc_is_return_address ? (uintptr_t)pc - 1 : (uintptr_t)pc;
-
-    lw_unwind_rule_t rule = 0;
-    lw_cfi_row_t row;
-    bool have_rule = false, have_row = false;
-    int lookup_status = 0;
-    if (!precise && lw__unwind_cache_lookup(lookup, &rule)) {
-      counts->cache_hits++;
-      have_rule = true;
-    } else {
-      if (!precise)
-        counts->cache_misses++;
-      uint64_t generation = lw__unwind_cache_generation();
-      lookup_status = lw__cfi_find_row(lookup, &row);
-      if (lookup_status == 0) {
-        have_row = true;
-        lw_unwind_rule_t compact;
-        if (lw__unwind_rule_from_row(&row, &compact))
-          lw__unwind_cache_insert(lookup, compact, generation);
-        else
-          counts->uncacheable++;
-      } else if (lookup_status == -ENOENT) {
-        /* Inside an object, in no FDE: an outermost frame for as long as the object is
-         * loaded (a flush follows its dlclose), so remember it. */
-        lw__unwind_cache_insert(lookup, lw__rule_make(LW_RULE_OUTERMOST, 0, LW_RULE_RBP_SAME, 0),
-                                generation);
-      }
-    }
-    bool signal_trampoline = have_row && row.signal_frame;
-
-    if (frame > 0) {
-      /* A trampoline's pc is its entry (the handler "returned" to it), not after a call. */
-      uint64_t recorded = pc_is_return_address && !signal_trampoline ? pc - 1 : pc;
-      bool drop = false;
-      if (in_skipped_module) {
-        if (recorded >= skip_start && recorded < skip_end)
-          drop = true;
-        else
-          in_skipped_module = false;
-      }
-      if (!drop && remaining_skip > 0) {
-        remaining_skip--;
-        drop = true;
-      }
-      if (!drop) {
-        if (written >= max_depth) {
-          *truncated = true; /* this frame exists and there is no room for it */
-          break;
-        }
-        pcs[written++] = recorded;
-      }
-    }
-
-    if (lookup_status == -ESRCH || lookup_status == -ENOENT)
-      break; /* no object or no FDE: outermost, not truncated */
-    if (!have_rule && !have_row) {
-      *truncated = true; /* no unwind table, unsupported or malformed CFI */
-      break;
-    }
-
-    uint64_t old_sp = registers.value[LW_REG_RSP];
-    int result;
-    if (have_rule) {
-      result = step_with_rule(rule, &registers, &region);
-      registers_lost = true;
-    } else {
-      result = lw__unwind_step_row(&row, &registers, &region);
-    }
-    if (result == LW_STEP_OUTERMOST)
-      break;
-    if (result == LW_STEP_UNKNOWN_REGISTER && registers_lost && !precise)
-      return LW_WALK_RESTART_PRECISE;
-    if (result != LW_STEP_DONE) {
-      if (result == LW_STEP_UNSAFE)
-        counts->stopped_unsafe++;
-      *truncated = true;
-      break;
-    }
-
-    /* Stack discipline: the caller's frame lies strictly above the callee's on the same
-     * stack. This guarantees the walk ends and that garbage CFI cannot walk us around. */
-    uint64_t new_sp = registers.value[LW_REG_RSP];
-    if (signal_trampoline) {
-      /* The interrupted code may have been on another stack (a handler on a sigaltstack
-       * interrupted code on the thread's stack). */
-      lw_stack_region_t next;
-      lw__stack_region_for((uintptr_t)new_sp, &next);
-      if (next.high == region.high && next.checked == region.checked) {
-        /* Same stack: still strictly upward, and everything from where the walk
-         * entered it is still readable. */
-        if (new_sp <= old_sp) {
-          counts->stopped_unsafe++;
-          *truncated = true;
-          break;
-        }
-        next.low = region.low;
-      }
-      region = next;
-    } else if (new_sp <= old_sp || new_sp > region.high) {
-      counts->stopped_unsafe++;
-      *truncated = true;
-      break;
-    }
-    pc_is_return_address = !signal_trampoline;
-  }
-  return written;
-}
-
 /* The registers the assembly entry captures: exactly the caller's values at the call. */
 typedef struct {
   uint64_t sp; /* the caller's sp once lw__unwind_here returns */
   uint64_t pc; /* the return address: a pc in the caller */
   uint64_t rbp, rbx, r12, r13, r14, r15;
 } lw_unwind_entry_registers_t;
+
+/* Where the walk writes pcs, and the frames it drops before writing. */
+typedef struct {
+  uint64_t *pcs;
+  int max_depth;
+  int written;
+  bool dropping;          /* any of the three below: the only test on the fast path */
+  bool drop_first;        /* the frame that called lw__unwind_here is never recorded */
+  bool in_skipped_module; /* still in the leading frames of the skipped object */
+  int remaining_skip;     /* `skip` frames still to drop */
+  int drop_budget;        /* frames that may still be dropped before giving up */
+  uintptr_t skip_start, skip_end;
+} recorder_t;
+
+/* Records one frame's pc. Returns false when it does not fit: the walk is truncated.
+ * Recorded frames are bounded by max_depth and dropped ones by drop_budget, which is what
+ * bounds the cost of a walk. */
+static inline __attribute__((always_inline)) bool record_frame(recorder_t *recorder, uint64_t pc) {
+  if (__builtin_expect(recorder->dropping, 0)) {
+    if (recorder->drop_budget-- == 0)
+      return false;
+    if (recorder->drop_first) {
+      recorder->drop_first = false;
+      return true;
+    }
+    if (recorder->in_skipped_module) {
+      if (pc >= recorder->skip_start && pc < recorder->skip_end)
+        return true;
+      recorder->in_skipped_module = false;
+    }
+    if (recorder->remaining_skip > 0) {
+      recorder->remaining_skip--;
+      return true;
+    }
+    recorder->dropping = false;
+  }
+  if (recorder->written >= recorder->max_depth)
+    return false; /* this frame exists and there is no room for it */
+  recorder->pcs[recorder->written++] = pc;
+  return true;
+}
+
+/* State of one walk that the slow path needs; the fast loop keeps sp, rbp and the pc in
+ * locals and writes them back here before calling it. */
+typedef struct {
+  lw_unwind_registers_t registers;
+  bool registers_valid; /* registers holds more than the fast loop's locals */
+  lw_stack_region_t region;
+  walk_counts_t *counts;
+  bool precise;              /* interpret every frame, ignore the cache */
+  bool registers_lost;       /* a cached step discarded callee-saved registers */
+  bool pc_is_return_address; /* false right after a signal trampoline */
+} walk_t;
+
+enum frame_outcome {
+  FRAME_CONTINUE,        /* the registers now describe the caller */
+  FRAME_OUTERMOST,       /* the walk reached the end: not truncated */
+  FRAME_TRUNCATED,       /* stopped early */
+  FRAME_RESTART_PRECISE, /* needs a register a cached step dropped: walk again */
+};
+
+/* The slow path for one frame: interpret its CFI (caching the compact rule if it has
+ * one) and step with the full row. Sets *record_pc to the pc to record for this frame
+ * (the caller records it whatever the outcome, except a restart). Kept out of line so
+ * that the row (300 bytes) and the general step do not burden the fast loop. */
+static __attribute__((noinline)) enum frame_outcome slow_frame(walk_t *walk,
+                                                               uint64_t *record_pc /* out */) {
+  uint64_t pc = walk->registers.value[LW_REG_RA];
+  /* For a return address, the call instruction (pc - 1) is what is executing in this
+   * frame; the next instruction may already belong to another function or CFI row. */
+  uintptr_t lookup = walk->pc_is_return_address ? (uintptr_t)pc - 1 : (uintptr_t)pc;
+  if (!walk->precise)
+    walk->counts->cache_misses++;
+
+  lw_cfi_row_t row;
+  uint64_t generation = lw__unwind_cache_generation();
+  int status = lw__cfi_find_row(lookup, &row);
+  if (status == 0) {
+    lw_unwind_rule_t compact;
+    if (lw__unwind_rule_from_row(&row, &compact))
+      lw__unwind_cache_insert(lookup, compact, generation);
+    else
+      walk->counts->uncacheable++;
+  } else if (status == -ENOENT) {
+    /* Inside an object, in no FDE: an outermost frame for as long as the object is
+     * loaded (a flush follows its dlclose), so remember it. */
+    lw__unwind_cache_insert(lookup, lw__rule_make(LW_RULE_OUTERMOST, 0, LW_RULE_RBP_SAME, 0),
+                            generation);
+  }
+  bool signal_trampoline = status == 0 && row.signal_frame;
+  /* A trampoline's pc is its entry (the handler "returned" to it), not after a call. */
+  *record_pc = signal_trampoline ? pc : lookup;
+  if (status == -ESRCH || status == -ENOENT)
+    return FRAME_OUTERMOST; /* no object, or no FDE covers the pc */
+  if (status != 0)
+    return FRAME_TRUNCATED; /* no unwind table, unsupported or malformed CFI */
+
+  uint64_t old_sp = walk->registers.value[LW_REG_RSP];
+  int result = lw__unwind_step_row(&row, &walk->registers, &walk->region);
+  if (result == LW_STEP_OUTERMOST)
+    return FRAME_OUTERMOST;
+  if (result == LW_STEP_UNKNOWN_REGISTER && walk->registers_lost && !walk->precise)
+    return FRAME_RESTART_PRECISE;
+  if (result != LW_STEP_DONE) {
+    if (result == LW_STEP_UNSAFE)
+      walk->counts->stopped_unsafe++;
+    return FRAME_TRUNCATED;
+  }
+
+  uint64_t new_sp = walk->registers.value[LW_REG_RSP];
+  if (signal_trampoline) {
+    /* The interrupted code may have been on another stack (a handler on a sigaltstack
+     * interrupted code on the thread's stack). */
+    lw_stack_region_t next;
+    lw__stack_region_for((uintptr_t)new_sp, &next);
+    if (next.high == walk->region.high && next.checked == walk->region.checked) {
+      /* Same stack: still strictly upward, and everything from where the walk entered
+       * it is still readable. */
+      if (new_sp <= old_sp) {
+        walk->counts->stopped_unsafe++;
+        return FRAME_TRUNCATED;
+      }
+      lw__stack_region_set_low(&next, walk->region.low);
+    }
+    walk->region = next;
+  } else if (new_sp <= old_sp || new_sp > walk->region.high) {
+    /* Stack discipline: the caller's frame lies strictly above the callee's, on the same
+     * stack. This is what guarantees the walk ends. */
+    walk->counts->stopped_unsafe++;
+    return FRAME_TRUNCATED;
+  }
+  walk->pc_is_return_address = !signal_trampoline;
+  return FRAME_CONTINUE;
+}
+
+#define LW_WALK_RESTART_PRECISE (-1)
+
+/* Walks from `entry` (the registers of the frame that called lw__unwind_here; it is
+ * stepped over, not recorded). Frames whose pc is in the cache are stepped in the loop
+ * below with sp, rbp and the pc in locals, tracking nothing else; others go through
+ * slow_frame. If a frame later needs a register a cached step discarded (rbx for glibc's
+ * lazy-binding trampoline, say), the walk returns LW_WALK_RESTART_PRECISE and is redone
+ * in precise mode, which interprets every frame and so keeps every register it can. */
+static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, int max_depth,
+                      int skip, bool *truncated, bool precise, walk_counts_t *counts) {
+  walk_t walk;
+  walk.registers_valid = false; /* filled from *entry on the first slow frame */
+  walk.counts = counts;
+  walk.precise = precise;
+  walk.registers_lost = false;
+  walk.pc_is_return_address = true;
+  lw__stack_region_for((uintptr_t)entry->sp, &walk.region);
+
+  /* Local, and only ever passed to an inlined function, so it lives in registers. */
+  recorder_t recorder;
+  recorder.pcs = pcs;
+  recorder.max_depth = max_depth;
+  recorder.written = 0;
+  recorder.remaining_skip = skip > 0 ? skip : 0;
+  recorder.drop_budget = recorder.remaining_skip + LW_UNWIND_EXTRA_STEPS;
+  recorder.skip_start = atomic_load_explicit(&unwind_state.skip_start, memory_order_relaxed);
+  recorder.skip_end = atomic_load_explicit(&unwind_state.skip_end, memory_order_relaxed);
+  recorder.in_skipped_module = recorder.skip_start < recorder.skip_end;
+  recorder.drop_first = true;
+  recorder.dropping = true;
+  *truncated = false;
+
+  /* The fast loop's state. */
+  uint64_t pc = entry->pc;
+  uint64_t sp = entry->sp;
+  uint64_t rbp = entry->rbp;
+  bool rbp_known = true;
+  bool pc_is_return_address = true;
+  bool cached_since_slow = false; /* cached steps since the slow path last synchronised */
+  lw_stack_region_t region = walk.region;
+  uint64_t hits = 0;
+
+  for (;;) {
+    lw_unwind_rule_t rule;
+    /* pc 0 is never found (pc - 1 is not a user address): the slow path ends the walk. */
+    if (__builtin_expect(!precise && pc_is_return_address &&
+                             lw__unwind_cache_lookup((uintptr_t)pc - 1, &rule),
+                         1)) {
+      /* The fast path: a cached rule, rsp/rbp/pc only. */
+      enum lw_rule_cfa cfa_kind = lw__rule_cfa(rule);
+      enum lw_rule_rbp rbp_kind = lw__rule_rbp(rule);
+      bool needs_rbp = cfa_kind == LW_RULE_CFA_RBP || cfa_kind == LW_RULE_CFA_DEREF_RBP ||
+                       rbp_kind == LW_RULE_RBP_AT_RBP;
+      if (__builtin_expect(needs_rbp && !rbp_known, 0))
+        goto slow; /* rbp was lost by an interpreted frame: interpret this one too */
+      hits++;
+      if (!record_frame(&recorder, pc - 1)) {
+        *truncated = true;
+        break;
+      }
+      uint64_t cfa;
+      if (cfa_kind == LW_RULE_CFA_RSP) {
+        cfa = sp + (uint64_t)lw__rule_cfa_offset(rule);
+      } else if (cfa_kind == LW_RULE_CFA_RBP) {
+        cfa = rbp + (uint64_t)lw__rule_cfa_offset(rule);
+      } else if (cfa_kind == LW_RULE_OUTERMOST) {
+        break;
+      } else if (!lw__stack_read(&region, (uintptr_t)(rbp + (uint64_t)lw__rule_cfa_offset(rule)),
+                                 &cfa)) {
+        counts->stopped_unsafe++;
+        *truncated = true;
+        break;
+      }
+      /* Strictly upward; the read's bounds check also keeps the CFA below the top. */
+      uint64_t return_address;
+      if (cfa <= sp || !lw__stack_read(&region, (uintptr_t)(cfa - 8), &return_address)) {
+        counts->stopped_unsafe++;
+        *truncated = true;
+        break;
+      }
+      if (rbp_kind != LW_RULE_RBP_SAME) {
+        uint64_t base = rbp_kind == LW_RULE_RBP_AT_CFA ? cfa : rbp;
+        if (!lw__stack_read(&region, (uintptr_t)(base + (uint64_t)lw__rule_rbp_offset(rule)),
+                            &rbp)) {
+          counts->stopped_unsafe++;
+          *truncated = true;
+          break;
+        }
+        rbp_known = true;
+      }
+      sp = cfa;
+      pc = return_address;
+      /* The caller's other callee-saved registers may have been restored by this frame,
+       * which the compact rule does not record: from now on they are unknown. */
+      cached_since_slow = true;
+      continue;
+    }
+
+  slow:
+    if (pc == 0)
+      break; /* outermost by convention */
+    if (!walk.registers_valid) {
+      /* First slow frame: the full register set, from what the entry captured. Registers
+       * the entry does not capture are left unset; `known` marks them unknown. */
+      walk.registers.value[LW_REG_RBX] = entry->rbx;
+      walk.registers.value[LW_REG_R12] = entry->r12;
+      walk.registers.value[LW_REG_R13] = entry->r13;
+      walk.registers.value[LW_REG_R14] = entry->r14;
+      walk.registers.value[LW_REG_R15] = entry->r15;
+      walk.registers.known =
+          LW_REGISTER_BIT(LW_REG_RSP) | LW_REGISTER_BIT(LW_REG_RA) | LW_CALLEE_SAVED_REGISTERS;
+      walk.registers_valid = true;
+    }
+    walk.registers.value[LW_REG_RA] = pc;
+    walk.registers.value[LW_REG_RSP] = sp;
+    walk.registers.value[LW_REG_RBP] = rbp;
+    if (cached_since_slow) {
+      walk.registers.known = LW_REGISTER_BIT(LW_REG_RSP) | LW_REGISTER_BIT(LW_REG_RA);
+      walk.registers_lost = true; /* sticky: decides whether a precise walk could do better */
+    }
+    if (rbp_known)
+      walk.registers.known |= LW_REGISTER_BIT(LW_REG_RBP);
+    else
+      walk.registers.known &= ~LW_REGISTER_BIT(LW_REG_RBP);
+    walk.region = region;
+    walk.pc_is_return_address = pc_is_return_address;
+
+    uint64_t record_pc;
+    enum frame_outcome outcome = slow_frame(&walk, &record_pc);
+    if (outcome == FRAME_RESTART_PRECISE) {
+      counts->cache_hits += hits;
+      return LW_WALK_RESTART_PRECISE;
+    }
+    /* The frame exists whatever the step's outcome: record it first. */
+    if (!record_frame(&recorder, record_pc)) {
+      *truncated = true;
+      break;
+    }
+    if (outcome != FRAME_CONTINUE) {
+      *truncated = outcome == FRAME_TRUNCATED;
+      break;
+    }
+    pc = walk.registers.value[LW_REG_RA];
+    sp = walk.registers.value[LW_REG_RSP];
+    rbp = walk.registers.value[LW_REG_RBP];
+    rbp_known = walk.registers.known & LW_REGISTER_BIT(LW_REG_RBP);
+    pc_is_return_address = walk.pc_is_return_address;
+    cached_since_slow = false;
+    region = walk.region; /* a signal trampoline may have moved to another stack */
+  }
+  counts->cache_hits += hits;
+  return recorder.written;
+}
 
 /* The C half of lw__unwind_here, called only from the assembly below. Hidden and not
  * static so the assembly can name it. */
@@ -318,22 +417,10 @@ int lw__unwind_from_entry(uint64_t *pcs, int max_depth, int skip, bool *truncate
   if (!atomic_load_explicit(&unwind_state.initialized, memory_order_acquire))
     lw__unwind_init();
 
-  lw_unwind_registers_t start = {.known = 0};
-  start.value[LW_REG_RSP] = entry->sp;
-  start.value[LW_REG_RA] = entry->pc;
-  start.value[LW_REG_RBP] = entry->rbp;
-  start.value[LW_REG_RBX] = entry->rbx;
-  start.value[LW_REG_R12] = entry->r12;
-  start.value[LW_REG_R13] = entry->r13;
-  start.value[LW_REG_R14] = entry->r14;
-  start.value[LW_REG_R15] = entry->r15;
-  start.known =
-      LW_REGISTER_BIT(LW_REG_RSP) | LW_REGISTER_BIT(LW_REG_RA) | LW_CALLEE_SAVED_REGISTERS;
-
   walk_counts_t counts = {0};
-  int written = walk(&start, pcs, max_depth, skip, truncated, false, &counts);
+  int written = walk_stack(entry, pcs, max_depth, skip, truncated, false, &counts);
   if (written == LW_WALK_RESTART_PRECISE)
-    written = walk(&start, pcs, max_depth, skip, truncated, true, &counts);
+    written = walk_stack(entry, pcs, max_depth, skip, truncated, true, &counts);
   add_counts(&counts);
   return written;
 }

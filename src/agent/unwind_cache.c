@@ -108,7 +108,7 @@ void lw__unwind_cache_insert(uintptr_t address, lw_unwind_rule_t rule, uint64_t 
     return;
   uint64_t hash = lw__unwind_cache_hash(address);
   uint64_t tag = hash & (((uint64_t)1 << LW_UNWIND_TAG_BITS) - 1);
-  uint64_t entry = tag << LW_UNWIND_RULE_BITS | rule;
+  uint64_t entry = rule << LW_UNWIND_TAG_BITS | tag;
   _Atomic uint64_t *slot = &lw__unwind_cache_table[hash >> LW_UNWIND_TAG_BITS];
   atomic_store_explicit(slot, entry, memory_order_relaxed);
   atomic_thread_fence(memory_order_seq_cst);

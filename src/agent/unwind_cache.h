@@ -29,7 +29,9 @@
 #define LW_UNWIND_TAG_BITS (LW_UNWIND_ADDRESS_BITS - LW_UNWIND_CACHE_INDEX_BITS) /* 31 */
 #define LW_UNWIND_RULE_BITS (64 - LW_UNWIND_TAG_BITS)                            /* 33 */
 
-/* A compact rule, the low LW_UNWIND_RULE_BITS of an entry:
+/* An entry is (rule << LW_UNWIND_TAG_BITS) | tag, so that one compare of the low 32 bits
+ * checks both the tag and the rule's valid bit, and one shift extracts the rule.
+ * A compact rule, the high LW_UNWIND_RULE_BITS of an entry:
  *   bit  0      valid (so that no valid entry is the all-zero "empty" word)
  *   bits 1-2    how to find the CFA (enum lw_rule_cfa)
  *   bits 3-18   CFA offset / 8, signed 16 bits: +-256 KiB
@@ -95,10 +97,13 @@ static inline bool lw__unwind_cache_lookup(uintptr_t address, lw_unwind_rule_t *
   uint64_t hash = lw__unwind_cache_hash(address);
   uint64_t entry = atomic_load_explicit(&lw__unwind_cache_table[hash >> LW_UNWIND_TAG_BITS],
                                         memory_order_relaxed);
-  uint64_t tag = hash & (((uint64_t)1 << LW_UNWIND_TAG_BITS) - 1);
-  if ((entry & 1) == 0 || entry >> LW_UNWIND_RULE_BITS != tag)
+  /* tag bits plus the rule's valid bit (bit 0 of the rule, bit 31 of the entry) */
+  const uint64_t check_mask = ((uint64_t)1 << (LW_UNWIND_TAG_BITS + 1)) - 1;
+  uint64_t expected =
+      (hash & (((uint64_t)1 << LW_UNWIND_TAG_BITS) - 1)) | (uint64_t)1 << LW_UNWIND_TAG_BITS;
+  if ((entry & check_mask) != expected)
     return false;
-  *rule = entry & (((uint64_t)1 << LW_UNWIND_RULE_BITS) - 1);
+  *rule = entry >> LW_UNWIND_TAG_BITS;
   return true;
 }
 

@@ -317,6 +317,23 @@ static int find_fde(const lw_cfi_object_t *object, uintptr_t address,
 
   /* Last entry whose initial location is <= address. */
   size_t low = 0, high = (size_t)count;
+  if (table_encoding == (DW_EH_PE_datarel | DW_EH_PE_sdata4)) {
+    /* What GNU ld and lld always write: pairs of 32-bit offsets from the header. Decoded
+     * inline, this is most of the cost of a lookup in a large library. */
+    const int32_t *pairs = (const int32_t *)(const void *)table;
+    intptr_t target = (intptr_t)(address - (uintptr_t)hdr);
+    if (target < pairs[0])
+      return -ENOENT;
+    while (high - low > 1) {
+      size_t middle = low + (high - low) / 2;
+      if (pairs[2 * middle] <= target)
+        low = middle;
+      else
+        high = middle;
+    }
+    *fde = hdr + pairs[2 * low + 1];
+    return 0;
+  }
   while (high - low > 1) {
     size_t middle = low + (high - low) / 2;
     uint64_t location;

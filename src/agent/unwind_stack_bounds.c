@@ -183,7 +183,6 @@ static uintptr_t region_low(uintptr_t sp, uintptr_t stack_bottom) {
 }
 
 void lw__stack_region_for(uintptr_t sp, lw_stack_region_t *region /* out */) {
-  region->low = sp;
   region->checked = false;
 
   uintptr_t main_high = atomic_load_explicit(&stack_bounds_state.main_high, memory_order_acquire);
@@ -191,8 +190,8 @@ void lw__stack_region_for(uintptr_t sp, lw_stack_region_t *region /* out */) {
   if (sp >= main_low && sp < main_high) {
     /* The main stack grows on demand; its red zone is mapped if the CFI refers to it,
      * since the function stored the saved register there. */
-    region->low = region_low(sp, main_low);
     region->high = main_high;
+    lw__stack_region_set_low(region, region_low(sp, main_low));
     return;
   }
 
@@ -200,8 +199,8 @@ void lw__stack_region_for(uintptr_t sp, lw_stack_region_t *region /* out */) {
     thread_stack_discover(sp);
   if (thread_stack.state == LW_THREAD_STACK_READY && sp >= thread_stack.low &&
       sp < thread_stack.high) {
-    region->low = region_low(sp, thread_stack.low);
     region->high = thread_stack.high;
+    lw__stack_region_set_low(region, region_low(sp, thread_stack.low));
     return;
   }
 
@@ -215,15 +214,15 @@ void lw__stack_region_for(uintptr_t sp, lw_stack_region_t *region /* out */) {
     uintptr_t alternate_low = (uintptr_t)alternate.ss_sp;
     uintptr_t alternate_high = alternate_low + alternate.ss_size;
     if (sp >= alternate_low && sp < alternate_high) {
-      region->low = region_low(sp, alternate_low);
       region->high = alternate_high;
+      lw__stack_region_set_low(region, region_low(sp, alternate_low));
       return;
     }
   }
 
-  region->low = region_low(sp, 0);
   region->high = UINTPTR_MAX;
   region->checked = true;
+  lw__stack_region_set_low(region, region_low(sp, 0));
 }
 
 bool lw__stack_read_checked(uintptr_t address, uint64_t *value /* out */) {

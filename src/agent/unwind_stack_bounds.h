@@ -17,10 +17,18 @@
 #include <stdint.h>
 
 typedef struct {
-  uintptr_t low;  /* reads below are refused: entry sp minus the red zone */
-  uintptr_t high; /* one past the last byte that may be read: the top of that stack */
-  bool checked;   /* true: top unknown (high is UINTPTR_MAX), read through the kernel */
+  uintptr_t low;      /* reads below are refused: entry sp minus the red zone */
+  uintptr_t high;     /* one past the last byte that may be read: the top of that stack */
+  uintptr_t readable; /* number of addresses from low where an 8-byte read fits below
+                       * high; kept by lw__stack_region_set_low so a check is one compare */
+  bool checked;       /* true: top unknown (high is UINTPTR_MAX), read through the kernel */
 } lw_stack_region_t;
+
+/* Sets the region's low end and the derived `readable` count. */
+static inline void lw__stack_region_set_low(lw_stack_region_t *region, uintptr_t low) {
+  region->low = low;
+  region->readable = region->high >= low && region->high - low >= 8 ? region->high - low - 7 : 0;
+}
 
 /* Records the main thread's stack (from __libc_stack_end and RLIMIT_STACK). Idempotent;
  * safe before constructors run. */
@@ -42,11 +50,16 @@ bool lw__stack_read_checked(uintptr_t address, uint64_t *value /* out */);
  * builds do not report reads of other functions' frames. */
 static inline bool lw__stack_read(const lw_stack_region_t *region, uintptr_t address,
                                   uint64_t *value /* out */) {
-  if (address < region->low || region->high < 8 || address > region->high - 8)
+  if (address - region->low >= region->readable) /* below low wraps around: also refused */
     return false;
-  if (__builtin_expect(region->checked, 0))
-    return lw__stack_read_checked(address, value);
   uint64_t word;
+  if (__builtin_expect(region->checked, 0)) {
+    /* Through a temporary: the caller's variable keeps its address private and can live
+     * in a register. */
+    bool ok = lw__stack_read_checked(address, &word);
+    *value = word;
+    return ok;
+  }
   __asm__("movq %1, %0" : "=r"(word) : "m"(*(const uint64_t *)address));
   *value = word;
   return true;
