@@ -3,13 +3,12 @@
  * cold and warm, against glibc's backtrace() and libgcc's _Unwind_Backtrace on the very
  * same stack, in one run.
  *
- * The stack is a chain of noinline functions built -O2 -fomit-frame-pointer (this file's
- * flags), sized so that lw__unwind_here returns exactly 10 or 30 frames (main and libc's
- * start-up frames included). backtrace() and _Unwind_Backtrace also report the measuring
- * function itself, one frame more.
- *   warm: the rule cache holds every pc; the number is the mean over a loop.
- *   cold: the rule cache is flushed before each walk (not timed), so every frame is
- *         looked up and interpreted. The flush writes 512 KiB, which also evicts much of
+ * The stack is a chain of distinct noinline functions built -O2 -fomit-frame-pointer (this
+ * file's flags), sized so that lw__unwind_here returns exactly 10 or 30 frames (main and
+ * libc's start-up frames included), each frame with its own pc. backtrace() and _Unwind_Backtrace
+ * also report the measuring function itself, one frame more. warm: the rule cache holds every pc;
+ * the number is the mean over a loop. cold: the rule cache is flushed before each walk (not timed),
+ * so every frame is looked up and interpreted. The flush writes 512 KiB, which also evicts much of
  *         the CPU caches; "backtrace(), after flush" times glibc's unwinder right after the
  *         same flush, the like-for-like comparison for the cold figure.
  * Each figure is the median of several runs (default 7; `bench_unwind RUNS` to change).
@@ -139,21 +138,43 @@ __attribute__((noinline)) static void measure(measurement_t *m) {
   }
 }
 
-/* A recursion of `remaining` frames, then measure(). The barrier keeps the recursive call
- * from becoming a jump. */
-__attribute__((noinline)) static int descend(int remaining, measurement_t *m) {
-  if (remaining <= 0)
-    measure(m);
-  else
-    descend(remaining - 1, m);
-  KEEP_FRAME();
-  return remaining;
-}
+/* A chain of distinct functions, so that every frame has its own return address and a
+ * cold walk interprets the CFI of each one (a recursion would repeat one pc). level_N
+ * calls the level below through a table; the barrier keeps the call from becoming a jump.
+ */
+#define LW_BENCH_LEVELS 40
+typedef int (*level_t)(int remaining, measurement_t *m);
+static const level_t levels[LW_BENCH_LEVELS];
 
-/* One measurement with `chain` recursive frames; main calls only this, so the frames
- * above the chain are the same for the probe and the real measurements. */
+#define LEVEL(n)                                                                                   \
+  __attribute__((noinline)) static int level_##n(int remaining, measurement_t *m) {                \
+    if (remaining <= 0)                                                                            \
+      measure(m);                                                                                  \
+    else                                                                                           \
+      levels[remaining - 1](remaining - 1, m);                                                     \
+    KEEP_FRAME();                                                                                  \
+    return remaining + n;                                                                          \
+  }
+LEVEL(0)
+LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6) LEVEL(7) LEVEL(8) LEVEL(9) LEVEL(10) LEVEL(11)
+    LEVEL(12) LEVEL(13) LEVEL(14) LEVEL(15) LEVEL(16) LEVEL(17) LEVEL(18) LEVEL(19) LEVEL(20)
+        LEVEL(21) LEVEL(22) LEVEL(23) LEVEL(24) LEVEL(25) LEVEL(26) LEVEL(27) LEVEL(28) LEVEL(29)
+            LEVEL(30) LEVEL(31) LEVEL(32) LEVEL(33) LEVEL(34) LEVEL(35) LEVEL(36) LEVEL(37)
+                LEVEL(38) LEVEL(39)
+
+                    static const level_t levels[LW_BENCH_LEVELS] = {
+                        level_0,  level_1,  level_2,  level_3,  level_4,  level_5,  level_6,
+                        level_7,  level_8,  level_9,  level_10, level_11, level_12, level_13,
+                        level_14, level_15, level_16, level_17, level_18, level_19, level_20,
+                        level_21, level_22, level_23, level_24, level_25, level_26, level_27,
+                        level_28, level_29, level_30, level_31, level_32, level_33, level_34,
+                        level_35, level_36, level_37, level_38, level_39,
+};
+
+/* One measurement below a chain of `chain` + 1 distinct functions; main calls only this,
+ * so the frames above the chain are the same for the probe and the real measurements. */
 __attribute__((noinline)) static void run_measurement(int chain, measurement_t *m) {
-  descend(chain, m);
+  levels[chain](chain, m);
   KEEP_FRAME();
 }
 
@@ -180,7 +201,7 @@ int main(int argc, char **argv) {
   void *warm_up[4];
   backtrace(warm_up, 4); /* glibc loads libgcc_s on first use */
 
-  /* Frames lw__unwind_here reports from measure() with no recursion: descend(0) and up. */
+  /* Frames lw__unwind_here reports from measure() below the shortest chain (level_0). */
   measurement_t probe = {.runs = 0};
   run_measurement(0, &probe);
   int base = probe.frames[METHOD_LEAKWATCH_WARM];
@@ -188,6 +209,11 @@ int main(int argc, char **argv) {
   printf("%-30s %6s %8s %12s %12s\n", "method", "depth", "frames", "ns/walk", "ns/frame");
   int status = 0;
   for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+    if (depths[d] - base < 0 || depths[d] - base >= LW_BENCH_LEVELS) {
+      fprintf(stderr, "bench_unwind: %d frames above the chain, cannot make depth %d\n", base,
+              depths[d]);
+      return 1;
+    }
     measurement_t m = {.runs = runs};
     run_measurement(depths[d] - base, &m);
     if (m.frames[METHOD_LEAKWATCH_WARM] != depths[d] || m.truncated || !m.frames_agree) {
