@@ -58,8 +58,10 @@ typedef struct {
 int lw__unwind_init(void) {
   if (atomic_load_explicit(&unwind_state.initialized, memory_order_acquire))
     return 0;
-  lw__stack_bounds_init();
-  atomic_store_explicit(&unwind_state.initialized, true, memory_order_release);
+  /* Stays uninitialised (and is retried by the next walk) only in the one case the stack
+   * top is not known yet; see lw__stack_bounds_init. */
+  if (lw__stack_bounds_init())
+    atomic_store_explicit(&unwind_state.initialized, true, memory_order_release);
   return 0;
 }
 

@@ -66,12 +66,12 @@ static __thread __attribute__((tls_model("initial-exec"))) struct {
   int state;
 } thread_stack;
 
-void lw__stack_bounds_init(void) {
+bool lw__stack_bounds_init(void) {
   if (atomic_load_explicit(&stack_bounds_state.main_high, memory_order_acquire) != 0)
-    return;
+    return true;
   uintptr_t stack_end = (uintptr_t)__libc_stack_end;
   if (stack_end == 0)
-    return; /* static binary before _start ran: nothing is known yet, try again later */
+    return false; /* static binary before _start ran: nothing is known yet, try again later */
   int saved_errno = errno;
   uintptr_t page = (uintptr_t)getpagesize();
   uintptr_t high = (stack_end & ~(page - 1)) + page;
@@ -86,6 +86,7 @@ void lw__stack_bounds_init(void) {
    * fine; low is published before high, which readers test first. */
   atomic_store_explicit(&stack_bounds_state.main_low, high - size, memory_order_relaxed);
   atomic_store_explicit(&stack_bounds_state.main_high, high, memory_order_release);
+  return true;
 }
 
 /* Streams /proc/self/maps through a small stack buffer and finds the readable mapping that

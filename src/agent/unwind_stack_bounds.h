@@ -31,8 +31,10 @@ static inline void lw__stack_region_set_low(lw_stack_region_t *region, uintptr_t
 }
 
 /* Records the main thread's stack (from __libc_stack_end and RLIMIT_STACK). Idempotent;
- * safe before constructors run. */
-void lw__stack_bounds_init(void);
+ * safe before constructors run. Returns false if __libc_stack_end is not set yet (only
+ * possible in a static binary before _start): call again later; until then the main
+ * stack is read like an unknown one. */
+bool lw__stack_bounds_init(void);
 
 /* Classifies a stack pointer of the calling thread: the main thread's stack, this thread's
  * own stack (found once per thread in /proc/self/maps), the sigaltstack it is running on,

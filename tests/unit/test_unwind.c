@@ -874,6 +874,24 @@ static void test_makecontext_fiber(void **state) {
 static __thread __attribute__((tls_model("initial-exec"))) volatile bool counting_allocations;
 static atomic_int allocations_counted;
 
+/* The process's very first allocation also unwinds, as the agent's hook would. Here it is
+ * made by the constructor below, before main; in real programs it can come from a
+ * library's constructor (libstdc++ allocates its exception pool) before the agent's own
+ * constructor runs. The unwinder has no constructor and must not need one. */
+static struct {
+  bool done;
+  bool main_had_started;
+  int count;
+  bool truncated;
+  uint64_t pcs[MAX_FRAMES];
+} first_allocation_walk;
+static volatile bool main_started;
+
+__attribute__((constructor(101))) static void allocate_before_main(void) {
+  void *volatile block = malloc(32);
+  free(block);
+}
+
 #if LW_TEST_COUNT_ALLOCATIONS
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
@@ -883,6 +901,13 @@ extern void __libc_free(void *pointer);
 static void note_allocation(void) {
   if (counting_allocations)
     atomic_fetch_add(&allocations_counted, 1);
+  if (!first_allocation_walk.done) {
+    first_allocation_walk.done = true;
+    first_allocation_walk.main_had_started = main_started;
+    lw__unwind_init();
+    first_allocation_walk.count =
+        lw__unwind_here(first_allocation_walk.pcs, MAX_FRAMES, 0, &first_allocation_walk.truncated);
+  }
 }
 void *malloc(size_t size) {
   note_allocation();
@@ -934,6 +959,20 @@ static void counting_handler(int signal_number) {
 }
 
 static void counting_fiber_main(void) { counting_chain(3, walk_counting, &fiber_capture); }
+
+static void test_walk_in_first_allocation(void **state) {
+  (void)state;
+  if (!LW_TEST_COUNT_ALLOCATIONS)
+    skip();
+  assert_true(first_allocation_walk.done);
+  assert_false(first_allocation_walk.main_had_started);
+  print_message("first allocation (a constructor, before main): %d frames, truncated %d, "
+                "first caller %#lx\n",
+                first_allocation_walk.count, first_allocation_walk.truncated,
+                (unsigned long)first_allocation_walk.pcs[0]);
+  assert_true(first_allocation_walk.count >= 1);
+  assert_false(first_allocation_walk.truncated);
+}
 
 static void test_never_allocates(void **state) {
   (void)state;
@@ -1007,6 +1046,7 @@ static void test_never_allocates(void **state) {
 }
 
 int main(void) {
+  main_started = true;
   assert_int_equal(lw__unwind_init(), 0);
   assert_int_equal(lw__unwind_init(), 0); /* idempotent */
   const struct CMUnitTest tests[] = {
@@ -1030,6 +1070,7 @@ int main(void) {
       cmocka_unit_test(test_timer_signals_on_sigaltstack),
       cmocka_unit_test(test_makecontext_fiber),
       cmocka_unit_test(test_never_allocates),
+      cmocka_unit_test(test_walk_in_first_allocation),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
