@@ -41,7 +41,8 @@ enum lw_step_result {
 
 /* Applies row (the rules at this frame's pc) to *registers. On LW_STEP_DONE the result has
  * value[LW_REG_RSP] = the CFA and value[LW_REG_RA] = the caller's pc; on any other result
- * *registers is unchanged. Cost: a few dozen nanoseconds, more with expressions. */
+ * *registers is unchanged. Cost: about 400 instructions for the 17 registers, more with
+ * expressions. */
 int lw__unwind_step_row(const lw_cfi_row_t *row, lw_unwind_registers_t *registers /* in/out */,
                         const lw_stack_region_t *region);
 
