@@ -41,23 +41,27 @@ int lw_control_parse_request(const char *line, size_t len, lw_control_request_t 
                              char *error, size_t error_size) {
   if (len > 0 && line[len - 1] == '\n')
     len--;
+  if (len > 0 && line[len - 1] == '\r')
+    len--; /* tolerate CRLF line ends */
   if (len > LW_CONTROL_MAX_REQUEST) {
     lw_fmt(error, error_size, "request longer than %d bytes", LW_CONTROL_MAX_REQUEST);
     return -1;
   }
-  if (!printable(line, len)) {
-    lw_fmt(error, error_size, "request contains control characters");
-    return -1;
-  }
   const char *p = line, *end = line + len;
   char word[64];
-  if (!next_word(&p, end, word, sizeof word)) {
-    lw_fmt(error, error_size, "empty request");
+  /* The protocol word first: a client speaking something else (HTTP, an old version)
+   * learns that, rather than what is wrong with the rest of its line. */
+  if (!next_word(&p, end, word, sizeof word) || !printable(word, strlen(word))) {
+    lw_fmt(error, error_size, "not a %s request", LW_CONTROL_MAGIC);
     return -1;
   }
   if (strcmp(word, LW_CONTROL_MAGIC) != 0) {
     lw_fmt(error, error_size, "unsupported protocol '%s' (this agent speaks %s)", word,
            LW_CONTROL_MAGIC);
+    return -1;
+  }
+  if (!printable(line, len)) {
+    lw_fmt(error, error_size, "request contains control characters");
     return -1;
   }
   if (!next_word(&p, end, word, sizeof word)) {
