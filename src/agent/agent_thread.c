@@ -100,6 +100,21 @@ static void accept_from(int listen_fd, lw_protocol_t protocol) {
       if (agent_thread.connections[i].state == LW_CONN_FREE)
         slot = &agent_thread.connections[i];
     if (!slot) {
+      /* Full: evict the connection that has waited longest for its request. Only clients
+       * that are slow to send (or send nothing) are still reading, so slow clients cannot
+       * keep a real one out; connections with work in progress are never evicted. */
+      lw_connection_t *oldest = NULL;
+      for (int i = 0; i < MAX_CONNECTIONS; i++) {
+        lw_connection_t *c = &agent_thread.connections[i];
+        if (c->state == LW_CONN_READING && (!oldest || c->deadline_ms < oldest->deadline_ms))
+          oldest = c;
+      }
+      if (oldest) {
+        close_connection(oldest);
+        slot = oldest;
+      }
+    }
+    if (!slot) {
       static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                  "Connection: close\r\n\r\n";
       if (protocol == LW_PROTOCOL_HTTP) {
