@@ -137,18 +137,24 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
            v->growth_bytes > 0 ? growth : "0 B", noise);
     return 0;
   }
-  if (v->rising_share < o->min_rising_share || v->r2 < 0.5) {
-    lw_fmt(v->why, sizeof v->why,
-           "grew %s over %s but not steadily (it shrank in %zu of %zu intervals with a change, "
-           "R2 %.2f)",
-           growth, span, down, up + down, v->r2);
-    return 0;
-  }
+  /* Levelled off first: a plateau explains a poor straight-line fit better than anything. */
   if (levelled) {
     lw_fmt(v->why, sizeof v->why,
            "grew %s over %s, then levelled off (no growth for the last %s): a cache that "
            "filled up, not a leak",
            growth, span, quiet_text);
+    return 0;
+  }
+  if (v->rising_share < o->min_rising_share) {
+    lw_fmt(v->why, sizeof v->why,
+           "grew %s over %s but not steadily: it shrank in %zu of %zu intervals with a change",
+           growth, span, down, up + down);
+    return 0;
+  }
+  if (v->r2 < 0.5) {
+    lw_fmt(v->why, sizeof v->why,
+           "grew %s over %s in bursts rather than steadily (straight-line fit R2 %.2f)", growth,
+           span, v->r2);
     return 0;
   }
   v->suspect = true;
