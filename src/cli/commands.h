@@ -3,3 +3,4 @@
  * Included twice (declarations in cli.h, the dispatch table in main.c); no include guard.
  * Each command lives in cmd_<name>.c and defines int lw_cmd_<name>(int argc, char **argv).
  */
+LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")

@@ -1,0 +1,219 @@
+/*
+ * top.c - flat/cum per frame (see top.h), pprof's graph.go semantics in one pass over the
+ * samples: a per-frame "last sample seen" stamp counts cum once per stack.
+ */
+#include "cli/top.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
+
+static const lw_view_t *sort_view;
+static bool sort_by_cum;
+
+/* pprof's FlatNameOrder / CumNameOrder. */
+static int compare_rows(const void *a, const void *b) {
+  const lw_top_row_t *x = a, *y = b;
+  int64_t xk = sort_by_cum ? abs64(x->cum) : abs64(x->flat);
+  int64_t yk = sort_by_cum ? abs64(y->cum) : abs64(y->flat);
+  if (xk != yk)
+    return xk > yk ? -1 : 1;
+  int names = strcmp(lw_view_frame_name(sort_view, x->frame), lw_view_frame_name(sort_view, y->frame));
+  if (names)
+    return names;
+  int64_t xs = sort_by_cum ? abs64(x->flat) : abs64(x->cum);
+  int64_t ys = sort_by_cum ? abs64(y->flat) : abs64(y->cum);
+  return xs > ys ? -1 : xs < ys ? 1 : 0;
+}
+
+/* Caller -> callee edges between the rows shown, as pprof's rebuilt graph has them: an
+ * edge skips frames that were not kept, counts once per sample, is "inline" only if every
+ * occurrence was an inlined call, and is dropped under the edge cutoff (pprof's
+ * -edgefraction). Sets called[callee] bit 0 for inline edges, bit 1 for real calls. */
+typedef struct {
+  uint64_t key; /* caller << 32 | callee, + 1 so 0 is empty */
+  int64_t weight;
+  uint32_t stamp;
+  bool inlined;
+} edge_t;
+
+static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_cutoff,
+                         uint8_t *called) {
+  size_t cap = 1024, n = 0;
+  edge_t *edges = calloc(cap, sizeof *edges);
+  lw_frame_list_t stack = {NULL, NULL, 0, 0};
+  int result = -1;
+  if (!edges)
+    return -1;
+  uint32_t visit = 0;
+  for (size_t s = 0; s < v->profile->n_samples; s++) {
+    int64_t value = lw_view_value(v, s);
+    if (!lw_view_kept(v, s) || value == 0)
+      continue;
+    if (lw_view_stack(v, s, &stack) < 0)
+      goto out;
+    visit++;
+    uint32_t parent = UINT32_MAX;
+    for (size_t k = stack.n; k-- > 0;) {
+      uint32_t f = stack.ids[k];
+      if (!kept[f])
+        continue;
+      if (parent != UINT32_MAX && parent != f) {
+        if ((n + 1) * 2 > cap) {
+          edge_t *grown = calloc(cap * 2, sizeof *grown);
+          if (!grown)
+            goto out;
+          for (size_t i = 0; i < cap; i++) {
+            if (!edges[i].key)
+              continue;
+            size_t slot = (edges[i].key * 0x9e3779b97f4a7c15ull >> 20) & (cap * 2 - 1);
+            while (grown[slot].key)
+              slot = (slot + 1) & (cap * 2 - 1);
+            grown[slot] = edges[i];
+          }
+          free(edges);
+          edges = grown;
+          cap *= 2;
+        }
+        uint64_t key = ((uint64_t)parent << 32 | f) + 1;
+        size_t slot = (key * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+        while (edges[slot].key && edges[slot].key != key)
+          slot = (slot + 1) & (cap - 1);
+        edge_t *e = &edges[slot];
+        if (!e->key) {
+          *e = (edge_t){key, 0, 0, true};
+          n++;
+        }
+        if (e->stamp != visit) {
+          e->stamp = visit;
+          e->weight += value;
+          if (!stack.inlined[k])
+            e->inlined = false;
+        }
+      }
+      parent = f;
+    }
+  }
+  for (size_t i = 0; i < cap; i++)
+    if (edges[i].key && abs64(edges[i].weight) >= edge_cutoff)
+      called[(uint32_t)(edges[i].key - 1)] |= edges[i].inlined ? 1 : 2;
+  result = 0;
+out:
+  free(edges);
+  lw_frame_list_free(&stack);
+  return result;
+}
+
+int lw_top_compute(const lw_view_t *v, bool cum_sort, double node_fraction, size_t max_rows,
+                   lw_top_t *out) {
+  memset(out, 0, sizeof *out);
+  out->total = v->total;
+  size_t n_frames = v->frames.n;
+  int64_t *flat = calloc(n_frames + 1, sizeof *flat);
+  int64_t *cum = calloc(n_frames + 1, sizeof *cum);
+  uint32_t *stamp = calloc(n_frames + 1, sizeof *stamp);
+  uint8_t *present = calloc(n_frames + 1, 1);
+  uint8_t *called = calloc(n_frames + 1, 1); /* bit 0 inlined call, bit 1 real call */
+  uint8_t *kept = calloc(n_frames + 1, 1);
+  lw_frame_list_t stack = {NULL, NULL, 0, 0};
+  int result = -1;
+  if (!flat || !cum || !stamp || !present || !called || !kept)
+    goto out;
+  uint32_t visit = 0;
+  for (size_t s = 0; s < v->profile->n_samples; s++) {
+    if (!lw_view_kept(v, s))
+      continue;
+    int64_t value = lw_view_value(v, s);
+    if (value == 0)
+      continue;
+    if (lw_view_stack(v, s, &stack) < 0)
+      goto out;
+    if (stack.n == 0)
+      continue;
+    visit++;
+    for (size_t k = 0; k < stack.n; k++) {
+      uint32_t f = stack.ids[k];
+      present[f] = 1;
+      if (stamp[f] != visit) {
+        stamp[f] = visit;
+        cum[f] += value;
+      }
+    }
+    flat[stack.ids[0]] += value;
+  }
+  /* pprof drops nodes with |cum| under node_fraction of the summed flat values. */
+  int64_t flat_sum = 0;
+  size_t n_present = 0;
+  for (size_t f = 0; f < n_frames; f++) {
+    flat_sum += flat[f];
+    n_present += present[f] && (flat[f] != 0 || cum[f] != 0);
+  }
+  out->cutoff = abs64((int64_t)((double)flat_sum * node_fraction));
+  out->rows = calloc(n_present + 1, sizeof *out->rows);
+  if (!out->rows)
+    goto out;
+  for (size_t f = 0; f < n_frames; f++) {
+    if (!present[f] || (flat[f] == 0 && cum[f] == 0))
+      continue;
+    if (abs64(cum[f]) < out->cutoff) {
+      out->n_dropped++;
+      continue;
+    }
+    out->rows[out->n_rows++] = (lw_top_row_t){(uint32_t)f, flat[f], cum[f], false, false};
+  }
+  sort_view = v;
+  sort_by_cum = cum_sort;
+  qsort(out->rows, out->n_rows, sizeof *out->rows, compare_rows);
+  if (max_rows && out->n_rows > max_rows) {
+    out->n_cut = out->n_rows - max_rows;
+    out->n_rows = max_rows;
+  }
+  for (size_t i = 0; i < out->n_rows; i++) {
+    out->shown_flat += out->rows[i].flat;
+    kept[out->rows[i].frame] = 1;
+  }
+  int64_t edge_cutoff = abs64((int64_t)((double)flat_sum * LW_TOP_EDGE_FRACTION));
+  if (label_inlines(v, kept, edge_cutoff, called) < 0)
+    goto out;
+  for (size_t i = 0; i < out->n_rows; i++) {
+    out->rows[i].called_inlined = (called[out->rows[i].frame] & 1) != 0;
+    out->rows[i].called_outline = (called[out->rows[i].frame] & 2) != 0;
+  }
+  result = 0;
+out:
+  free(flat);
+  free(cum);
+  free(stamp);
+  free(present);
+  free(called);
+  free(kept);
+  lw_frame_list_free(&stack);
+  if (result < 0)
+    lw_top_free(out);
+  return result;
+}
+
+const char *lw_top_inline_label(const lw_top_row_t *row) {
+  if (!row->called_inlined)
+    return "";
+  return row->called_outline ? "(partial-inline)" : "(inline)";
+}
+
+void lw_top_free(lw_top_t *top) {
+  free(top->rows);
+  top->rows = NULL;
+  top->n_rows = 0;
+}
+
+void lw_top_percent(int64_t value, int64_t total, char *out, size_t size) {
+  double ratio = total ? fabs((double)value / (double)total) * 100 : 0;
+  if (ratio >= 99.95 && ratio <= 100.05)
+    snprintf(out, size, "100%%");
+  else if (ratio >= 1.0)
+    snprintf(out, size, "%.2f%%", ratio);
+  else
+    snprintf(out, size, "%.2g%%", ratio);
+}
