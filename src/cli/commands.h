@@ -4,3 +4,5 @@
  * Each command lives in cmd_<name>.c and defines int lw_cmd_<name>(int argc, char **argv).
  */
 LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")
+LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values, largest first")
+LW_DECLARE_COMMAND(flame, "draw a heap profile as an interactive flame graph (SVG) or folded stacks")
