@@ -6,3 +6,5 @@
 LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")
 LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values, largest first")
 LW_DECLARE_COMMAND(flame, "draw a heap profile as an interactive flame graph (SVG) or folded stacks")
+LW_DECLARE_COMMAND(diff, "compare two heap profiles per allocation site, largest growth first")
+LW_DECLARE_COMMAND(list, "show a function's source with the memory attributed to each line")
