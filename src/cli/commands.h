@@ -8,3 +8,4 @@ LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values,
 LW_DECLARE_COMMAND(flame, "draw a heap profile as an interactive flame graph (SVG) or folded stacks")
 LW_DECLARE_COMMAND(diff, "compare two heap profiles per allocation site, largest growth first")
 LW_DECLARE_COMMAND(list, "show a function's source with the memory attributed to each line")
+LW_DECLARE_COMMAND(report, "write a self-contained HTML report: top table, flame graph, memory over time")
