@@ -32,78 +32,117 @@ static int compare_rows(const void *a, const void *b) {
 /* Caller -> callee edges between the rows shown, as pprof's rebuilt graph has them: an
  * edge skips frames that were not kept, counts once per sample, is "inline" only if every
  * occurrence was an inlined call, and is dropped under the edge cutoff (pprof's
- * -edgefraction). Sets called[callee] bit 0 for inline edges, bit 1 for real calls. */
+ * -edgefraction). Sets called[callee] bit 0 for inline edges, bit 1 for real calls.
+ * The table keeps keys in their own array so probing touches 8 bytes per slot. */
 typedef struct {
-  uint64_t key; /* caller << 32 | callee, + 1 so 0 is empty */
-  int64_t weight;
-  uint32_t stamp;
-  bool inlined;
-} edge_t;
+  uint64_t *keys; /* caller << 32 | callee, + 1 so 0 is empty */
+  int64_t *weights;
+  uint32_t *stamps;
+  uint8_t *outline; /* 1 once a real (not inlined) call was seen */
+  size_t cap, n;
+} edges_t;
+
+static size_t edge_slot(const edges_t *e, uint64_t key) {
+  size_t slot = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (e->cap - 1);
+  while (e->keys[slot] && e->keys[slot] != key)
+    slot = (slot + 1) & (e->cap - 1);
+  return slot;
+}
+
+static bool edges_alloc(edges_t *e, size_t cap) {
+  e->cap = cap;
+  e->keys = calloc(cap, sizeof *e->keys);
+  e->weights = calloc(cap, sizeof *e->weights);
+  e->stamps = calloc(cap, sizeof *e->stamps);
+  e->outline = calloc(cap, 1);
+  return e->keys && e->weights && e->stamps && e->outline;
+}
+
+static void edges_free(edges_t *e) {
+  free(e->keys);
+  free(e->weights);
+  free(e->stamps);
+  free(e->outline);
+}
+
+static bool edges_grow(edges_t *e) {
+  edges_t bigger = {NULL, NULL, NULL, NULL, 0, e->n};
+  if (!edges_alloc(&bigger, e->cap * 2)) {
+    edges_free(&bigger);
+    return false;
+  }
+  for (size_t i = 0; i < e->cap; i++) {
+    if (!e->keys[i])
+      continue;
+    size_t slot = edge_slot(&bigger, e->keys[i]);
+    bigger.keys[slot] = e->keys[i];
+    bigger.weights[slot] = e->weights[i];
+    bigger.stamps[slot] = e->stamps[i];
+    bigger.outline[slot] = e->outline[i];
+  }
+  edges_free(e);
+  *e = bigger;
+  return true;
+}
 
 static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_cutoff,
                          uint8_t *called) {
-  size_t cap = 1024, n = 0;
-  edge_t *edges = calloc(cap, sizeof *edges);
-  lw_frame_list_t stack = {NULL, NULL, 0, 0};
+  edges_t e = {NULL, NULL, NULL, NULL, 0, 0};
+  const lw_profile_t *p = v->profile;
+  /* Locations with no kept frame are skipped whole: usually most of them. */
+  uint8_t *has_kept = calloc(p->n_locations + 1, 1);
   int result = -1;
-  if (!edges)
-    return -1;
+  if (!edges_alloc(&e, 4096) || !has_kept)
+    goto out;
+  for (size_t i = 0; i < p->n_locations; i++) {
+    const lw_view_span_t *span = lw_view_span(v, p->locations[i].id);
+    for (uint32_t j = 0; j < span->count; j++)
+      has_kept[i] |= kept[v->loc_frames[span->first + j]];
+  }
   uint32_t visit = 0;
-  for (size_t s = 0; s < v->profile->n_samples; s++) {
+  for (size_t s = 0; s < p->n_samples; s++) {
     int64_t value = lw_view_value(v, s);
     if (!lw_view_kept(v, s) || value == 0)
       continue;
-    if (lw_view_stack(v, s, &stack) < 0)
-      goto out;
+    size_t n_ids;
+    const uint64_t *ids = lw_view_sample_ids(v, s, &n_ids);
     visit++;
     uint32_t parent = UINT32_MAX;
-    for (size_t k = stack.n; k-- > 0;) {
-      uint32_t f = stack.ids[k];
-      if (!kept[f])
+    for (size_t k = n_ids; k-- > 0;) {
+      const lw_view_span_t *span = lw_view_span(v, ids[k]);
+      if (!span->count || !has_kept[span->index])
         continue;
-      if (parent != UINT32_MAX && parent != f) {
-        if ((n + 1) * 2 > cap) {
-          edge_t *grown = calloc(cap * 2, sizeof *grown);
-          if (!grown)
+      for (uint32_t j = span->count; j-- > 0;) {
+        uint32_t f = v->loc_frames[span->first + j];
+        if (!kept[f])
+          continue;
+        if (parent != UINT32_MAX && parent != f) {
+          if ((e.n + 1) * 2 > e.cap && !edges_grow(&e))
             goto out;
-          for (size_t i = 0; i < cap; i++) {
-            if (!edges[i].key)
-              continue;
-            size_t slot = (edges[i].key * 0x9e3779b97f4a7c15ull >> 20) & (cap * 2 - 1);
-            while (grown[slot].key)
-              slot = (slot + 1) & (cap * 2 - 1);
-            grown[slot] = edges[i];
+          uint64_t key = ((uint64_t)parent << 32 | f) + 1;
+          size_t slot = edge_slot(&e, key);
+          if (!e.keys[slot]) {
+            e.keys[slot] = key;
+            e.n++;
           }
-          free(edges);
-          edges = grown;
-          cap *= 2;
+          if (e.stamps[slot] != visit) {
+            e.stamps[slot] = visit;
+            e.weights[slot] += value;
+            if (j + 1 == span->count)
+              e.outline[slot] = 1;
+          }
         }
-        uint64_t key = ((uint64_t)parent << 32 | f) + 1;
-        size_t slot = (key * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-        while (edges[slot].key && edges[slot].key != key)
-          slot = (slot + 1) & (cap - 1);
-        edge_t *e = &edges[slot];
-        if (!e->key) {
-          *e = (edge_t){key, 0, 0, true};
-          n++;
-        }
-        if (e->stamp != visit) {
-          e->stamp = visit;
-          e->weight += value;
-          if (!stack.inlined[k])
-            e->inlined = false;
-        }
+        parent = f;
       }
-      parent = f;
     }
   }
-  for (size_t i = 0; i < cap; i++)
-    if (edges[i].key && abs64(edges[i].weight) >= edge_cutoff)
-      called[(uint32_t)(edges[i].key - 1)] |= edges[i].inlined ? 1 : 2;
+  for (size_t i = 0; i < e.cap; i++)
+    if (e.keys[i] && abs64(e.weights[i]) >= edge_cutoff)
+      called[(uint32_t)(e.keys[i] - 1)] |= e.outline[i] ? 2 : 1;
   result = 0;
 out:
-  free(edges);
-  lw_frame_list_free(&stack);
+  edges_free(&e);
+  free(has_kept);
   return result;
 }
 
@@ -118,10 +157,10 @@ int lw_top_compute(const lw_view_t *v, bool cum_sort, double node_fraction, size
   uint8_t *present = calloc(n_frames + 1, 1);
   uint8_t *called = calloc(n_frames + 1, 1); /* bit 0 inlined call, bit 1 real call */
   uint8_t *kept = calloc(n_frames + 1, 1);
-  lw_frame_list_t stack = {NULL, NULL, 0, 0};
   int result = -1;
   if (!flat || !cum || !stamp || !present || !called || !kept)
     goto out;
+  /* The hot loop: straight over location spans, no per-sample list. */
   uint32_t visit = 0;
   for (size_t s = 0; s < v->profile->n_samples; s++) {
     if (!lw_view_kept(v, s))
@@ -129,20 +168,26 @@ int lw_top_compute(const lw_view_t *v, bool cum_sort, double node_fraction, size
     int64_t value = lw_view_value(v, s);
     if (value == 0)
       continue;
-    if (lw_view_stack(v, s, &stack) < 0)
-      goto out;
-    if (stack.n == 0)
-      continue;
+    size_t n;
+    const uint64_t *ids = lw_view_sample_ids(v, s, &n);
+    bool leaf = true;
     visit++;
-    for (size_t k = 0; k < stack.n; k++) {
-      uint32_t f = stack.ids[k];
-      present[f] = 1;
-      if (stamp[f] != visit) {
-        stamp[f] = visit;
-        cum[f] += value;
+    for (size_t k = 0; k < n; k++) {
+      const lw_view_span_t *span = lw_view_span(v, ids[k]);
+      const uint32_t *frames = v->loc_frames + span->first;
+      for (uint32_t j = 0; j < span->count; j++) {
+        uint32_t f = frames[j];
+        if (leaf) {
+          flat[f] += value;
+          leaf = false;
+        }
+        present[f] = 1;
+        if (stamp[f] != visit) {
+          stamp[f] = visit;
+          cum[f] += value;
+        }
       }
     }
-    flat[stack.ids[0]] += value;
   }
   /* pprof drops nodes with |cum| under node_fraction of the summed flat values. */
   int64_t flat_sum = 0;
@@ -190,7 +235,6 @@ out:
   free(present);
   free(called);
   free(kept);
-  lw_frame_list_free(&stack);
   if (result < 0)
     lw_top_free(out);
   return result;

@@ -21,24 +21,6 @@ void lw_frame_list_free(lw_frame_list_t *list) {
   list->n = list->cap = 0;
 }
 
-static bool list_push(lw_frame_list_t *list, uint32_t id, bool inlined) {
-  if (list->n == list->cap) {
-    size_t cap = list->cap ? list->cap * 2 : 64;
-    uint32_t *ids = realloc(list->ids, cap * sizeof *ids);
-    if (!ids)
-      return false;
-    list->ids = ids;
-    uint8_t *flags = realloc(list->inlined, cap);
-    if (!flags)
-      return false;
-    list->inlined = flags;
-    list->cap = cap;
-  }
-  list->inlined[list->n] = inlined;
-  list->ids[list->n++] = id;
-  return true;
-}
-
 size_t lw_format_value(const char *unit, int64_t value, char *out, size_t size) {
   if (value == 0)
     return (size_t)snprintf(out, size, "0");
@@ -178,16 +160,35 @@ static bool location_matches(const lw_profile_t *p, const lw_profile_location_t 
   return m && regexec(re, lw_profile_str(p, m->filename), 0, NULL, 0) == 0;
 }
 
-static const lw_profile_location_t *location_at(const lw_view_t *v, uint64_t id, size_t *index) {
-  const lw_profile_t *p = v->profile;
-  if (id < v->loc_of_id_len && v->loc_of_id[id]) {
-    *index = v->loc_of_id[id] - 1;
-    return &p->locations[*index];
+static uint64_t id_hash(uint64_t id) { return id * 0x9e3779b97f4a7c15ull; }
+
+const lw_view_span_t *lw_view_span_sparse(const lw_view_t *v, uint64_t id) {
+  size_t mask = v->n_spans - 1, slot = (id_hash(id) >> 16) & mask;
+  while (v->span_keys[slot]) {
+    if (v->span_keys[slot] == id)
+      return &v->spans[slot];
+    slot = (slot + 1) & mask;
   }
-  const lw_profile_location_t *l = lw_profile_location(p, id);
-  if (l)
-    *index = (size_t)(l - p->locations);
-  return l;
+  return &v->spans[slot]; /* an empty slot: count 0 */
+}
+
+/* The slot for a location id while building (dense: the id itself). */
+static lw_view_span_t *span_slot(lw_view_t *v, uint64_t id) {
+  if (!v->span_keys)
+    return &v->spans[id];
+  size_t mask = v->n_spans - 1, slot = (id_hash(id) >> 16) & mask;
+  while (v->span_keys[slot] && v->span_keys[slot] != id)
+    slot = (slot + 1) & mask;
+  v->span_keys[slot] = id;
+  return &v->spans[slot];
+}
+
+static const lw_profile_location_t *location_at(const lw_view_t *v, uint64_t id, size_t *index) {
+  const lw_view_span_t *span = lw_view_span(v, id);
+  if (!span->count)
+    return NULL;
+  *index = span->index;
+  return &v->profile->locations[span->index];
 }
 
 enum { PRUNE_NONE = 0, PRUNE_WHOLE = 1, PRUNE_BENEATH = 2 };
@@ -233,29 +234,33 @@ int lw_view_build(lw_view_t *v, const lw_profile_t *p, const lw_view_options_t *
   }
 
   size_t n_loc = p->n_locations;
-  v->loc_first = malloc((n_loc + 1) * sizeof *v->loc_first);
-  v->loc_count = malloc((n_loc + 1) * sizeof *v->loc_count);
   prune = calloc(n_loc + 1, 1);
   matched = calloc(n_loc + 1, 1); /* bit 0: focus, bit 1: ignore */
   first_line = calloc(n_loc + 1, sizeof *first_line);
   v->sample_skip = calloc(p->n_samples + 1, sizeof *v->sample_skip);
   v->sample_kept = calloc(p->n_samples + 1, 1);
-  if (!v->loc_first || !v->loc_count || !prune || !matched || !first_line || !v->sample_skip ||
-      !v->sample_kept)
+  if (!prune || !matched || !first_line || !v->sample_skip || !v->sample_kept)
     goto oom;
 
+  /* Spans by id: a plain array when ids are dense (1..n from every writer we know), else
+   * an open-addressing table at <= 50% load. Slot 0 / empty slots have count 0. */
   uint64_t max_id = 0;
   for (size_t i = 0; i < n_loc; i++)
     if (p->locations[i].id > max_id)
       max_id = p->locations[i].id;
   if (max_id <= 4 * (uint64_t)n_loc + 1024) {
-    v->loc_of_id_len = (size_t)max_id + 1;
-    v->loc_of_id = calloc(v->loc_of_id_len, sizeof *v->loc_of_id);
-    if (!v->loc_of_id)
+    v->n_spans = (size_t)max_id + 1;
+  } else {
+    v->n_spans = 1024;
+    while (v->n_spans < 2 * n_loc)
+      v->n_spans *= 2;
+    v->span_keys = calloc(v->n_spans, sizeof *v->span_keys);
+    if (!v->span_keys)
       goto oom;
-    for (size_t i = 0; i < n_loc; i++)
-      v->loc_of_id[p->locations[i].id] = (uint32_t)i + 1;
   }
+  v->spans = calloc(v->n_spans, sizeof *v->spans);
+  if (!v->spans)
+    goto oom;
 
   /* Per location: drop_frames trimming, focus/ignore matching, frame names. */
   size_t n_frames = 0, cap_frames = 0;
@@ -286,11 +291,11 @@ int lw_view_build(lw_view_t *v, const lw_profile_t *p, const lw_view_options_t *
     if (have_ignore && location_matches(p, l, first_line[i], &ignore))
       matched[i] |= 2;
 
-    v->loc_first[i] = (uint32_t)n_frames;
     uint32_t count = l->n_lines > first_line[i] ? l->n_lines - first_line[i] : 0;
     if (l->n_lines == 0)
       count = 1;
-    v->loc_count[i] = count;
+    if (l->id != 0)
+      *span_slot(v, l->id) = (lw_view_span_t){(uint32_t)n_frames, count, (uint32_t)i};
     if (n_frames + count > cap_frames) {
       size_t cap = cap_frames ? cap_frames * 2 : 1024;
       while (cap < n_frames + count)
@@ -332,7 +337,8 @@ int lw_view_build(lw_view_t *v, const lw_profile_t *p, const lw_view_options_t *
       }
     }
     bool focused = !have_focus, ignored_sample = false;
-    for (uint32_t k = v->sample_skip[s]; k < sample->n_locations; k++) {
+    for (uint32_t k = v->sample_skip[s]; (have_focus || have_ignore) && k < sample->n_locations;
+         k++) {
       size_t li;
       if (!location_at(v, ids[k], &li))
         continue;
@@ -371,30 +377,41 @@ out:
 
 void lw_view_free(lw_view_t *v) {
   lw_intern_free(&v->frames);
-  free(v->loc_first);
-  free(v->loc_count);
+  free(v->spans);
+  free(v->span_keys);
   free(v->loc_frames);
   free(v->sample_skip);
   free(v->sample_kept);
-  free(v->loc_of_id);
   const lw_profile_t *p = v->profile;
   memset(v, 0, sizeof *v);
   v->profile = p;
 }
 
 int lw_view_stack(const lw_view_t *v, size_t sample, lw_frame_list_t *out) {
-  const lw_profile_t *p = v->profile;
-  const lw_profile_sample_t *s = &p->samples[sample];
-  const uint64_t *ids = lw_sample_locations(p, s);
+  size_t n;
+  const uint64_t *ids = lw_view_sample_ids(v, sample, &n);
   out->n = 0;
-  for (uint32_t k = v->sample_skip[sample]; k < s->n_locations; k++) {
-    size_t li;
-    if (!location_at(v, ids[k], &li))
-      continue;
-    uint32_t count = v->loc_count[li];
-    for (uint32_t j = 0; j < count; j++)
-      if (!list_push(out, v->loc_frames[v->loc_first[li] + j], j + 1 < count))
+  for (size_t k = 0; k < n; k++) {
+    const lw_view_span_t *span = lw_view_span(v, ids[k]);
+    if (out->n + span->count > out->cap) {
+      size_t cap = out->cap ? out->cap * 2 : 64;
+      while (cap < out->n + span->count)
+        cap *= 2;
+      uint32_t *grown = realloc(out->ids, cap * sizeof *grown);
+      if (!grown)
         return -1;
+      out->ids = grown;
+      uint8_t *flags = realloc(out->inlined, cap);
+      if (!flags)
+        return -1;
+      out->inlined = flags;
+      out->cap = cap;
+    }
+    const uint32_t *frames = v->loc_frames + span->first;
+    for (uint32_t j = 0; j < span->count; j++) {
+      out->ids[out->n] = frames[j];
+      out->inlined[out->n++] = j + 1 < span->count;
+    }
   }
   return 0;
 }

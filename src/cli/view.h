@@ -42,6 +42,12 @@ typedef struct lw_view_options {
   const char *ignore; /* regexp or NULL */
 } lw_view_options_t;
 
+typedef struct lw_view_span {
+  uint32_t first;  /* into loc_frames */
+  uint32_t count;  /* 0: no such location */
+  uint32_t index;  /* into profile->locations */
+} lw_view_span_t;
+
 typedef struct lw_view {
   const lw_profile_t *profile;
   int sample_index;
@@ -50,12 +56,13 @@ typedef struct lw_view {
   int64_t total;           /* sum of |value| over all samples, before focus */
   size_t n_kept;           /* samples that pass focus/ignore */
   lw_intern_t frames;      /* frame id -> display name */
-  /* Per location (index into profile->locations): frame ids, innermost first. */
-  uint32_t *loc_first, *loc_count, *loc_frames;
+  /* Per location: its frame ids (innermost first) are loc_frames[first .. first+count). */
+  lw_view_span_t *spans;   /* by location id when ids are dense, else hashed (span_slots) */
+  size_t n_spans;
+  uint64_t *span_keys;     /* sparse ids only: open addressing, key id, 0 = empty */
+  uint32_t *loc_frames;
   uint32_t *sample_skip;   /* per sample: leaf-side locations dropped by drop_frames */
   uint8_t *sample_kept;    /* per sample: 1 when it passes focus/ignore */
-  uint32_t *loc_of_id;     /* dense location id -> index + 1, for fast stacks */
-  size_t loc_of_id_len;
 } lw_view_t;
 
 /* Builds the view. Returns 0, or -1 with a one-line reason in `error` (unknown sample
@@ -73,6 +80,24 @@ static inline bool lw_view_kept(const lw_view_t *v, size_t sample) {
 }
 static inline const char *lw_view_frame_name(const lw_view_t *v, uint32_t frame) {
   return lw_intern_str(&v->frames, frame);
+}
+
+/* The span of a location id (count 0 when the id is unknown). Hot path: the analysis loops
+ * call it once per stack frame, so dense ids (every writer we know) cost one array read. */
+const lw_view_span_t *lw_view_span_sparse(const lw_view_t *view, uint64_t id);
+static inline const lw_view_span_t *lw_view_span(const lw_view_t *v, uint64_t id) {
+  if (!v->span_keys)
+    return id < v->n_spans ? &v->spans[id] : &v->spans[0];
+  return lw_view_span_sparse(v, id);
+}
+
+/* A sample's locations after drop_frames, leaf first. */
+static inline const uint64_t *lw_view_sample_ids(const lw_view_t *v, size_t sample,
+                                                 size_t *n) {
+  const lw_profile_sample_t *s = &v->profile->samples[sample];
+  uint32_t skip = v->sample_skip[sample] < s->n_locations ? v->sample_skip[sample] : s->n_locations;
+  *n = s->n_locations - skip;
+  return lw_sample_locations(v->profile, s) + skip;
 }
 
 /* A growable list of frame ids, with for each whether it is an inlined frame (not the
