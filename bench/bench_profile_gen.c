@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
   }
   size_t n_samples = argc > 2 ? strtoul(argv[2], NULL, 10) : 200000;
   size_t mean_depth = argc > 3 ? strtoul(argv[3], NULL, 10) : 96;
-  const size_t n_functions = 40000, n_locations = 160000;
+  const size_t n_functions = 40000 + 500, n_locations = 160000;
   lw_profile_t p;
   lw_profile_init(&p, &lw_libc_allocator);
   lw_profile_add_sample_type(&p, "alloc_objects", "count");
@@ -55,29 +55,38 @@ int main(int argc, char **argv) {
     lw_profile_add_function(&p, lw_profile_string(&p, name), lw_profile_string(&p, name),
                             lw_profile_string(&p, file), (int64_t)(i % 500) + 1);
   }
-  for (size_t i = 0; i < n_locations; i++) {
-    lw_profile_line_t lines[2] = {{next() % n_functions + 1, (int64_t)(next() % 900) + 1, 0},
-                                  {next() % n_functions + 1, (int64_t)(next() % 900) + 1, 0}};
-    lw_profile_add_location(&p, mapping, 0x400000 + i * 64, lines, i % 5 == 0 ? 2 : 1);
-  }
-  /* Stacks are random walks down a synthetic call graph: each location calls one of a few
-   * fixed callees (fan-out 4), walks start at one of 16 entry points (main, thread
-   * functions), and stop after a random depth. So stacks share prefixes and a caller has a
-   * handful of callees, as in real programs; uniformly random frames would not be a program. */
-  enum { FAN_OUT = 4, ROOTS = 16 };
-  uint64_t (*callees)[FAN_OUT] = malloc((n_locations + 1) * sizeof *callees);
+  /* A synthetic program: each function has SITES call sites (its locations), each site
+   * calls one fixed callee function (taken 60/25/10/5% of the time: programs have hot
+   * paths), and one site in five has an inlined helper (from a
+   * pool of small functions, as std:: containers are) as its innermost frame. Stacks walk
+   * down this call graph from one of ROOTS entry points (main, thread functions), so they
+   * share prefixes and a function has few callers and callees, as in real programs. */
+  enum { SITES = 4, ROOTS = 16, HELPERS = 500 };
+  size_t n_program = n_locations / SITES;
+  uint64_t *callee = malloc((n_locations + 1) * sizeof *callee);
   uint64_t *stack = malloc((mean_depth * 2 + 8) * sizeof *stack);
-  if (!callees || !stack)
+  if (!callee || !stack)
     return 1;
-  for (size_t i = 0; i <= n_locations; i++)
-    for (size_t k = 0; k < FAN_OUT; k++)
-      callees[i][k] = next() % n_locations + 1;
+  for (size_t i = 0; i < n_locations; i++) {
+    size_t fn = i / SITES;
+    callee[i] = next() % n_program;
+    lw_profile_line_t lines[2] = {{next() % HELPERS + 1, (int64_t)(next() % 900) + 1, 0},
+                                  {n_program > fn ? fn + HELPERS + 1 : 1,
+                                   (int64_t)(i % SITES) * 3 + 10, 0}};
+    if (i % 5 == 0)
+      lw_profile_add_location(&p, mapping, 0x400000 + i * 64, lines, 2);
+    else
+      lw_profile_add_location(&p, mapping, 0x400000 + i * 64, lines + 1, 1);
+  }
   for (size_t s = 0; s < n_samples; s++) {
     size_t depth = mean_depth / 2 + next() % (mean_depth + 1);
-    uint64_t at = next() % ROOTS + 1;
+    size_t fn = next() % ROOTS;
     for (size_t k = depth; k-- > 0;) { /* root last: location_id[0] is the leaf */
-      stack[k] = at;
-      at = callees[at][next() % FAN_OUT];
+      /* Skewed like real programs: a function's first call site is its hot path. */
+      uint64_t r = next() % 100;
+      size_t site = fn * SITES + (r < 60 ? 0 : r < 85 ? 1 : r < 95 ? 2 : 3);
+      stack[k] = site + 1;
+      fn = callee[site];
     }
     int64_t size = (int64_t)16 << (next() % 12);
     int64_t count = (int64_t)(next() % 1000) + 1;
@@ -89,7 +98,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  free(callees);
+  free(callee);
   free(stack);
   char error[512];
   if (lw_cli_save_profile(argv[1], &p, error, sizeof error) < 0) {

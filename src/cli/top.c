@@ -85,14 +85,36 @@ static bool edges_grow(edges_t *e) {
   return true;
 }
 
+/* The edge into each callee that was used last, held outside the table: on hot paths a
+ * function is reached from the same caller sample after sample, so most updates touch
+ * only this small per-frame array and the big table is visited when the caller changes. */
+typedef struct {
+  uint64_t key; /* 0: nothing cached */
+  size_t slot;
+  int64_t weight;
+  uint32_t stamp;
+  uint8_t outline;
+} edge_cache_t;
+
+static void cache_write_back(edges_t *e, edge_cache_t *c) {
+  if (!c->key)
+    return;
+  e->weights[c->slot] = c->weight;
+  e->stamps[c->slot] = c->stamp;
+  e->outline[c->slot] = c->outline;
+  c->key = 0;
+}
+
 static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_cutoff,
                          uint8_t *called) {
   edges_t e = {NULL, NULL, NULL, NULL, 0, 0};
   const lw_profile_t *p = v->profile;
+  size_t n_frames = v->frames.n;
   /* Locations with no kept frame are skipped whole: usually most of them. */
   uint8_t *has_kept = calloc(p->n_locations + 1, 1);
+  edge_cache_t *cache = calloc(n_frames + 1, sizeof *cache);
   int result = -1;
-  if (!edges_alloc(&e, 4096) || !has_kept)
+  if (!edges_alloc(&e, 4096) || !has_kept || !cache)
     goto out;
   for (size_t i = 0; i < p->n_locations; i++) {
     const lw_view_span_t *span = lw_view_span(v, p->locations[i].id);
@@ -117,25 +139,37 @@ static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_c
         if (!kept[f])
           continue;
         if (parent != UINT32_MAX && parent != f) {
-          if ((e.n + 1) * 2 > e.cap && !edges_grow(&e))
-            goto out;
           uint64_t key = ((uint64_t)parent << 32 | f) + 1;
-          size_t slot = edge_slot(&e, key);
-          if (!e.keys[slot]) {
-            e.keys[slot] = key;
-            e.n++;
+          edge_cache_t *c = &cache[f];
+          if (c->key != key) {
+            cache_write_back(&e, c);
+            if ((e.n + 1) * 2 > e.cap) {
+              /* Slots move: put every cached edge back first. */
+              for (size_t i = 0; i < n_frames; i++)
+                cache_write_back(&e, &cache[i]);
+              if (!edges_grow(&e))
+                goto out;
+            }
+            size_t slot = edge_slot(&e, key);
+            if (!e.keys[slot]) {
+              e.keys[slot] = key;
+              e.n++;
+            }
+            *c = (edge_cache_t){key, slot, e.weights[slot], e.stamps[slot], e.outline[slot]};
           }
-          if (e.stamps[slot] != visit) {
-            e.stamps[slot] = visit;
-            e.weights[slot] += value;
+          if (c->stamp != visit) {
+            c->stamp = visit;
+            c->weight += value;
             if (j + 1 == span->count)
-              e.outline[slot] = 1;
+              c->outline = 1;
           }
         }
         parent = f;
       }
     }
   }
+  for (size_t i = 0; i < n_frames; i++)
+    cache_write_back(&e, &cache[i]);
   for (size_t i = 0; i < e.cap; i++)
     if (e.keys[i] && abs64(e.weights[i]) >= edge_cutoff)
       called[(uint32_t)(e.keys[i] - 1)] |= e.outline[i] ? 2 : 1;
@@ -143,6 +177,7 @@ static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_c
 out:
   edges_free(&e);
   free(has_kept);
+  free(cache);
   return result;
 }
 
