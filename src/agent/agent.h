@@ -46,6 +46,7 @@ typedef struct lw_options {
   uint64_t history_interval_ms; /* LEAKWATCH_HISTORY_INTERVAL: site history (0 = off) */
   uint64_t history_sites;       /* LEAKWATCH_HISTORY_SITES: sites tracked at once */
   char history_output[4096];    /* LEAKWATCH_HISTORY_OUTPUT: history written at exit */
+  uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;

@@ -209,7 +209,7 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
 void lw__history_write_file(const char *path) {
   lw_buf_t text;
   lw_buf_init(&text, &lw__output_allocator);
-  if (lw__history_write(&text, 60) == 0) {
+  if (lw__history_write(&text, lw__options.history_old_after_ms / 1000) == 0) {
     int result = lw_write_file_atomic(path, text.data, text.len, 0600);
     if (result < 0)
       lw__log("cannot write history '%s': %s", path, strerror(-result));

@@ -32,6 +32,7 @@ lw_options_t lw__options = {
     .history_interval_ms = 10000,
     .history_sites = 1024,
     .history_output = "",
+    .history_old_after_ms = 60000,
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
@@ -107,6 +108,8 @@ static const option_t options[] = {
     {"LEAKWATCH_HISTORY_SITES", OPTION_COUNT, &lw__options.history_sites, 16, 65536},
     {"LEAKWATCH_HISTORY_OUTPUT", OPTION_TEXT, lw__options.history_output, 0,
      sizeof lw__options.history_output},
+    {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
+     86400000},
 };
 
 static void apply(const option_t *o, const char *value) {

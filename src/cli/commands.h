@@ -14,3 +14,4 @@ LW_DECLARE_COMMAND(flame, "draw a heap profile as an interactive flame graph (SV
 LW_DECLARE_COMMAND(diff, "compare two heap profiles per allocation site, largest growth first")
 LW_DECLARE_COMMAND(list, "show a function's source with the memory attributed to each line")
 LW_DECLARE_COMMAND(report, "write a self-contained HTML report: top table, flame graph, memory over time")
+LW_DECLARE_COMMAND(leaks, "judge which allocation sites of a live process leak (growth over time)")
