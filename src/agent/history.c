@@ -52,6 +52,8 @@ static struct {
   uint32_t n_free;
   uint32_t *slot_of_stack;              /* by stack id: slot + 1, 0 = untracked */
   uint64_t stack_capacity;
+  uint64_t first_snapshot_ms;
+  bool slots_ran_out; /* a site holding memory once found no free slot */
 } history;
 
 static bool history_init(void) {
@@ -73,8 +75,10 @@ static site_t *take_slot(uint32_t stack_id) {
   else if (history.n_sites < history.max_sites) {
     index = history.n_sites++;
     lw__arena_note_used(sizeof(site_t));
-  } else
+  } else {
+    history.slots_ran_out = true;
     return NULL;
+  }
   site_t *site = &history.sites[index];
   memset(site, 0, sizeof *site);
   site->stack_id = stack_id;
@@ -96,6 +100,8 @@ void lw__history_snapshot(void) {
     return;
   uint64_t now = lw__now_ms();
   uint64_t seq = history.seq;
+  if (seq == 0)
+    history.first_snapshot_ms = now;
   bool coarse = seq % COARSE_EVERY == 0;
   history.fine_time_ms[seq % FINE_POINTS] = now;
   if (coarse)
@@ -171,10 +177,12 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
   uint64_t now = lw__now_ms();
   lw_buf_printf(out,
                 "leakwatch-history 1\npid %d\ninterval_ms %llu\nnow_ms %llu\nrate %llu\n"
-                "old_after_ms %llu\nsnapshots %llu\n",
+                "old_after_ms %llu\nsnapshots %llu\nfirst_snapshot_ms %llu\n"
+                "untracked_sites_held_nothing %d\n",
                 (int)getpid(), (unsigned long long)lw__options.history_interval_ms,
                 (unsigned long long)now, (unsigned long long)lw__options.rate,
-                (unsigned long long)old_after_seconds * 1000, (unsigned long long)history.seq);
+                (unsigned long long)old_after_seconds * 1000, (unsigned long long)history.seq,
+                (unsigned long long)history.first_snapshot_ms, history.slots_ran_out ? 0 : 1);
   if (!history.ready || !history.n_sites)
     return lw_buf_failed(out) ? -1 : 0;
   ages_scan_t scan = {lw__arena_map(history.n_sites * sizeof(ages_t)),

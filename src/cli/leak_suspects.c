@@ -40,10 +40,18 @@ static int by_suspicion(const void *a, const void *b) {
   return x->last_bytes > y->last_bytes ? -1 : x->last_bytes < y->last_bytes;
 }
 
-/* The site's series: coarse points from before the fine ring, then the fine ring. */
-static size_t build_series(const lw_history_site_t *s, lw_site_point_t *out) {
+/* The site's series: coarse points from before the fine ring, then the fine ring. A site
+ * is tracked from the first snapshot where it holds memory; when the agent says untracked
+ * sites held nothing, the series starts with that zero at the first snapshot, so a slow
+ * leak's first sample (which may come minutes in) does not shorten its history. */
+static size_t build_series(const lw_history_t *h, const lw_history_site_t *s,
+                           lw_site_point_t *out) {
   size_t n = 0;
   uint64_t fine_start = s->n_fine ? s->fine[0].t_ms : UINT64_MAX;
+  uint64_t first = s->n_coarse ? s->coarse[0].t_ms : fine_start;
+  if (h->untracked_sites_held_nothing && first != UINT64_MAX && first > h->first_snapshot_ms &&
+      (s->n_coarse ? s->coarse[0].bytes : s->fine[0].bytes) > 0)
+    out[n++] = (lw_site_point_t){(double)h->first_snapshot_ms / 1000.0, 0, 0};
   for (size_t i = 0; i < s->n_coarse; i++)
     if (s->coarse[i].t_ms < fine_start)
       out[n++] = (lw_site_point_t){(double)s->coarse[i].t_ms / 1000.0, (double)s->coarse[i].bytes,
@@ -157,7 +165,7 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
   for (size_t i = 0; i < h->n_sites; i++)
     if (h->sites[i].n_fine + h->sites[i].n_coarse > max_points)
       max_points = h->sites[i].n_fine + h->sites[i].n_coarse;
-  lw_site_point_t *series = malloc((max_points ? max_points : 1) * sizeof *series);
+  lw_site_point_t *series = malloc((max_points + 1) * sizeof *series);
   int max_frames = o->max_frames > 0 ? o->max_frames : 8;
   char (*frames)[512] = malloc((size_t)max_frames * 512);
   if (!judged || !series || !frames) {
@@ -172,7 +180,7 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
   int suspects = 0;
   double longest_span = 0;
   for (size_t i = 0; i < h->n_sites; i++) {
-    size_t n = build_series(&h->sites[i], series);
+    size_t n = build_series(h, &h->sites[i], series);
     judged[i].site = &h->sites[i];
     lw_leak_verdict(series, n, h->sites[i].live, h->sites[i].old, &vo, &judged[i].verdict);
     suspects += judged[i].verdict.suspect;

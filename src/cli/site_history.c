@@ -149,6 +149,8 @@ int lw_history_parse(const char *text, size_t len, lw_history_t *h, char *error,
           {"now_ms ", offsetof(lw_history_t, now_ms)}, {"rate ", offsetof(lw_history_t, rate)},
           {"old_after_ms ", offsetof(lw_history_t, old_after_ms)},
           {"snapshots ", offsetof(lw_history_t, snapshots)},
+          {"first_snapshot_ms ", offsetof(lw_history_t, first_snapshot_ms)},
+          {"untracked_sites_held_nothing ", offsetof(lw_history_t, untracked_sites_held_nothing)},
       };
       bool known = false;
       for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !known; i++) {

@@ -36,6 +36,10 @@ typedef struct lw_history {
   uint64_t rate;
   uint64_t old_after_ms;
   uint64_t snapshots;
+  uint64_t first_snapshot_ms;
+  /* 1: a site was only ever untracked while it held nothing (no tracking slot was refused),
+   * so before its first point it was at zero back to first_snapshot_ms. */
+  uint64_t untracked_sites_held_nothing;
   lw_history_site_t *sites;
   size_t n_sites;
 } lw_history_t;

@@ -103,10 +103,17 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
   double objects = v->last_objects > 0 ? v->last_objects : 1;
   double object_size = v->last_bytes > 0 ? v->last_bytes / objects : 1;
   double step = o->sampling_rate > object_size ? o->sampling_rate : object_size;
-  v->noise_bytes = o->min_growth_samples * step;
   size_t up, down;
   double last_up_t;
   count_changes(points, first, n, &up, &down, &last_up_t);
+  /* A site that also frees (it shrank at times) turns its samples over: holding about
+   * N = bytes / step live samples, its estimate wanders with a standard deviation of about
+   * step * sqrt(2N) = sqrt(2 * bytes * step) between two moments, with no real change. A
+   * pure leak never shrinks, and only the few-steps floor applies to it. */
+  double turnover_sigma = down ? sqrt(2 * (v->last_bytes > 0 ? v->last_bytes : 0) * step) : 0;
+  v->noise_bytes = o->min_growth_samples * step;
+  if (2 * turnover_sigma > v->noise_bytes)
+    v->noise_bytes = 2 * turnover_sigma;
   v->rising_share = up + down ? (double)up / (double)(up + down) : 0;
   /* Still growing? A leak's estimate rises in steps, one per sampled allocation, with
    * gaps between them; a full cache or churn also shrinks. So a slow last third only means
@@ -125,8 +132,12 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
   double interval = v->span_seconds / (double)(n - first - 1);
   double mean_gap = up ? v->span_seconds / (double)up : v->span_seconds;
   double quiet = points[n - 1].t_seconds - last_up_t;
+  double recent_growth = points[n - 1].bytes - points[third].bytes;
   bool levelled = (recent_down > 0 && v->recent_ratio < o->min_recent_ratio) ||
                   quiet > 3 * (mean_gap > interval ? mean_gap : interval);
+  /* A site that shrank lately must also have grown lately by more than its turnover noise
+   * to count as still growing: a full cache's estimate drifts up as often as down. */
+  bool unclear = !levelled && recent_down > 0 && recent_growth < 2 * turnover_sigma;
   char growth[32], rate[32], noise[32], quiet_text[32];
   lw_format_bytes(growth, sizeof growth, v->growth_bytes);
   lw_format_bytes(rate, sizeof rate, all.slope_per_second * 60);
@@ -143,6 +154,16 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
            "grew %s over %s, then levelled off (no growth for the last %s): a cache that "
            "filled up, not a leak",
            growth, span, quiet_text);
+    return 0;
+  }
+  if (unclear) {
+    char recent_text[32], sigma_text[32];
+    lw_format_bytes(recent_text, sizeof recent_text, recent_growth > 0 ? recent_growth : 0);
+    lw_format_bytes(sigma_text, sizeof sigma_text, 2 * turnover_sigma);
+    lw_fmt(v->why, sizeof v->why,
+           "grew %s over %s, but lately only %s, within the +-%s its turnover of allocations "
+           "produces: not clearly still growing",
+           growth, span, recent_text, sigma_text);
     return 0;
   }
   if (v->rising_share < o->min_rising_share) {
