@@ -47,6 +47,7 @@ typedef struct lw_options {
   uint64_t history_sites;       /* LEAKWATCH_HISTORY_SITES: sites tracked at once */
   char history_output[4096];    /* LEAKWATCH_HISTORY_OUTPUT: history written at exit */
   uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
+  bool reachability;      /* LEAKWATCH_REACHABILITY: lost/reachable classes at exit (rate 1) */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -120,6 +121,7 @@ typedef struct lw_thread_state {
   uint8_t n_deferred;       /* frees that arrived while this thread held a table lock */
   void *deferred_frees[15];
   pid_t tid;
+  uintptr_t stack_high;     /* top of the thread's stack (reachability scans below it) */
   struct lw_thread_state *next;
   struct lw_thread_state *prev;
 } lw_thread_state_t;
@@ -141,6 +143,9 @@ static inline uint64_t lw__thread_bytes(const lw_thread_state_t *t) {
   return t->bytes_base + (uint64_t)(t->countdown_start - t->countdown);
 }
 void lw__thread_registry_init(void);
+/* Calls fn for every registered thread, under the registry lock (fn must not allocate). */
+void lw__thread_for_each(void (*fn)(const lw_thread_state_t *thread, void *context),
+                         void *context);
 void lw__thread_prefork(void);
 void lw__thread_postfork_parent(void);
 void lw__thread_postfork_child(void);
@@ -293,6 +298,18 @@ void lw__elf_symbols_close(lw_elf_symbols_t *symbols);
 
 /* ---- profile_export.c: tables -> pprof ------------------------------------------------- */
 
+/* ---- reachability.c: what is lost at exit (exact mode) ----------------------------------- */
+
+enum { LW_DEFINITELY_LOST = 0, LW_INDIRECTLY_LOST = 1, LW_STILL_REACHABLE = 2, LW_REACH_KINDS = 3 };
+typedef struct lw_reach_counts {
+  uint64_t objects[LW_REACH_KINDS];
+  uint64_t bytes[LW_REACH_KINDS];
+} lw_reach_counts_t;
+/* Classifies every live allocation (needs LEAKWATCH_RATE=1 and no dropped samples) and
+ * returns counts per stack id. Returns 0, or -1 when it cannot. */
+int lw__reachability_compute(lw_reach_counts_t **counts, uint32_t *count);
+void lw__reachability_free(lw_reach_counts_t *counts, uint32_t count);
+
 /* What to export besides the plain heap profile (all fields zero = the plain profile). */
 typedef struct lw_export_options {
   /* Counters at the start of a window, indexed by stack id (lw__export_snapshot): the
@@ -308,10 +325,14 @@ typedef struct lw_export_options {
   uint64_t since_ms;
   int64_t duration_nanos;
   bool alloc_default; /* default_sample_type = alloc_space, as Go's /debug/pprof/allocs */
+  /* Split each stack's in-use values by reachability (a "reachability" label). */
+  const lw_reach_counts_t *reach;
+  uint32_t reach_count;
 } lw_export_options_t;
 
 /* Builds the heap profile and writes it atomically to path. Returns 0 or a negative errno. */
 int lw__export_profile(const char *path);
+int lw__export_profile_with(const char *path, const lw_export_options_t *options);
 /* Serializes a heap profile (gzipped) into *out, allocated with `allocator`. options may
  * be NULL. Returns 0 or a negative errno. */
 int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,

@@ -176,7 +176,21 @@ __attribute__((destructor)) static void agent_destructor(void) {
   }
   if (!output_path[0])
     return;
-  int result = lw__export_profile(output_path);
+  /* In exact mode the profile also says which live allocations are lost. */
+  lw_reach_counts_t *reach = NULL;
+  uint32_t reach_count = 0;
+  if (lw__options.rate <= 1 && lw__options.reachability) {
+    lw_thread_state_t *t = &lw__thread;
+    lw__guard_enter(t);
+    if (lw__reachability_compute(&reach, &reach_count) < 0)
+      lw__log("reachability not computed (%s)", lw__live_dropped() ? "samples were dropped"
+                                                                   : "out of memory");
+    lw__guard_exit(t);
+  }
+  lw_export_options_t options = {.reach = reach, .reach_count = reach_count};
+  int result = lw__export_profile_with(output_path, &options);
+  if (reach)
+    lw__reachability_free(reach, reach_count);
   if (result < 0)
     lw__log("cannot write heap profile '%s': %s", output_path, strerror(-result));
 }

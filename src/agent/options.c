@@ -33,6 +33,7 @@ lw_options_t lw__options = {
     .history_sites = 1024,
     .history_output = "",
     .history_old_after_ms = 60000,
+    .reachability = true,
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
@@ -108,6 +109,7 @@ static const option_t options[] = {
     {"LEAKWATCH_HISTORY_SITES", OPTION_COUNT, &lw__options.history_sites, 16, 65536},
     {"LEAKWATCH_HISTORY_OUTPUT", OPTION_TEXT, lw__options.history_output, 0,
      sizeof lw__options.history_output},
+    {"LEAKWATCH_REACHABILITY", OPTION_BOOL, &lw__options.reachability, 0, 1},
     {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
      86400000},
 };

@@ -225,11 +225,41 @@ static void stack_values(const exporter_t *x, const lw_stack_t *s, int64_t value
   }
 }
 
+static void emit_sample(exporter_t *x, const lw_stack_t *s, const int64_t values[4],
+                        const char *reachability);
+
 static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
   if (!__atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED))
     return;
   int64_t values[4];
   stack_values(x, s, values);
+  const lw_export_options_t *o = x->options;
+  if (o->reach && s->id < o->reach_count) {
+    /* One sample per reachability class that holds memory; the allocation values go with
+     * the first, so every column still sums to the site's totals. */
+    static const char *const names[LW_REACH_KINDS] = {"definitely_lost", "indirectly_lost",
+                                                      "still_reachable"};
+    const lw_reach_counts_t *r = &o->reach[s->id];
+    bool first = true;
+    for (int k = 0; k < LW_REACH_KINDS; k++) {
+      if (!r->objects[k])
+        continue;
+      int64_t split[4] = {first ? values[0] : 0, first ? values[1] : 0, (int64_t)r->objects[k],
+                          (int64_t)r->bytes[k]};
+      emit_sample(x, s, split, names[k]);
+      first = false;
+    }
+    if (first) {
+      values[2] = values[3] = 0;
+      emit_sample(x, s, values, NULL);
+    }
+    return;
+  }
+  emit_sample(x, s, values, NULL);
+}
+
+static void emit_sample(exporter_t *x, const lw_stack_t *s, const int64_t values[4],
+                        const char *reachability) {
   if (x->options->base && !values[0] && !values[1] && !values[2] && !values[3])
     return; /* nothing happened at this site during the window */
   uint64_t locations[LW_MAX_DEPTH + 1];
@@ -250,9 +280,15 @@ static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
       locations[n++] = x->truncated_location;
     }
   }
-  lw_profile_label_t label = {lw_profile_string(&x->profile, "bytes"), 0,
-                              values[0] ? values[1] / values[0] : 0, 0};
-  lw_profile_add_sample(&x->profile, locations, n, values, 4, &label, values[0] ? 1 : 0);
+  lw_profile_label_t labels[2];
+  size_t n_labels = 0;
+  if (values[0])
+    labels[n_labels++] = (lw_profile_label_t){lw_profile_string(&x->profile, "bytes"), 0,
+                                              values[1] / values[0], 0};
+  if (reachability)
+    labels[n_labels++] = (lw_profile_label_t){lw_profile_string(&x->profile, "reachability"),
+                                              lw_profile_string(&x->profile, reachability), 0, 0};
+  lw_profile_add_sample(&x->profile, locations, n, values, 4, labels, n_labels);
 }
 
 /* Weights of live allocations made since options->since_ms, summed per stack. */
@@ -460,10 +496,12 @@ static void *map_resize(void *context, void *p, size_t old_size, size_t new_size
 }
 const lw_allocator_t lw__output_allocator = {map_alloc, map_resize, map_release, NULL};
 
-int lw__export_profile(const char *path) {
+int lw__export_profile(const char *path) { return lw__export_profile_with(path, NULL); }
+
+int lw__export_profile_with(const char *path, const lw_export_options_t *options) {
   uint8_t *bytes = NULL;
   size_t len = 0;
-  int result = lw__export_profile_bytes(NULL, &lw__output_allocator, &bytes, &len);
+  int result = lw__export_profile_bytes(options, &lw__output_allocator, &bytes, &len);
   if (result == 0) {
     lw_thread_state_t *t = &lw__thread;
     lw__guard_enter(t);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/unwind_stack_bounds.h"
 
 __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec")));
 
@@ -74,6 +75,9 @@ void lw__thread_register(void) {
   if (t->registered)
     return;
   t->tid = (pid_t)syscall(SYS_gettid);
+  lw_stack_region_t region;
+  lw__stack_region_for((uintptr_t)__builtin_frame_address(0), &region);
+  t->stack_high = region.checked ? 0 : region.high;
   /* Seed from the tid and an address; any nonzero value works for xorshift. */
   t->random_state = ((uint64_t)t->tid << 32) ^ (uint64_t)(uintptr_t)t ^ 0x9E3779B97F4A7C15ULL;
   pthread_mutex_lock(&registry_lock);
@@ -99,6 +103,14 @@ void lw__thread_totals(lw_call_totals_t *out) {
                             (uint64_t)(__atomic_load_n(&t->countdown_start, __ATOMIC_RELAXED) -
                                        __atomic_load_n(&t->countdown, __ATOMIC_RELAXED));
   }
+  pthread_mutex_unlock(&registry_lock);
+}
+
+void lw__thread_for_each(void (*fn)(const lw_thread_state_t *thread, void *context),
+                         void *context) {
+  pthread_mutex_lock(&registry_lock);
+  for (lw_thread_state_t *t = registry_head; t; t = t->next)
+    fn(t, context);
   pthread_mutex_unlock(&registry_lock);
 }
 

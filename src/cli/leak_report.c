@@ -17,10 +17,32 @@ typedef struct {
   size_t sample;
   int64_t bytes;
   int64_t objects;
+  int reachability; /* index into reach_names, or -1 when the profile has no such label */
 } site_t;
+
+/* LeakSanitizer's classes, written by the agent in exact mode as a "reachability" label. */
+static const char *const reach_names[] = {"definitely_lost", "indirectly_lost", "still_reachable"};
+static const char *const reach_titles[] = {
+    "definitely lost: no pointer to them remains anywhere",
+    "indirectly lost: only lost blocks point to them",
+    "still reachable: globals, stacks or reachable blocks still point to them"};
+
+static int sample_reachability(const lw_profile_t *p, const lw_profile_sample_t *s) {
+  for (uint32_t l = 0; l < s->n_labels; l++) {
+    const lw_profile_label_t *label = &lw_sample_labels(p, s)[l];
+    if (strcmp(lw_profile_str(p, label->key), "reachability") != 0)
+      continue;
+    for (int k = 0; k < 3; k++)
+      if (strcmp(lw_profile_str(p, label->str), reach_names[k]) == 0)
+        return k;
+  }
+  return -1;
+}
 
 static int by_bytes_desc(const void *a, const void *b) {
   const site_t *x = a, *y = b;
+  if (x->reachability != y->reachability)
+    return x->reachability < y->reachability ? -1 : 1;
   if (x->bytes != y->bytes)
     return x->bytes < y->bytes ? 1 : -1;
   return x->objects < y->objects ? 1 : x->objects > y->objects ? -1 : 0;
@@ -102,6 +124,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
     sites[n_sites].sample = i;
     sites[n_sites].bytes = v[inuse_space];
     sites[n_sites].objects = inuse_objects >= 0 ? v[inuse_objects] : 0;
+    sites[n_sites].reachability = sample_reachability(p, &p->samples[i]);
     total_bytes += sites[n_sites].bytes;
     total_objects += sites[n_sites].objects;
     n_sites++;
@@ -116,6 +139,15 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
   }
   char total_text[32];
   lw_format_bytes(total_text, sizeof total_text, (double)total_bytes);
+  int64_t class_bytes[3] = {0, 0, 0}, class_objects[3] = {0, 0, 0};
+  bool classified = false;
+  for (size_t i = 0; i < n_sites; i++) {
+    if (sites[i].reachability < 0)
+      continue;
+    classified = true;
+    class_bytes[sites[i].reachability] += sites[i].bytes;
+    class_objects[sites[i].reachability] += sites[i].objects;
+  }
   bool exact = p->period <= 1;
   if (o->json) {
     fprintf(out, "{\"profile\":");
@@ -134,8 +166,25 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
               (long long)total_objects, total_objects == 1 ? "" : "s",
               exact ? "exact: every allocation recorded"
                     : "estimated from samples; use --rate 1 for exact numbers");
+    for (int k = 0; classified && k < 3; k++) {
+      char class_text[32];
+      lw_format_bytes(class_text, sizeof class_text, (double)class_bytes[k]);
+      fprintf(out, "  %-17s %10s in %lld object%s\n",
+              k == 0 ? "definitely lost" : k == 1 ? "indirectly lost" : "still reachable",
+              class_text, (long long)class_objects[k], class_objects[k] == 1 ? "" : "s");
+    }
   }
-  for (size_t i = 0; i < n_sites && (int)i < max_sites; i++) {
+  int shown_in_class = 0, previous_class = -2, shown = 0;
+  for (size_t i = 0; i < n_sites; i++) {
+    /* Without classes: the top max_sites. With them: the top max_sites of each class. */
+    if (sites[i].reachability != previous_class) {
+      previous_class = sites[i].reachability;
+      shown_in_class = 0;
+      if (sites[i].reachability >= 0 && !o->json)
+        fprintf(out, "\n%s\n", reach_titles[sites[i].reachability]);
+    }
+    if (shown_in_class++ >= max_sites)
+      continue;
     const lw_profile_sample_t *s = &p->samples[sites[i].sample];
     bool more;
     int n = sample_frames(p, s, frames, max_frames, &more);
@@ -143,8 +192,11 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
     while (site_frame + 1 < n && lw_leak_report_is_allocator_frame(frames[site_frame]))
       site_frame++;
     if (o->json) {
-      fprintf(out, "%s{\"bytes\":%lld,\"objects\":%lld,\"site\":", i ? "," : "",
+      fprintf(out, "%s{\"bytes\":%lld,\"objects\":%lld,", i ? "," : "",
               (long long)sites[i].bytes, (long long)sites[i].objects);
+      if (sites[i].reachability >= 0)
+        fprintf(out, "\"reachability\":\"%s\",", reach_names[sites[i].reachability]);
+      fprintf(out, "\"site\":");
       json_string(out, n ? frames[site_frame] : "?");
       fprintf(out, ",\"stack\":[");
       for (int f = 0; f < n; f++) {
@@ -157,7 +209,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
     }
     char bytes_text[32];
     lw_format_bytes(bytes_text, sizeof bytes_text, (double)sites[i].bytes);
-    fprintf(out, "\n  #%-2zu %10s in %lld object%s at %s\n", i + 1, bytes_text,
+    fprintf(out, "\n  #%-2d %10s in %lld object%s at %s\n", ++shown, bytes_text,
             (long long)sites[i].objects, sites[i].objects == 1 ? "" : "s",
             n ? frames[site_frame] : "?");
     for (int f = 0; f < n; f++)
@@ -168,7 +220,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
   if (o->json) {
     fprintf(out, "]}\n");
   } else {
-    if (n_sites > (size_t)max_sites)
+    if (!classified && n_sites > (size_t)max_sites)
       fprintf(out, "\n  ... and %zu more site%s\n", n_sites - (size_t)max_sites,
               n_sites - (size_t)max_sites == 1 ? "" : "s");
     if (o->profile_path)

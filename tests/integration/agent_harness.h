@@ -149,6 +149,39 @@ static site_values_t harness_site(const lw_profile_t *p, const char *function) {
   return v;
 }
 
+/* Sums the values of samples with a frame named `function` whose string label `key` has
+ * `value` (e.g. reachability=definitely_lost). */
+static site_values_t harness_site_labelled(const lw_profile_t *p, const char *function,
+                                           const char *key, const char *value) {
+  site_values_t v = {0, 0, 0, 0, 0};
+  for (size_t i = 0; i < p->n_samples; i++) {
+    const lw_profile_sample_t *s = &p->samples[i];
+    bool labelled = false;
+    for (uint32_t l = 0; l < s->n_labels; l++) {
+      const lw_profile_label_t *label = &lw_sample_labels(p, s)[l];
+      if (strcmp(lw_profile_str(p, label->key), key) == 0 &&
+          strcmp(lw_profile_str(p, label->str), value) == 0)
+        labelled = true;
+    }
+    if (!labelled)
+      continue;
+    const char *names[256];
+    int n = harness_frames(p, s, names, 256);
+    for (int f = 0; f < n; f++) {
+      if (!harness_name_is(names[f], function))
+        continue;
+      const int64_t *values = lw_sample_values(p, s);
+      v.alloc_objects += values[0];
+      v.alloc_space += values[1];
+      v.inuse_objects += values[2];
+      v.inuse_space += values[3];
+      v.samples++;
+      break;
+    }
+  }
+  return v;
+}
+
 /* True if some sample's stack has these functions, each a direct caller of the previous
  * (leaf first), starting anywhere in the stack. */
 static bool harness_has_chain(const lw_profile_t *p, const char *const *chain, int length) {

@@ -344,6 +344,35 @@ static void test_agent_memory_failures_spare_the_host(void **state) {
   assert_int_equal(system(command), 0);
 }
 
+static void expect_class(const lw_profile_t *p, const char *function, const char *class,
+                         int64_t objects, int64_t bytes) {
+  site_values_t v = harness_site_labelled(p, function, "reachability", class);
+  if (v.inuse_objects != objects || v.inuse_space != bytes)
+    fail_msg("%s %s: expected %lld objects / %lld bytes, profile has %lld / %lld", function, class,
+             (long long)objects, (long long)bytes, (long long)v.inuse_objects,
+             (long long)v.inuse_space);
+}
+
+/* Exact mode classifies what is live at exit like LeakSanitizer: a dropped list is one
+ * direct leak and the rest indirect; what globals still point to is reachable. */
+static void test_reachability_at_exit(void **state) {
+  (void)state;
+  test_context_t t;
+  run_and_load(&t, "reachability", NULL, "1");
+  expect_class(&t.profile, "build_and_drop_list", "definitely_lost", 1, 64);
+  expect_class(&t.profile, "build_and_drop_list", "indirectly_lost", 9, 9 * 64);
+  expect_class(&t.profile, "build_and_drop_list", "still_reachable", 0, 0);
+  expect_class(&t.profile, "build_and_drop_tree", "definitely_lost", 1, 48);
+  expect_class(&t.profile, "build_and_drop_tree", "indirectly_lost", 2, 64);
+  expect_class(&t.profile, "fill_global_cache", "still_reachable", 5, 500);
+  expect_class(&t.profile, "fill_global_cache", "definitely_lost", 0, 0);
+  expect_class(&t.profile, "keep_in_chain", "still_reachable", 3, 3 * 64);
+  /* Splitting by class keeps every site's totals. */
+  expect_site(&t.profile, "build_and_drop_list", 10, 640);
+  assert_int_equal(harness_site(&t.profile, "build_and_drop_list").alloc_objects, 10);
+  cleanup(&t);
+}
+
 static void test_churn_without_leak(void **state) {
   (void)state;
   test_context_t t;
@@ -380,6 +409,7 @@ int main(void) {
       cmocka_unit_test(test_public_api),
       cmocka_unit_test(test_stack_table_bound),
       cmocka_unit_test(test_agent_memory_failures_spare_the_host),
+      cmocka_unit_test(test_reachability_at_exit),
       cmocka_unit_test(test_churn_without_leak),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
