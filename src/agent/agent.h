@@ -48,6 +48,7 @@ typedef struct lw_options {
   char history_output[4096];    /* LEAKWATCH_HISTORY_OUTPUT: history written at exit */
   uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
   bool reachability;      /* LEAKWATCH_REACHABILITY: lost/reachable classes at exit (rate 1) */
+  bool track_fds;         /* LEAKWATCH_TRACK_FDS: creating stacks of live descriptors */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -365,6 +366,22 @@ bool lw__agent_ensure_ready(void);
 /* Stops sampling for good after an internal failure; says so once on stderr. */
 void lw__agent_fail(const char *why);
 extern uint64_t lw__profiles_written;
+
+/* ---- fd_table.c: creating stacks of live file descriptors ------------------------------- */
+
+/* Kinds are src/common/procfs.h's lw_fd_type_t (the same names the watcher shows). */
+void lw__fd_init(void);
+bool lw__fd_tracking(void);
+/* Records fd as created here (the caller's stack) with its kind. */
+void lw__fd_created(int fd, int kind);
+/* Records `to` as a duplicate of `from` (same kind), created here. */
+void lw__fd_duplicated(int from, int to);
+/* Forgets fd; call before the real close. */
+void lw__fd_closing(int fd);
+void lw__fd_closing_range(unsigned first, unsigned last);
+/* Calls fn for each tracked descriptor; returns how many. Lock-free. */
+size_t lw__fd_for_each(void (*fn)(int fd, uint32_t stack_id, int kind, void *context),
+                       void *context);
 
 /* ---- history.c: per-site history of live bytes, for leak verdicts --------------------- */
 

@@ -47,6 +47,7 @@ static bool start(void) {
   lw__unwind_init();
   lw__unwind_skip_module((const void *)start);
   lw__mappings_init();
+  lw__fd_init();
   if (lw__stacks_init(lw__options.max_stacks) < 0 || lw__live_init(lw__options.max_live) < 0) {
     lw__agent_fail("cannot map memory for the agent's tables");
     return false;
