@@ -3,3 +3,5 @@
  * Included twice (declarations in cli.h, the dispatch table in main.c); no include guard.
  * Each command lives in cmd_<name>.c and defines int lw_cmd_<name>(int argc, char **argv).
  */
+LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, fds, threads, trends, alerts")
+LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
