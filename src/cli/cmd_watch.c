@@ -11,7 +11,6 @@
  * alert_rule.h (src/common) do the maths; this file is the loop and the glue.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/proc_discovery.h"
 #include "cli/watch_metrics.h"
 #include "cli/watch_output.h"
 #include "cli/watch_sample.h"
@@ -248,56 +248,28 @@ static bool watching(int pid) {
   return false;
 }
 
-/* What --name matches against: the name (comm), or with --full the command line. */
-static bool read_match_text(int pid, char *text, size_t size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/%s", pid, g.full ? "cmdline" : "comm");
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  ssize_t n = read(fd, text, size - 1);
-  close(fd);
-  if (n <= 0)
-    return false;
-  for (ssize_t i = 0; i < n; i++)
-    if (text[i] == '\0')
-      text[i] = ' ';
-  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
-    n--;
-  text[n] = '\0';
-  return true;
-}
-
 /* Adds processes matching --name that are not watched yet. */
 static void scan_by_name(void) {
-  DIR *dir = opendir("/proc");
-  if (!dir)
-    return;
-  int self = (int)getpid();
-  struct dirent *d;
-  while ((d = readdir(dir)) != NULL) {
-    char *end;
-    long pid = strtol(d->d_name, &end, 10);
-    if (*end || pid <= 0 || pid == self || watching((int)pid))
-      continue;
-    char text[4096];
-    if (!read_match_text((int)pid, text, sizeof text) || regexec(&g.regex, text, 0, NULL, 0) != 0)
-      continue;
-    bool is_hook = false;
-    for (int i = 0; i < MAX_HOOKS; i++)
-      is_hook |= g.hooks[i] == pid;
-    if (is_hook)
+  static int found[4096];
+  int n = lw_proc_find(&g.regex, g.full, found, sizeof found / sizeof found[0]);
+  for (int i = 0; i < n; i++) {
+    int pid = found[i];
+    bool skip = watching(pid);
+    for (int h = 0; h < MAX_HOOKS; h++)
+      skip |= g.hooks[h] == pid; /* our own --on-alert commands */
+    if (skip)
       continue;
     int error;
-    watched_t *w = add_process((int)pid, false, &error);
+    watched_t *w = add_process(pid, false, &error);
     if (w) {
-      char line[256];
-      snprintf(line, sizeof line, "watching pid %ld (%.200s)", pid, text);
+      char text[256] = "?", line[320];
+      lw_proc_match_text(pid, false, text, sizeof text);
+      snprintf(w->cur.comm, sizeof w->cur.comm, "%s", text);
+      snprintf(line, sizeof line, "watching pid %d (%s)", pid, text);
       event_text(line);
       event_json("start", w, NULL);
     }
   }
-  closedir(dir);
 }
 
 /* fork + exec of `-- COMMAND`; a failed exec exits 127 like a shell. */

@@ -5,3 +5,4 @@
  */
 LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, fds, threads, trends, alerts")
 LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
+LW_DECLARE_COMMAND(exporter, "serve Prometheus metrics for chosen processes (a daemon)")
