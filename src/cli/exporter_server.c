@@ -185,6 +185,31 @@ static void respond_error(int fd, int status, long long deadline, lw_http_server
   lw_buf_free(&body);
 }
 
+/* Closes a connection without losing the answer: closing a socket that still has unread
+ * input makes the kernel send a reset, which can destroy the response before the client
+ * reads it (an error is often answered before the whole request arrived). So: send FIN,
+ * read and drop what the client still sends for a short while, then close (Apache's
+ * "lingering close"). */
+static void close_gently(int fd) {
+  shutdown(fd, SHUT_WR);
+  long long deadline = now_ms() + 200;
+  char sink[4096];
+  size_t drained = 0;
+  while (drained < (1 << 20)) {
+    ssize_t n = recv(fd, sink, sizeof sink, 0);
+    if (n > 0) {
+      drained += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLIN, deadline) > 0)
+      continue;
+    break; /* EOF, error, or the client keeps its end open: give up */
+  }
+  close(fd);
+}
+
 int lw_http_serve_one(int listen_fd, int timeout_ms, lw_http_handler_t handler, void *context,
                       lw_http_server_stats_t *stats) {
   int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -216,13 +241,13 @@ int lw_http_serve_one(int listen_fd, int timeout_ms, lw_http_handler_t handler, 
     int ready = wait_ready(fd, POLLIN, deadline);
     if (ready <= 0) {
       respond_error(fd, 408, now_ms() + 1000, stats);
-      close(fd);
+      close_gently(fd);
       return 0;
     }
   }
   if (result != LW_HTTP_OK) {
     respond_error(fd, lw_http_result_status(result), deadline + 1000, stats);
-    close(fd);
+    close_gently(fd);
     return 0;
   }
   lw_buf_t body;
@@ -234,6 +259,6 @@ int lw_http_serve_one(int listen_fd, int timeout_ms, lw_http_handler_t handler, 
   else
     respond(fd, &response, request.method == LW_HTTP_HEAD, deadline + 1000, stats);
   lw_buf_free(&body);
-  close(fd);
+  close_gently(fd);
   return 0;
 }
