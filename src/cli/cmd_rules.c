@@ -145,15 +145,16 @@ int lw_cmd_rules(int argc, char **argv) {
     lw_buf_append_byte(&out, '[');
     for (int i = 0; i < n; i++) {
       const lw_alert_rule_t *r = &rules[i];
-      char threshold[LW_NUMBER_MAX];
+      char threshold[LW_NUMBER_MAX], window[LW_NUMBER_MAX], hold[LW_NUMBER_MAX];
       lw_format_double(threshold, sizeof threshold, r->threshold);
+      lw_format_double(window, sizeof window, r->rate ? (double)r->rate_window_ms / 1000 : 0);
+      lw_format_double(hold, sizeof hold, (double)r->for_ms / 1000);
       lw_buf_printf(&out, "%s{\"name\":\"%s\",\"line\":%d,\"text\":", i ? "," : "", r->name, r->line);
       lw_watch_json_string(&out, r->text);
-      lw_buf_printf(&out, ",\"metric\":\"%s\",\"rate\":%s,\"rate_window_seconds\":%g,"
-                          "\"op\":\"%s\",\"threshold\":%s,\"for_seconds\":%g,\"promql\":",
-                    lw_watch_rule_metrics[r->metric].name, r->rate ? "true" : "false",
-                    r->rate ? (double)r->rate_window_ms / 1000 : 0, lw_alert_op_text(r->op),
-                    threshold, (double)r->for_ms / 1000);
+      lw_buf_printf(&out, ",\"metric\":\"%s\",\"rate\":%s,\"rate_window_seconds\":%s,"
+                          "\"op\":\"%s\",\"threshold\":%s,\"for_seconds\":%s,\"promql\":",
+                    lw_watch_rule_metrics[r->metric].name, r->rate ? "true" : "false", window,
+                    lw_alert_op_text(r->op), threshold, hold);
       lw_buf_t expr;
       lw_buf_init(&expr, &lw_libc_allocator);
       lw_alert_rule_promql(r, lw_watch_rule_metrics, &expr);

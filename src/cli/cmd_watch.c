@@ -32,6 +32,7 @@
 #include "cli/watch_sample.h"
 #include "common/alert_rule.h"
 #include "common/file.h"
+#include "common/number_format.h"
 #include "common/trend.h"
 #include "common/units.h"
 
@@ -498,8 +499,10 @@ static int write_rows(void) {
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(when, sizeof when, "%H:%M:%S", &tm);
-    lw_buf_printf(&out, "leakwatch watch  %s  %zu process%s  every %.3gs  (Ctrl-C to stop)\n\n",
-                  when, g.n_alive, g.n_alive == 1 ? "" : "es", (double)g.interval_ms / 1000);
+    char every[LW_NUMBER_MAX];
+    lw_format_double(every, sizeof every, (double)g.interval_ms / 1000);
+    lw_buf_printf(&out, "leakwatch watch  %s  %zu process%s  every %ss  (Ctrl-C to stop)\n\n",
+                  when, g.n_alive, g.n_alive == 1 ? "" : "es", every);
     lw_watch_table_header(&out);
   }
   for (size_t i = 0; i < g.n_procs; i++) {
