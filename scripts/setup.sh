@@ -37,6 +37,6 @@ test -x build/bin/leakwatch || { echo "setup.sh: build failed" >&2; exit 1; }
 echo "setup.sh: built build/bin/leakwatch and build/lib/libleakwatch.so"
 
 if [ "$demo" = 1 ]; then
-  echo "setup.sh: running: build/bin/leakwatch run -- build/bin/examples/leaky-cache"
-  exec build/bin/leakwatch run -- build/bin/examples/leaky-cache
+  echo "setup.sh: running: build/bin/leakwatch run -- build/bin/examples/leaky_cache"
+  exec build/bin/leakwatch run -- build/bin/examples/leaky_cache
 fi

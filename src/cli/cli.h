@@ -68,6 +68,8 @@ bool lw_cli_parse_duration_ms(const lw_cli_spec_t *spec, const char *option,
                               const char *value, uint64_t *out);
 bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char *value,
                        uint64_t min, uint64_t max, uint64_t *out);
+/* A PID argument: a positive whole number. */
+bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid);
 
 /* The subcommands: one cmd_<name>.c each, listed in commands.h. */
 #define LW_DECLARE_COMMAND(name, summary) int lw_cmd_##name(int argc, char **argv);

@@ -198,3 +198,14 @@ bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char
                      (unsigned long long)max);
   return false;
 }
+
+bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid) {
+  char *end = NULL;
+  long v = value ? strtol(value, &end, 10) : 0;
+  if (!value || !*value || !end || *end || v <= 0 || v > 4194304) {
+    lw_cli_usage_error(spec, "'%s' is not a process id", value ? value : "");
+    return false;
+  }
+  *pid = (int)v;
+  return true;
+}

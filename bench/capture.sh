@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# capture.sh - the capture core's benchmarks, each run against its baseline in one go, with
+# runs interleaved and medians reported (the machines are noisy: compare ratios).
+#
+#   bench/capture.sh [--reps N] [--quick]      (from the repository root, after a build)
+#
+# Measures (issue 2's targets in brackets):
+#   1. default rate, malloc/free churn of 16-256 B, 1 and 2 threads: time vs no agent and
+#      vs heaptrack               [required <= 1.10x no agent, target <= 1.05x]
+#   2. callgrind instructions added per malloc+free pair (marginal, from two run lengths)
+#                                 [required <= 28, target <= 10]
+#   3. exact mode (--rate 1) at stack depth 10, binary without frame pointers: vs heaptrack
+#      and vs no agent           [required >= 3x faster than heaptrack, target <= 5x no agent]
+#   4. the cost of one sampled allocation (unwind + record + its free), from 3
+#   5. agent memory at the default rate with 1M live allocations  [<= 16 MiB]
+# Prints a markdown report on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${LW_BUILD_DIR:-build}
+AGENT=$PWD/$BUILD/lib/libleakwatch.so
+BENCH=$PWD/$BUILD/bench
+reps=7
+churn_pairs=20000000
+deep_pairs=2000000
+for arg in "$@"; do
+  case "$arg" in
+    --reps=*) reps=${arg#--reps=} ;;
+    --quick) reps=3; churn_pairs=5000000; deep_pairs=500000 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "capture.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+for f in "$AGENT" "$BENCH/bench_churn" "$BENCH/bench_deep_alloc" "$BENCH/bench_live"; do
+  [ -e "$f" ] || { echo "capture.sh: $f is missing; build first (scripts/setup.sh)" >&2; exit 1; }
+done
+command -v heaptrack >/dev/null || { echo "capture.sh: heaptrack is not installed" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "capture.sh: valgrind is not installed" >&2; exit 1; }
+scratch=$(mktemp -d /tmp/lw-bench-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+# Runs "$@" under a mode: base, agent (default rate), exact (rate 1), heaptrack.
+run_mode() {
+  local mode=$1; shift
+  case "$mode" in
+    base) "$@" ;;
+    agent) LD_PRELOAD=$AGENT "$@" ;;
+    exact) LD_PRELOAD=$AGENT LEAKWATCH_RATE=1 "$@" ;;
+    heaptrack) (cd "$scratch" && heaptrack -o "$scratch/ht" "$@" 2>/dev/null | grep -v -e '^heaptrack' -e 'Heaptrack' -e '^  heaptrack' -e '^$'; rm -f "$scratch"/ht*) ;;
+  esac
+}
+
+echo "# capture benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, reps=$reps)"
+echo
+echo "Command: \`bench/capture.sh$( [ $# -gt 0 ] && printf ' %s' "$@")\`"
+echo
+
+# 1. churn
+echo "## 1. Default rate, malloc/free churn of 16-256 B objects"
+echo
+echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | heaptrack ns/pair | heaptrack/no agent |"
+echo "|---|---|---|---|---|---|"
+for threads in 1 2; do
+  for mode in base agent heaptrack; do : >"$scratch/churn.$mode"; done
+  for ((i = 0; i < reps; i++)); do
+    for mode in base agent heaptrack; do
+      pairs=$churn_pairs
+      [ "$mode" = heaptrack ] && pairs=$((churn_pairs / 10)) # heaptrack is slow; ns/pair is per pair
+      run_mode "$mode" "$BENCH/bench_churn" --threads "$threads" --pairs "$pairs" | field ns_per_pair >>"$scratch/churn.$mode"
+    done
+  done
+  b=$(median <"$scratch/churn.base"); a=$(median <"$scratch/churn.agent"); h=$(median <"$scratch/churn.heaptrack")
+  echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
+done
+echo
+
+# 2. instructions
+echo "## 2. Instructions added per malloc+free pair (callgrind, marginal)"
+echo
+count() { # mode pairs -> total instructions
+  local out=$scratch/cg.$1.$2
+  run_mode "$1" valgrind --tool=callgrind --callgrind-out-file="$out" "$BENCH/bench_churn" --pairs "$2" >/dev/null 2>&1
+  awk '/^(summary|totals):/ {print $2; exit}' "$out"
+}
+b1=$(count base 1000000); b2=$(count base 2000000); a1=$(count agent 1000000); a2=$(count agent 2000000)
+echo "| | instructions per pair |"
+echo "|---|---|"
+echo "| no agent (marginal) | $(awk "BEGIN{printf \"%.2f\", ($b2-$b1)/1e6}") |"
+echo "| agent (marginal) | $(awk "BEGIN{printf \"%.2f\", ($a2-$a1)/1e6}") |"
+echo "| **added by the agent** | **$(awk "BEGIN{printf \"%.2f\", (($a2-$a1)-($b2-$b1))/1e6}")** |"
+echo "| agent start-up (one-off) | $(awk "BEGIN{printf \"%.0f\", ($a1-$b1)-(($a2-$a1)-($b2-$b1))}") |"
+echo
+
+# 3. exact mode
+echo "## 3. Exact mode (--rate 1) at stack depth 10, -O2 without frame pointers"
+echo
+for mode in base exact heaptrack; do : >"$scratch/deep.$mode"; done
+for ((i = 0; i < reps; i++)); do
+  for mode in base exact heaptrack; do
+    run_mode "$mode" "$BENCH/bench_deep_alloc" --pairs "$deep_pairs" | field ns_per_pair >>"$scratch/deep.$mode"
+  done
+done
+b=$(median <"$scratch/deep.base"); e=$(median <"$scratch/deep.exact"); h=$(median <"$scratch/deep.heaptrack")
+echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent | heaptrack/leakwatch |"
+echo "|---|---|---|---|---|"
+echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") | $(awk "BEGIN{printf \"%.2f\", $h/$e}") |"
+echo
+echo "## 4. Cost of one sampled allocation"
+echo
+echo "Exact mode minus no agent, per malloc+free pair (unwind at depth 10 + stack lookup +"
+echo "live-table insert, and the free's lookup and removal): **$(awk "BEGIN{printf \"%.0f\", $e-$b}") ns**."
+echo
+
+# 5. memory
+echo "## 5. Agent memory, default rate, 1M live allocations"
+echo
+: >"$scratch/live.base"; : >"$scratch/live.agent"; : >"$scratch/live.mem"
+for ((i = 0; i < 3; i++)); do
+  run_mode base "$BENCH/bench_live" | field rss_kib >>"$scratch/live.base"
+  out=$(run_mode agent "$BENCH/bench_live")
+  echo "$out" | field rss_kib >>"$scratch/live.agent"
+  echo "$out" | field agent_memory_bytes >>"$scratch/live.mem"
+done
+rb=$(median <"$scratch/live.base"); ra=$(median <"$scratch/live.agent"); am=$(median <"$scratch/live.mem")
+echo "| RSS no agent | RSS with agent | difference | agent tables (agent_memory_bytes) |"
+echo "|---|---|---|---|"
+echo "| $rb KiB | $ra KiB | $((ra - rb)) KiB | $((am / 1024)) KiB |"

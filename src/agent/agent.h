@@ -1,0 +1,359 @@
+/*
+ * agent.h - internal interfaces of libleakwatch.so, grouped by the file that defines them.
+ *
+ * The agent runs inside someone else's process. Everything declared here obeys the agent's
+ * rules (docs/INTERNALS.md): nothing reachable from an allocation hook calls malloc, stdio or
+ * getenv; memory comes from arena.c; diagnostics go through log.c; a failure stops sampling,
+ * never the host.
+ *
+ * Names: lw__<module>_<verb>. Public lw_* functions are in include/leakwatch.h.
+ */
+#ifndef LW_AGENT_AGENT_H
+#define LW_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+
+#define LW_EXPORT __attribute__((visibility("default")))
+/* Agent globals are local to libleakwatch.so; saying so lets the hot paths address them
+ * directly instead of through the GOT. */
+#define LW_HIDDEN __attribute__((visibility("hidden")))
+#define LW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- options.c: LEAKWATCH_* settings, read once from the environment ------------------ */
+
+typedef struct lw_options {
+  uint64_t rate;          /* LEAKWATCH_RATE: mean bytes between samples; 1 = every allocation */
+  char output[4096];      /* LEAKWATCH_OUTPUT: profile written at exit ("" = none) */
+  int depth;              /* LEAKWATCH_DEPTH: frames kept per stack */
+  uint64_t max_stacks;    /* LEAKWATCH_MAX_STACKS */
+  uint64_t max_live;      /* LEAKWATCH_MAX_LIVE: sampled allocations tracked at once */
+  bool verbose;           /* LEAKWATCH_VERBOSE: one line at start with the settings */
+  bool enabled;           /* LEAKWATCH_DISABLE=1 turns the agent into a pass-through */
+  uint64_t fault_mmap;    /* LEAKWATCH_FAULT_MMAP=N: the Nth agent mmap fails (tests only) */
+  int root_pid;           /* LEAKWATCH_ROOT_PID: pid of the process the output belongs to */
+  bool control;           /* LEAKWATCH_CONTROL: the control socket (default on) */
+  char http[128];         /* LEAKWATCH_HTTP: "127.0.0.1:6060" serves net/http/pprof paths */
+  bool http_allow_remote; /* LEAKWATCH_HTTP_ALLOW_REMOTE: permit a non-loopback address */
+  uint64_t log_interval_ms; /* LEAKWATCH_LOG_INTERVAL: periodic stats line (0 = off) */
+  char log_path[4096];    /* LEAKWATCH_LOG: where that line goes (default stderr) */
+} lw_options_t;
+
+extern lw_options_t lw__options LW_HIDDEN;
+/* Parses the environment (scanning environ directly: safe before main, no allocation). */
+void lw__options_load(void);
+/* The value of an environment variable, scanning environ (no getenv); NULL if unset. */
+const char *lw__environ_value(const char *name);
+
+/* ---- log.c: diagnostics on stderr, "leakwatch[pid]: ..." ------------------------------ */
+
+void lw__log(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- arena.c: the agent's own memory --------------------------------------------------- */
+
+/* Reserves address space for a table that grows in place; pages cost memory only when
+ * touched. Returns NULL when the mapping fails (the caller stops sampling). */
+void *lw__arena_reserve(size_t size);
+/* Counts bytes of a reservation as used (for agent_memory_bytes); call as tables grow. */
+void lw__arena_note_used(size_t bytes);
+/* Plain page-granular mapping for long-lived agent data. */
+void *lw__arena_map(size_t size);
+void lw__arena_unmap(void *address, size_t size);
+/* Memory the agent has in use (mapped and touched), in bytes. */
+uint64_t lw__arena_bytes(void);
+/* An lw_allocator_t for short-lived work (building a profile): blocks come from mmap and
+ * everything is returned by lw__scratch_release_all. One user at a time (export lock). */
+extern const lw_allocator_t lw__scratch_allocator;
+void lw__scratch_release_all(void);
+
+/* ---- real.c: the interposed functions' real implementations --------------------------- */
+
+typedef struct lw_real_functions {
+  void *(*malloc)(size_t);
+  void (*free)(void *);
+  void *(*calloc)(size_t, size_t);
+  void *(*realloc)(void *, size_t);
+  void *(*reallocarray)(void *, size_t, size_t);
+  int (*posix_memalign)(void **, size_t, size_t);
+  void *(*aligned_alloc)(size_t, size_t);
+  void *(*memalign)(size_t, size_t);
+  void *(*valloc)(size_t);
+  void *(*pvalloc)(size_t);
+  size_t (*malloc_usable_size)(void *);
+  int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+  int (*dlclose)(void *);
+} lw_real_functions_t;
+
+/* Starts out pointing at bootstrap versions that resolve the real functions on first use
+ * and serve allocations made while dlsym itself allocates. */
+extern lw_real_functions_t lw__real LW_HIDDEN;
+/* Resolves every real function with dlsym(RTLD_NEXT); idempotent. */
+void lw__real_resolve(void);
+/* True if p was handed out by the bootstrap arena (such blocks are never given to the real
+ * free). */
+bool lw__bootstrap_owns(const void *p);
+size_t lw__bootstrap_size(const void *p);
+
+/* ---- thread_state.c: per-thread counters and the registry of threads ------------------ */
+
+/* The hot fields come first: the malloc and free hooks touch only the first three. */
+typedef struct lw_thread_state {
+  int64_t countdown;        /* bytes until the next sample; < 0 means sample now */
+  uint64_t malloc_calls;    /* exact, written only by the owning thread */
+  uint64_t free_calls;      /* exact, written only by the owning thread */
+  int64_t countdown_start;  /* countdown value at the last reset (bytes accounting) */
+  uint64_t bytes_base;      /* bytes requested before the last reset */
+  uint64_t random_state;    /* xorshift state for the sampler */
+  uint32_t guard;           /* > 0 while agent code runs on this thread */
+  uint8_t registered;
+  uint8_t exit_rounds;
+  uint8_t n_deferred;       /* frees that arrived while this thread held a table lock */
+  void *deferred_frees[15];
+  pid_t tid;
+  struct lw_thread_state *next;
+  struct lw_thread_state *prev;
+} lw_thread_state_t;
+
+extern __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec"))) LW_HIDDEN;
+
+/* Adds the calling thread to the registry (once). */
+void lw__thread_register(void);
+/* Sums the counters of all threads, live and exited. */
+typedef struct lw_call_totals {
+  uint64_t malloc_calls;
+  uint64_t free_calls;
+  uint64_t bytes_requested;
+  uint64_t threads_seen;
+} lw_call_totals_t;
+void lw__thread_totals(lw_call_totals_t *out);
+/* Bytes requested by the calling thread so far (countdown-based accounting). */
+static inline uint64_t lw__thread_bytes(const lw_thread_state_t *t) {
+  return t->bytes_base + (uint64_t)(t->countdown_start - t->countdown);
+}
+void lw__thread_registry_init(void);
+void lw__thread_prefork(void);
+void lw__thread_postfork_parent(void);
+void lw__thread_postfork_child(void);
+
+/* ---- sampler.c: when to sample ------------------------------------------------------- */
+
+/* Sets a fresh countdown for the calling thread, after folding the bytes consumed so far
+ * into bytes_base. Called from the slow path after every sampling decision. */
+void lw__sampler_reset(lw_thread_state_t *t);
+
+/* ---- stack_table.c: deduplicated call stacks ------------------------------------------ */
+
+enum { LW_MAX_DEPTH = 128, LW_STACK_OVERFLOW_ID = 0 };
+
+/* Per-stack counters, in 1/256 units ("fixed point") so that weights of sampled
+ * allocations (1 / probability of being sampled, docs/INTERNALS.md) sum exactly. */
+typedef struct lw_stack_counters {
+  uint64_t alloc_samples;
+  uint64_t alloc_objects_fp;
+  uint64_t alloc_bytes_fp;
+  uint64_t inuse_samples;
+  uint64_t inuse_objects_fp;
+  uint64_t inuse_bytes_fp;
+} lw_stack_counters_t;
+
+typedef struct lw_stack {
+  uint64_t hash;
+  uint32_t id;
+  uint32_t epoch;     /* mappings epoch the frames belong to (mappings.c) */
+  uint16_t depth;
+  uint8_t truncated;
+  uint8_t reserved;
+  lw_stack_counters_t counters;
+  uint64_t frames[];  /* call sites (return address - 1), innermost first */
+} lw_stack_t;
+
+int lw__stacks_init(uint64_t max_stacks);
+/* Returns the id of the stack (inserting it), or LW_STACK_OVERFLOW_ID when the table is
+ * full; lock-free when the stack is already known. */
+uint32_t lw__stacks_intern(const uint64_t *frames, int depth, bool truncated, uint32_t epoch);
+lw_stack_t *lw__stacks_get(uint32_t id);
+/* Number of ids handed out so far (ids are 0..count-1; 0 is the overflow stack). */
+uint32_t lw__stacks_count(void);
+uint64_t lw__stacks_dropped(void);
+void lw__stacks_prefork(void);
+void lw__stacks_postfork_parent(void);
+void lw__stacks_postfork_child(void);
+
+/* ---- live_table.c: sampled allocations still live, and the free() filter -------------- */
+
+typedef struct lw_live_entry {
+  uint64_t address;
+  uint64_t size;
+  uint64_t time_ms;   /* allocation time, ms since the agent started */
+  uint32_t stack_id;
+  uint32_t next;      /* chain within a bucket; 0 ends it */
+} lw_live_entry_t;
+
+/* One byte per 128-byte window of address space (aliased every 1 GiB): nonzero when a
+ * sampled allocation may start there. free() reads it without a lock to rule out "not
+ * sampled" (docs/INTERNALS.md). */
+enum { LW_FILTER_SHIFT = 7, LW_FILTER_BITS = 23 };
+extern uint8_t lw__free_filter[1u << LW_FILTER_BITS] LW_HIDDEN;
+static inline uint8_t *lw__filter_slot(const void *p) {
+  return &lw__free_filter[((uintptr_t)p >> LW_FILTER_SHIFT) & ((1u << LW_FILTER_BITS) - 1)];
+}
+
+int lw__live_init(uint64_t max_live);
+/* Records a sampled allocation; returns false when the table is full (counted as a drop). */
+bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_t time_ms);
+/* Removes the entry for address into *removed; false when address was not sampled.
+ * `blocking` = false uses trylock (a signal handler may have interrupted this thread while
+ * it held the lock); then *busy is set if the lock was taken. */
+bool lw__live_remove(uint64_t address, lw_live_entry_t *removed, bool blocking, bool *busy);
+/* Calls fn for every live entry, one stripe at a time under that stripe's lock. */
+void lw__live_for_each(void (*fn)(const lw_live_entry_t *entry, void *context), void *context);
+uint64_t lw__live_count(void);
+uint64_t lw__live_dropped(void);
+void lw__live_prefork(void);
+void lw__live_postfork_parent(void);
+void lw__live_postfork_child(void);
+
+/* ---- record.c: what a sampled allocation or a free of one does ------------------------ */
+
+/* Unwinds, interns the stack, inserts into the live table, updates counters. */
+void lw__record_alloc(void *address, size_t size);
+/* Forgets a sampled allocation; returns true if it was one. */
+bool lw__record_free(void *address);
+/* Same without waiting for a table lock (from a signal handler that may have interrupted
+ * this thread inside the table): *busy says the lock was taken and nothing was done. */
+bool lw__record_free_nonblocking(void *address, bool *busy);
+/* The weight of one sample of `size` bytes: objects and bytes it stands for, x 256. */
+void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp);
+/* Takes a removed live entry's weight off its stack's in-use counters. */
+void lw__record_forget_entry(const lw_live_entry_t *entry);
+/* Totals of the estimated counters (sum over stacks), for lw_stats. */
+typedef struct lw_estimate_totals {
+  uint64_t inuse_bytes;
+  uint64_t inuse_objects;
+  uint64_t alloc_bytes;
+  uint64_t samples_total;
+  uint64_t stacks_truncated;
+} lw_estimate_totals_t;
+void lw__record_totals(lw_estimate_totals_t *out);
+/* A stack's estimated objects (allocated, or in use), from whichever counters the mode
+ * keeps: in exact mode objects are samples. */
+uint64_t lw__stack_objects(const lw_stack_counters_t *counters, bool inuse);
+uint64_t lw__now_ms(void);
+
+/* ---- mappings.c: which object each code address belongs to --------------------------- */
+
+typedef struct lw_object_mapping {
+  uint64_t start;
+  uint64_t limit;
+  uint64_t file_offset;
+  uint32_t unload_epoch;  /* UINT32_MAX while loaded */
+  char path[512];
+  char build_id[81];      /* hex */
+} lw_object_mapping_t;
+
+/* Current epoch: bumped each time dlclose unloads an object. Stacks carry the epoch they
+ * were captured in, so their addresses are attributed to the objects loaded at the time. */
+uint32_t lw__mappings_epoch(void);
+/* Called around the real dlclose: remembers the object's executable mappings (they are
+ * gone afterwards) and, if it was unloaded, retires them and bumps the epoch. */
+void lw__mappings_before_dlclose(void *handle);
+void lw__mappings_after_dlclose(void);
+/* Fills *out with the executable mappings: retired ones first, then the current
+ * /proc/self/maps. `out` is allocated with the scratch allocator. */
+int lw__mappings_collect(lw_object_mapping_t **out, size_t *count);
+/* The mapping holding address for a stack of `epoch` (see mappings.c), or NULL. */
+const lw_object_mapping_t *lw__mappings_find(const lw_object_mapping_t *mappings, size_t count,
+                                             uint64_t address, uint32_t epoch);
+void lw__mappings_init(void);
+void lw__mappings_prefork(void);
+void lw__mappings_postfork_parent(void);
+void lw__mappings_postfork_child(void);
+
+/* ---- elf_symbols.c: function names from ELF symbol tables ----------------------------- */
+
+typedef struct lw_elf_symbols lw_elf_symbols_t;
+/* Opens path and indexes its function symbols (.symtab, else .dynsym), checking that its
+ * build ID matches (when given). NULL when the file cannot be used. Scratch memory. */
+lw_elf_symbols_t *lw__elf_symbols_open(const char *path, const char *build_id);
+/* The symbol covering a runtime address in a mapping (start/file_offset as in maps), or
+ * NULL. */
+const char *lw__elf_symbols_lookup(lw_elf_symbols_t *symbols, const lw_object_mapping_t *mapping,
+                                   uint64_t address);
+void lw__elf_symbols_close(lw_elf_symbols_t *symbols);
+
+/* ---- profile_export.c: tables -> pprof ------------------------------------------------- */
+
+/* What to export besides the plain heap profile (all fields zero = the plain profile). */
+typedef struct lw_export_options {
+  /* Counters at the start of a window, indexed by stack id (lw__export_snapshot): the
+   * profile's allocation values become what was allocated since. */
+  const lw_stack_counters_t *base;
+  uint32_t base_count;
+  /* Go's delta profile (/debug/pprof/heap?seconds=N): in-use values are differences too,
+   * and may be negative. */
+  bool subtract_inuse;
+  /* In-use values count only live allocations made at or after since_ms (lw__now_ms
+   * clock): "allocated during the window and still live at its end". */
+  bool inuse_since;
+  uint64_t since_ms;
+  int64_t duration_nanos;
+  bool alloc_default; /* default_sample_type = alloc_space, as Go's /debug/pprof/allocs */
+} lw_export_options_t;
+
+/* Builds the heap profile and writes it atomically to path. Returns 0 or a negative errno. */
+int lw__export_profile(const char *path);
+/* Serializes a heap profile (gzipped) into *out, allocated with `allocator`. options may
+ * be NULL. Returns 0 or a negative errno. */
+int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                             uint8_t **out, size_t *len);
+/* The same profile in Go's legacy text form (debug=1): "heap profile: ..." lines with raw
+ * return addresses, "#" lines naming them, the maps, and the agent's counters. */
+int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out);
+/* Function names for code addresses of this process (pprof's symbol protocol): calls
+ * found(address, name, context) for each address that resolves. */
+int lw__export_symbolize(const uint64_t *addresses, size_t n,
+                         void (*found)(uint64_t address, const char *name, void *context),
+                         void *context);
+/* A copy of every stack's counters, for the start of a window; *count stacks. Released
+ * with lw__export_snapshot_free. NULL when out of memory. */
+lw_stack_counters_t *lw__export_snapshot(uint32_t *count);
+void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count);
+/* An allocator whose blocks survive the export's scratch memory: for reply bodies. */
+extern const lw_allocator_t lw__output_allocator;
+void lw__export_prefork(void);
+void lw__export_postfork_parent(void);
+void lw__export_postfork_child(void);
+
+/* ---- init.c: start, fork, exit --------------------------------------------------------- */
+
+typedef enum { LW_AGENT_OFF = 0, LW_AGENT_INITIALIZING, LW_AGENT_READY, LW_AGENT_FAILED } lw_agent_state_t;
+extern volatile int lw__agent_state;
+/* Makes the agent ready (options, tables, unwinder); safe to call from the very first malloc
+ * of the process. Returns true if sampling can proceed. */
+bool lw__agent_ensure_ready(void);
+/* Stops sampling for good after an internal failure; says so once on stderr. */
+void lw__agent_fail(const char *why);
+extern uint64_t lw__profiles_written;
+
+/* ---- agent_thread.c: control socket, HTTP endpoint, periodic stats line ----------------- */
+
+/* Starts the agent thread if any of its jobs is configured (from the constructor). */
+void lw__agent_thread_start(void);
+/* In a fork child: starts the child's own thread once (cheap check, from slow paths). */
+void lw__agent_thread_maybe_start(void);
+/* At exit: stops the thread (waits up to 2 s) and removes the control socket. */
+void lw__agent_thread_stop(void);
+void lw__agent_thread_postfork_child(void);
+
+/* Reentrancy guard: agent code sets it so that allocations it causes (inside libc, dlsym,
+ * ...) are passed through unsampled. */
+static inline void lw__guard_enter(lw_thread_state_t *t) { t->guard++; }
+static inline void lw__guard_exit(lw_thread_state_t *t) { t->guard--; }
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * http_server.c - the agent's optional HTTP endpoint (LEAKWATCH_HTTP=127.0.0.1:6060): the
+ * net/http/pprof paths Go programs serve, plus /metrics and /debug/vars, so `go tool pprof`,
+ * continuous profilers and a Prometheus server can use a C process unchanged.
+ *
+ * Behaviour follows Go's net/http/pprof (FORMATS.md 2, reference captures): the same paths,
+ * parameters, content types, Content-Disposition names, error statuses and error bodies
+ * (with X-Go-Pprof: 1, which pprof uses to show them). Requests are parsed by
+ * src/common/http_request.c with hard limits; every connection closes after one reply.
+ * Loopback only unless LEAKWATCH_HTTP_ALLOW_REMOTE=1. Runs on the agent thread.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/connection.h"
+#include "common/fmt.h"
+#include "common/http_request.h"
+#include "leakwatch.h"
+
+int lw__metrics_prometheus(lw_buf_t *out);
+void lw__metrics_vars(lw_buf_t *out);
+
+static char http_address[96];
+
+const char *lw__http_address(void) { return http_address; }
+
+/* ---- listening -------------------------------------------------------------------------- */
+
+/* Parses "host:port", ":port" or "[v6]:port" with numeric hosts (and "localhost"): no name
+ * resolution inside the target process. */
+static bool parse_address(const char *text, struct sockaddr_storage *out, socklen_t *len,
+                          bool *loopback) {
+  char host[64];
+  const char *colon = strrchr(text, ':');
+  if (!colon || colon - text >= (long)sizeof host)
+    return false;
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  unsigned long port = 0;
+  const char *p = colon + 1;
+  if (!*p)
+    return false;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+      return false;
+  }
+  memset(out, 0, sizeof *out);
+  if (host[0] == '[') {
+    size_t n = strlen(host);
+    if (n < 3 || host[n - 1] != ']')
+      return false;
+    host[n - 1] = '\0';
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+      return false;
+    *loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    *len = sizeof *a;
+    return true;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)out;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)port);
+  if (!host[0] || strcmp(host, "localhost") == 0)
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+    return false;
+  *loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+  *len = sizeof *a;
+  return true;
+}
+
+int lw__http_listen(void) {
+  struct sockaddr_storage address;
+  socklen_t len;
+  bool loopback;
+  if (!parse_address(lw__options.http, &address, &len, &loopback)) {
+    lw__log("LEAKWATCH_HTTP='%s' is not host:port with a numeric host (e.g. 127.0.0.1:6060); "
+            "no HTTP endpoint",
+            lw__options.http);
+    return -1;
+  }
+  if (!loopback && !lw__options.http_allow_remote) {
+    lw__log("refusing to serve profiles on non-loopback address %s: set "
+            "LEAKWATCH_HTTP_ALLOW_REMOTE=1 to allow it (see docs/SECURITY.md)",
+            lw__options.http);
+    return -1;
+  }
+  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&address, len) != 0 || listen(fd, 64) != 0) {
+    lw__log("cannot serve HTTP on %s: %s", lw__options.http, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  socklen_t bound_len = sizeof address;
+  getsockname(fd, (struct sockaddr *)&address, &bound_len);
+  char host[64] = "";
+  if (address.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&address;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    lw_fmt(http_address, sizeof http_address, "[%s]:%u", host, ntohs(a->sin6_port));
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&address;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    lw_fmt(http_address, sizeof http_address, "%s:%u", host, ntohs(a->sin_port));
+  }
+  if (!loopback)
+    lw__log("WARNING: serving heap profiles and metrics to the network on %s", http_address);
+  lw__log("HTTP endpoint on http://%s/debug/pprof/ and /metrics", http_address);
+  return fd;
+}
+
+/* ---- replies ---------------------------------------------------------------------------- */
+
+typedef struct {
+  lw_connection_t *connection;
+  bool head_only;
+} exchange_t;
+
+static void reply(exchange_t *x, int status, const char *content_type, const char *extra_headers,
+                  const void *body, size_t len) {
+  lw_buf_t *out = &x->connection->reply;
+  lw_buf_printf(out,
+                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Content-Type-Options: nosniff\r\n%s"
+                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                status, lw_http_status_reason(status), content_type, extra_headers ? extra_headers : "",
+                len);
+  if (!x->head_only)
+    lw_buf_append(out, body, len);
+}
+
+static void reply_text(exchange_t *x, int status, const char *extra_headers, const char *text) {
+  reply(x, status, "text/plain; charset=utf-8", extra_headers, text, strlen(text));
+}
+
+/* net/http/pprof's serveError: the status, one line, and X-Go-Pprof so pprof shows it. */
+static void pprof_error(exchange_t *x, int status, const char *message) {
+  char body[256];
+  lw_fmt(body, sizeof body, "%s\n", message);
+  reply_text(x, status, "X-Go-Pprof: 1\r\n", body);
+}
+
+static void reply_buffer(exchange_t *x, int status, const char *content_type,
+                         const char *extra_headers, lw_buf_t *body) {
+  if (lw_buf_failed(body))
+    reply_text(x, 503, NULL, "out of memory\n");
+  else
+    reply(x, status, content_type, extra_headers, body->data, body->len);
+  lw_buf_free(body);
+}
+
+/* ---- profiles ---------------------------------------------------------------------------- */
+
+enum { WINDOW_HEAP = 1, WINDOW_ALLOCS = 2, MAX_SECONDS = 3600 };
+
+static void send_profile(exchange_t *x, const lw_export_options_t *options, const char *filename) {
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  if (lw__export_profile_bytes(options, &lw__output_allocator, &bytes, &len) < 0) {
+    pprof_error(x, 500, "could not build the profile: out of memory");
+    return;
+  }
+  char disposition[96];
+  lw_fmt(disposition, sizeof disposition, "Content-Disposition: attachment; filename=\"%s\"\r\n",
+         filename);
+  reply(x, 200, "application/octet-stream", disposition, bytes, len);
+  lw__output_allocator.release(NULL, bytes, len);
+}
+
+/* End of a ?seconds=N window: Go's delta profile (p1 - p0, in-use included). */
+static void finish_delta(lw_connection_t *c) {
+  exchange_t x = {c, false};
+  lw_export_options_t options = {
+      .base = c->snapshot,
+      .base_count = c->snapshot_count,
+      .subtract_inuse = true,
+      .duration_nanos = (int64_t)c->window_seconds * 1000000000,
+      .alloc_default = c->window_kind == WINDOW_ALLOCS,
+  };
+  send_profile(&x, &options, c->window_kind == WINDOW_ALLOCS ? "allocs-delta" : "heap-delta");
+}
+
+/* A query parameter as an integer. Absent or empty (Go's FormValue returns "" for both)
+ * is present = false and fine; malformed or not a number returns false. */
+static bool query_int(lw_http_slice_t query, const char *name, long long *value, bool *present) {
+  char text[32];
+  int found = lw_http_query_param(query, name, text, sizeof text);
+  *present = found > 0;
+  if (found == -1 || found == 0)
+    return true;
+  if (found < 0)
+    return false; /* malformed escape, or too long to be a number */
+  char *p = text;
+  bool negative = *p == '-';
+  if (negative || *p == '+')
+    p++;
+  if (!*p)
+    return false;
+  long long v = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9' || v > 1000000000000LL)
+      return false;
+    v = v * 10 + (*p - '0');
+  }
+  *value = negative ? -v : v;
+  return true;
+}
+
+static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
+  long long debug = 0, seconds = 0;
+  bool has_debug, has_seconds;
+  bool debug_ok = query_int(r->query, "debug", &debug, &has_debug);
+  if (!debug_ok)
+    debug = 0; /* Go's strconv.Atoi failure leaves debug at 0 */
+  bool seconds_ok = query_int(r->query, "seconds", &seconds, &has_seconds);
+  if (has_seconds || !seconds_ok) {
+    if (!seconds_ok || seconds <= 0) {
+      pprof_error(x, 400, "invalid value for \"seconds\" - must be a positive integer");
+      return;
+    }
+    if (seconds > MAX_SECONDS) {
+      pprof_error(x, 400, "profile duration exceeds server's WriteTimeout");
+      return;
+    }
+    if (debug != 0) {
+      pprof_error(x, 400, "seconds and debug params are incompatible");
+      return;
+    }
+    lw_connection_t *c = x->connection;
+    c->snapshot = lw__export_snapshot(&c->snapshot_count);
+    if (!c->snapshot) {
+      pprof_error(x, 500, "could not take the profile: out of memory");
+      return;
+    }
+    c->window_seconds = (uint64_t)seconds;
+    c->window_kind = allocs ? WINDOW_ALLOCS : WINDOW_HEAP;
+    lw__connection_wait(c, (uint64_t)seconds, finish_delta);
+    return;
+  }
+  /* gc=1 asks Go to collect garbage first; a C heap has none to collect (malloc_trim
+   * returns memory to the system but frees nothing): accepted and ignored. */
+  lw_export_options_t options = {.alloc_default = allocs};
+  if (debug > 0) {
+    lw_buf_t text;
+    lw_buf_init(&text, &lw__output_allocator);
+    if (lw__export_profile_text(&options, &text) < 0) {
+      lw_buf_free(&text);
+      pprof_error(x, 500, "could not build the profile: out of memory");
+      return;
+    }
+    lw_stats_t s;
+    lw_stats(&s, sizeof s);
+    lw_buf_append_str(&text, "\n# leakwatch stats\n");
+#define LW_STATS_LINE(name, description) \
+  lw_buf_printf(&text, "# " #name " = %llu\n", (unsigned long long)s.name);
+    LW_STATS_FIELDS(LW_STATS_LINE)
+#undef LW_STATS_LINE
+    reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
+    return;
+  }
+  send_profile(x, &options, allocs ? "allocs" : "heap");
+}
+
+/* ---- /debug/pprof/symbol: pprof's remote symbolization protocol (FORMATS.md 2.3) -------- */
+
+typedef struct {
+  lw_buf_t *out;
+} symbol_reply_t;
+
+static void add_symbol_line(uint64_t address, const char *name, void *context) {
+  symbol_reply_t *r = context;
+  lw_buf_printf(r->out, "0x%llx %s\n", (unsigned long long)address, name);
+}
+
+static void serve_symbol(exchange_t *x, const char *input, size_t len) {
+  enum { MAX_ADDRESSES = 8192 };
+  static uint64_t addresses[MAX_ADDRESSES]; /* the agent thread is the only user */
+  size_t n = 0;
+  const char *p = input, *end = input + len;
+  while (p < end && n < MAX_ADDRESSES) {
+    const char *word_end = memchr(p, '+', (size_t)(end - p));
+    if (!word_end)
+      word_end = end;
+    /* Go: strconv.ParseUint(word, 0, 64); unparseable or zero words are skipped. */
+    uint64_t v = 0;
+    bool ok = word_end > p;
+    const char *q = p;
+    unsigned base = 10;
+    if (word_end - q > 2 && q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) {
+      base = 16;
+      q += 2;
+    }
+    for (; ok && q < word_end; q++) {
+      unsigned digit = (*q >= '0' && *q <= '9') ? (unsigned)(*q - '0')
+                       : (*q >= 'a' && *q <= 'f') ? (unsigned)(*q - 'a' + 10)
+                       : (*q >= 'A' && *q <= 'F') ? (unsigned)(*q - 'A' + 10)
+                                                  : 99;
+      if (digit >= base || v > (UINT64_MAX - digit) / base)
+        ok = false;
+      else
+        v = v * base + digit;
+    }
+    if (ok && v)
+      addresses[n++] = v;
+    p = word_end + 1;
+  }
+  lw_buf_t body;
+  lw_buf_init(&body, &lw__output_allocator);
+  lw_buf_append_str(&body, "num_symbols: 1\n");
+  symbol_reply_t r = {&body};
+  if (n)
+    lw__export_symbolize(addresses, n, add_symbol_line, &r);
+  reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &body);
+}
+
+/* ---- small pages -------------------------------------------------------------------------- */
+
+static void serve_cmdline(exchange_t *x) {
+  char raw[8192];
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n > 0 && raw[n - 1] == '\0')
+    n--; /* os.Args joined by NUL: no trailing NUL */
+  reply(x, 200, "text/plain; charset=utf-8", NULL, raw, n > 0 ? (size_t)n : 0);
+}
+
+static void serve_index(exchange_t *x) {
+  lw_stats_t s;
+  lw_stats(&s, sizeof s);
+  lw_buf_t page;
+  lw_buf_init(&page, &lw__output_allocator);
+  lw_buf_printf(&page,
+                "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n/debug/pprof/<br>\n"
+                "<br>\nTypes of profiles available:\n<table>\n"
+                "<thead><td>Count</td><td>Profile</td></thead>\n"
+                "<tr><td>%llu</td><td><a href='allocs?debug=1'>allocs</a></td></tr>\n"
+                "<tr><td>0</td><td><a href='cmdline?debug=1'>cmdline</a></td></tr>\n"
+                "<tr><td>%llu</td><td><a href='heap?debug=1'>heap</a></td></tr>\n"
+                "</table>\n<p>\nProfile Descriptions:\n<ul>\n"
+                "<li><div class=profile-name>allocs: </div> A sampling of all past memory "
+                "allocations (leakwatch: estimated from samples every %llu bytes)</li>\n"
+                "<li><div class=profile-name>cmdline: </div> The command line invocation of the "
+                "current program</li>\n"
+                "<li><div class=profile-name>heap: </div> A sampling of memory allocations of "
+                "live objects. The gc parameter is accepted; a C heap has nothing to collect."
+                "</li>\n</ul>\n"
+                "<p>Also: <a href='/metrics'>/metrics</a> (Prometheus), "
+                "<a href='/debug/vars'>/debug/vars</a> (counters as JSON).</p>\n"
+                "</body>\n</html>\n",
+                (unsigned long long)s.stacks, (unsigned long long)s.stacks,
+                (unsigned long long)s.sampling_rate);
+  reply_buffer(x, 200, "text/html; charset=utf-8", NULL, &page);
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+static bool path_is(lw_http_slice_t path, const char *text) {
+  size_t n = strlen(text);
+  return path.len == n && memcmp(path.ptr, text, n) == 0;
+}
+
+bool lw__http_handle(lw_connection_t *c) {
+  static const lw_http_limits_t limits = {
+      .methods = LW_HTTP_GET | LW_HTTP_HEAD | LW_HTTP_POST,
+      .max_target = 2048,
+      .max_head = 8192,
+      .max_fields = 64,
+      .max_body = LW_REQUEST_LIMIT - 8192,
+  };
+  lw_http_request_t r;
+  lw_http_result_t result = lw_http_parse_request(c->request, c->request_len, &limits, &r);
+  exchange_t x = {c, false};
+  if (result == LW_HTTP_INCOMPLETE) {
+    if (c->request_len < LW_REQUEST_LIMIT)
+      return false;
+    result = LW_HTTP_HEADERS_TOO_LARGE;
+  }
+  if (result != LW_HTTP_OK) {
+    int status = lw_http_result_status(result);
+    char body[128];
+    lw_fmt(body, sizeof body, "%d %s\n", status, lw_http_status_reason(status));
+    reply_text(&x, status, result == LW_HTTP_METHOD_NOT_ALLOWED ? "Allow: GET, HEAD\r\n" : NULL,
+               body);
+    return true;
+  }
+  size_t body_len = r.has_content_length ? (size_t)r.content_length : 0;
+  if (c->request_len < r.head_length + body_len)
+    return false; /* the body is still coming (bounded by max_body and the deadline) */
+  x.head_only = r.method == LW_HTTP_HEAD;
+  bool symbol = path_is(r.path, "/debug/pprof/symbol");
+  if (r.method == LW_HTTP_POST && !symbol) {
+    reply_text(&x, 405, "Allow: GET, HEAD\r\n", "405 method not allowed\n");
+    return true;
+  }
+  if (path_is(r.path, "/metrics")) {
+    lw_buf_t text;
+    lw_buf_init(&text, &lw__output_allocator);
+    lw__metrics_prometheus(&text);
+    reply_buffer(&x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &text);
+  } else if (path_is(r.path, "/debug/vars")) {
+    lw_buf_t json;
+    lw_buf_init(&json, &lw__output_allocator);
+    lw__metrics_vars(&json);
+    reply_buffer(&x, 200, "application/json; charset=utf-8", NULL, &json);
+  } else if (path_is(r.path, "/debug/pprof/") || path_is(r.path, "/debug/pprof")) {
+    serve_index(&x);
+  } else if (path_is(r.path, "/debug/pprof/heap")) {
+    serve_heap(&x, &r, false);
+  } else if (path_is(r.path, "/debug/pprof/allocs")) {
+    serve_heap(&x, &r, true);
+  } else if (path_is(r.path, "/debug/pprof/cmdline")) {
+    serve_cmdline(&x);
+  } else if (symbol) {
+    if (r.method == LW_HTTP_POST)
+      serve_symbol(&x, c->request + r.head_length, body_len);
+    else
+      serve_symbol(&x, r.query.ptr, r.query.len);
+  } else if (r.path.len > 13 && memcmp(r.path.ptr, "/debug/pprof/", 13) == 0) {
+    pprof_error(&x, 404, "Unknown profile");
+  } else {
+    reply_text(&x, 404, NULL, "404 page not found\n");
+  }
+  return true;
+}

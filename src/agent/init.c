@@ -1,0 +1,176 @@
+/*
+ * init.c - the agent's life cycle: start (possibly inside the process's first malloc),
+ * fork, and the profile written at exit.
+ *
+ * Start is staged. lw__agent_ensure_ready() does only what is safe inside a malloc called
+ * before constructors run: resolve the real functions, read options, map the tables. The
+ * constructor then does what needs a running libc (output file naming, fork handlers).
+ * The exit profile is written by the destructor, which runs from _dl_fini after atexit
+ * handlers and static destructors, so what they free is not reported as leaked.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/unwind.h"
+#include "common/fmt.h"
+
+volatile int lw__agent_state = LW_AGENT_OFF;
+uint64_t lw__profiles_written;
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static char output_base[4096]; /* LEAKWATCH_OUTPUT with %p expanded, before any .pid suffix */
+static char output_path[4096]; /* where this process writes its exit profile */
+static int root_pid;
+
+void lw__agent_fail(const char *why) {
+  if (__atomic_exchange_n(&lw__agent_state, LW_AGENT_FAILED, __ATOMIC_ACQ_REL) !=
+      LW_AGENT_FAILED)
+    lw__log("sampling stopped: %s; the program continues without leakwatch", why);
+}
+
+static bool start(void) {
+  lw__real_resolve();
+  lw__options_load();
+  if (!lw__options.enabled)
+    return false;
+  /* Never instrument a setuid/setgid program: the loader already refuses LD_PRELOAD paths
+   * with slashes for them, this covers the rest. */
+  if (getauxval(AT_SECURE)) {
+    lw__log("not sampling a setuid/setgid program");
+    return false;
+  }
+  lw__thread_registry_init();
+  lw__unwind_init();
+  lw__unwind_skip_module((const void *)start);
+  lw__mappings_init();
+  if (lw__stacks_init(lw__options.max_stacks) < 0 || lw__live_init(lw__options.max_live) < 0) {
+    lw__agent_fail("cannot map memory for the agent's tables");
+    return false;
+  }
+  lw__now_ms(); /* sets the start time */
+  return true;
+}
+
+bool lw__agent_ensure_ready(void) {
+  int state = __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE);
+  if (LW_LIKELY(state == LW_AGENT_READY))
+    return true;
+  if (state == LW_AGENT_FAILED)
+    return false;
+  pthread_mutex_lock(&init_lock);
+  if (lw__agent_state == LW_AGENT_OFF) {
+    lw__agent_state = LW_AGENT_INITIALIZING;
+    bool ok = start();
+    __atomic_store_n(&lw__agent_state, ok ? LW_AGENT_READY : LW_AGENT_FAILED, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&init_lock);
+  return lw__agent_state == LW_AGENT_READY;
+}
+
+/* ---- output file naming ---------------------------------------------------------------- */
+
+/* Expands %p to the pid; everything else is copied. */
+static void expand_output(const char *pattern, char *out, size_t size) {
+  size_t j = 0;
+  for (const char *p = pattern; *p && j + 1 < size; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      j += lw_fmt(out + j, size - j, "%d", (int)getpid());
+      if (j >= size)
+        j = size - 1;
+      p++;
+    } else {
+      out[j++] = *p;
+    }
+  }
+  out[j] = '\0';
+}
+
+/* The process the output name belongs to writes <output>; every other process (a fork
+ * child, or a program it exec'd) writes <output>.<pid>, so none overwrites another. */
+static void choose_output_path(void) {
+  if (!output_base[0]) {
+    output_path[0] = '\0';
+    return;
+  }
+  bool per_pid_pattern = strstr(lw__options.output, "%p") != NULL;
+  if (per_pid_pattern || root_pid == getpid())
+    lw_fmt(output_path, sizeof output_path, "%s", output_base);
+  else
+    lw_fmt(output_path, sizeof output_path, "%s.%d", output_base, (int)getpid());
+}
+
+/* ---- fork ------------------------------------------------------------------------------ */
+
+/* Locks are taken in the order docs/INTERNALS.md ("Lock order") gives. */
+static void prefork(void) {
+  lw__guard_enter(&lw__thread);
+  lw__export_prefork();
+  lw__mappings_prefork();
+  lw__stacks_prefork();
+  lw__live_prefork();
+  lw__thread_prefork();
+}
+
+static void postfork_parent(void) {
+  lw__thread_postfork_parent();
+  lw__live_postfork_parent();
+  lw__stacks_postfork_parent();
+  lw__mappings_postfork_parent();
+  lw__export_postfork_parent();
+  lw__guard_exit(&lw__thread);
+}
+
+static void postfork_child(void) {
+  lw__thread_postfork_child();
+  lw__live_postfork_child();
+  lw__stacks_postfork_child();
+  lw__mappings_postfork_child();
+  lw__export_postfork_child();
+  lw__agent_thread_postfork_child();
+  expand_output(lw__options.output, output_base, sizeof output_base);
+  choose_output_path();
+  lw__guard_exit(&lw__thread);
+}
+
+/* ---- constructor and destructor -------------------------------------------------------- */
+
+__attribute__((constructor)) static void agent_constructor(void) {
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  if (lw__agent_ensure_ready()) {
+    lw__thread_register();
+    pthread_atfork(prefork, postfork_parent, postfork_child);
+    expand_output(lw__options.output, output_base, sizeof output_base);
+    root_pid = lw__options.root_pid;
+    if (output_base[0] && !root_pid) {
+      /* First process under this output name: programs it execs inherit the variable and
+       * know they are not the owner of the plain name. */
+      char pid_text[16];
+      lw_fmt(pid_text, sizeof pid_text, "%d", (int)getpid());
+      setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
+      root_pid = getpid();
+    }
+    choose_output_path();
+    if (lw__options.verbose)
+      lw__log("sampling every %llu bytes, depth %d, output %s",
+              (unsigned long long)lw__options.rate, lw__options.depth,
+              output_path[0] ? output_path : "(none)");
+  }
+  lw__guard_exit(t);
+  /* The libraries are loaded and main is next: a safe point to start a thread (unlike the
+   * first malloc, which may come from inside the loader). */
+  lw__agent_thread_start();
+}
+
+__attribute__((destructor)) static void agent_destructor(void) {
+  lw__agent_thread_stop();
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY || !output_path[0])
+    return;
+  int result = lw__export_profile(output_path);
+  if (result < 0)
+    lw__log("cannot write heap profile '%s': %s", output_path, strerror(-result));
+}

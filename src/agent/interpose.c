@@ -1,0 +1,334 @@
+/*
+ * interpose.c - the libc functions libleakwatch.so replaces: the malloc family,
+ * pthread_create (to register threads) and dlclose (to remember unloaded libraries).
+ *
+ * This file is the hot path of every program the agent runs in. An unsampled malloc is:
+ * count the call, subtract the size from the thread's countdown, and jump to the real
+ * malloc. An unsampled free is: one byte of the free filter, count the call, jump. No lock,
+ * no atomic read-modify-write, no call out of line. Everything else happens in the *_slow
+ * functions, kept out of line so the fast paths stay small (docs/INTERNALS.md, "Hot path";
+ * bench/ measures the instructions they add).
+ *
+ * Only this file defines exported libc names; it goes into libleakwatch.so and nowhere else.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+
+#define LW_SLOW __attribute__((noinline, cold))
+
+/* Frees that arrived while this thread was inside agent code holding a table lock (a signal
+ * handler that frees): done now that the guard is down. */
+static LW_SLOW void flush_deferred_frees(lw_thread_state_t *t) {
+  while (t->n_deferred) {
+    void *p = t->deferred_frees[--t->n_deferred];
+    lw__guard_enter(t);
+    lw__record_free(p);
+    lw__guard_exit(t);
+    lw__real.free(p);
+  }
+}
+
+static inline void leave_agent(lw_thread_state_t *t) {
+  lw__guard_exit(t);
+  if (LW_UNLIKELY(t->n_deferred) && t->guard == 0)
+    flush_deferred_frees(t);
+}
+
+/* ---- allocation slow path, shared by every allocation function -------------------------- */
+
+typedef enum {
+  KIND_MALLOC,
+  KIND_CALLOC,
+  KIND_MEMALIGN,
+  KIND_ALIGNED_ALLOC,
+  KIND_POSIX_MEMALIGN,
+  KIND_VALLOC,
+  KIND_PVALLOC,
+} alloc_kind_t;
+
+/* Calls the real function; for posix_memalign *result carries its return code. */
+static void *call_real(alloc_kind_t kind, size_t a, size_t b, int *result) {
+  void *p = NULL;
+  switch (kind) {
+  case KIND_MALLOC: return lw__real.malloc(a);
+  case KIND_CALLOC: return lw__real.calloc(a, b);
+  case KIND_MEMALIGN: return lw__real.memalign(a, b);
+  case KIND_ALIGNED_ALLOC: return lw__real.aligned_alloc(a, b);
+  case KIND_POSIX_MEMALIGN:
+    *result = lw__real.posix_memalign(&p, a, b);
+    return *result == 0 ? p : NULL;
+  case KIND_VALLOC: return lw__real.valloc(a);
+  case KIND_PVALLOC: return lw__real.pvalloc(a);
+  }
+  return NULL;
+}
+
+/* The countdown went negative (or the thread is new): allocate, and sample if the agent is
+ * ready. `size` is the requested size recorded in the profile. */
+static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t size,
+                                   int *result) {
+  lw_thread_state_t *t = &lw__thread;
+  if (t->guard)
+    return call_real(kind, a, b, result); /* agent code (or a handler inside it) */
+  lw__guard_enter(t);
+  bool sample = lw__agent_ensure_ready();
+  if (sample && !t->registered) {
+    /* A new thread starts with countdown 0, so its first allocation always lands here:
+     * decide it with a fresh draw instead, or first allocations would be over-sampled. */
+    lw__thread_register();
+    lw__sampler_reset(t);
+    sample = lw__options.rate <= 1 || (int64_t)size > t->countdown;
+  }
+  void *p = call_real(kind, a, b, result);
+  if (p && sample)
+    lw__record_alloc(p, size);
+  lw__sampler_reset(t);
+  leave_agent(t);
+  lw__agent_thread_maybe_start(); /* a fork child's own agent thread, once */
+  return p;
+}
+
+/* The fast path of every allocation function: count, take the size off the countdown. */
+#define ALLOCATION_FAST_PATH(kind, a, b, size, result)                         \
+  lw_thread_state_t *t = &lw__thread;                                          \
+  t->malloc_calls++;                                                           \
+  if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                      \
+    return allocate_slow((kind), (a), (b), (size), (result));
+
+LW_EXPORT void *malloc(size_t size) {
+  ALLOCATION_FAST_PATH(KIND_MALLOC, size, 0, size, NULL)
+  return lw__real.malloc(size);
+}
+
+LW_EXPORT void *calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total))
+    return lw__real.calloc(n, size); /* fails with ENOMEM; not an allocation */
+  ALLOCATION_FAST_PATH(KIND_CALLOC, n, size, total, NULL)
+  return lw__real.calloc(n, size);
+}
+
+LW_EXPORT void *memalign(size_t alignment, size_t size) {
+  ALLOCATION_FAST_PATH(KIND_MEMALIGN, alignment, size, size, NULL)
+  return lw__real.memalign(alignment, size);
+}
+
+LW_EXPORT void *aligned_alloc(size_t alignment, size_t size) {
+  ALLOCATION_FAST_PATH(KIND_ALIGNED_ALLOC, alignment, size, size, NULL)
+  return lw__real.aligned_alloc(alignment, size);
+}
+
+LW_EXPORT void *valloc(size_t size) {
+  ALLOCATION_FAST_PATH(KIND_VALLOC, size, 0, size, NULL)
+  return lw__real.valloc(size);
+}
+
+LW_EXPORT void *pvalloc(size_t size) {
+  ALLOCATION_FAST_PATH(KIND_PVALLOC, size, 0, size, NULL)
+  return lw__real.pvalloc(size);
+}
+
+LW_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
+  lw_thread_state_t *t = &lw__thread;
+  t->malloc_calls++;
+  if (LW_UNLIKELY((t->countdown -= (int64_t)size) < 0)) {
+    int result = ENOMEM;
+    void *p = allocate_slow(KIND_POSIX_MEMALIGN, alignment, size, size, &result);
+    if (p)
+      *out = p;
+    return result;
+  }
+  return lw__real.posix_memalign(out, alignment, size);
+}
+
+/* ---- free --------------------------------------------------------------------------- */
+
+static LW_SLOW void free_slow(void *p) {
+  if (!p)
+    return; /* free(NULL): nothing to do, nothing to count */
+  lw_thread_state_t *t = &lw__thread;
+  t->free_calls++;
+  if (lw__bootstrap_owns(p))
+    return; /* served before the real allocator was known; never handed to it */
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
+    if (LW_LIKELY(!t->guard)) {
+      lw__guard_enter(t);
+      lw__record_free(p);
+      leave_agent(t);
+    } else {
+      /* Inside agent code on this thread: a signal handler freeing, or the agent itself.
+       * Never wait for a lock this thread may hold; if it is taken, finish later. */
+      bool busy = false;
+      lw__record_free_nonblocking(p, &busy);
+      if (busy && t->n_deferred < sizeof t->deferred_frees / sizeof t->deferred_frees[0]) {
+        t->deferred_frees[t->n_deferred++] = p;
+        return; /* really freed when the guard drops, after the entry is gone */
+      }
+    }
+  }
+  lw__real.free(p);
+}
+
+LW_EXPORT void free(void *p) {
+  if (LW_UNLIKELY(*lw__filter_slot(p)))
+    return free_slow(p);
+  lw__thread.free_calls++;
+  lw__real.free(p);
+}
+
+/* ---- realloc ------------------------------------------------------------------------- */
+
+/* realloc counts as one allocation and one free when it succeeds; realloc(p, 0) that frees
+ * (glibc) counts as a free only. A sampled old block is forgotten before the real call
+ * (record before free) and restored if the call fails. */
+static LW_SLOW void *realloc_slow(void *p, size_t size) {
+  lw_thread_state_t *t = &lw__thread;
+  if (lw__bootstrap_owns(p)) {
+    void *fresh = malloc(size);
+    if (fresh) {
+      size_t old = lw__bootstrap_size(p);
+      memcpy(fresh, p, old < size ? old : size);
+      t->free_calls++;
+    }
+    return fresh;
+  }
+  bool ready = !t->guard && lw__agent_ensure_ready();
+  if (!ready) {
+    void *q = lw__real.realloc(p, size);
+    if (q) {
+      t->malloc_calls++;
+      t->free_calls++;
+    } else if (size == 0) {
+      t->free_calls++;
+    }
+    return q;
+  }
+  lw__guard_enter(t);
+  if (!t->registered)
+    lw__thread_register();
+  lw_live_entry_t old;
+  bool busy;
+  bool was_sampled = *lw__filter_slot(p) && lw__live_remove((uint64_t)(uintptr_t)p, &old, true, &busy);
+  t->countdown -= (int64_t)size;
+  void *q = lw__real.realloc(p, size);
+  if (q) {
+    t->malloc_calls++;
+    t->free_calls++;
+    if (was_sampled)
+      lw__record_forget_entry(&old);
+    if (t->countdown < 0) {
+      lw__record_alloc(q, size);
+      lw__sampler_reset(t);
+    }
+  } else if (size == 0) {
+    t->free_calls++; /* glibc freed p */
+    if (was_sampled)
+      lw__record_forget_entry(&old);
+  } else if (was_sampled) {
+    lw__live_insert(old.address, old.size, old.stack_id, old.time_ms); /* p is still live */
+  }
+  leave_agent(t);
+  return q;
+}
+
+LW_EXPORT void *realloc(void *p, size_t size) {
+  if (!p)
+    return malloc(size);
+  lw_thread_state_t *t = &lw__thread;
+  if (LW_LIKELY(size != 0 && !*lw__filter_slot(p) && (int64_t)size <= t->countdown)) {
+    void *q = lw__real.realloc(p, size);
+    if (LW_LIKELY(q != NULL)) {
+      t->countdown -= (int64_t)size;
+      t->malloc_calls++;
+      t->free_calls++;
+    }
+    return q;
+  }
+  return realloc_slow(p, size);
+}
+
+LW_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, total);
+}
+
+LW_EXPORT size_t malloc_usable_size(void *p) {
+  if (!p)
+    return 0;
+  if (lw__bootstrap_owns(p))
+    return lw__bootstrap_size(p);
+  return lw__real.malloc_usable_size ? lw__real.malloc_usable_size(p) : 0;
+}
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+typedef struct {
+  void *(*start)(void *);
+  void *argument;
+} thread_start_t;
+
+/* Registers the new thread before user code runs, so its counts are summed even if it
+ * never allocates (a thread that only frees). */
+static void *thread_trampoline(void *raw) {
+  thread_start_t start = *(thread_start_t *)raw;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  lw__real.free(raw);
+  lw__thread_register();
+  lw__sampler_reset(t);
+  leave_agent(t);
+  return start.start(start.argument);
+}
+
+LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *argument) {
+  if (!lw__real.pthread_create)
+    lw__real_resolve();
+  lw_thread_state_t *t = &lw__thread;
+  thread_start_t *record = NULL;
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY && !t->guard) {
+    lw__guard_enter(t);
+    record = lw__real.malloc(sizeof *record); /* agent bookkeeping: untracked */
+    leave_agent(t);
+  }
+  if (!record)
+    return lw__real.pthread_create(thread, attr, start, argument);
+  record->start = start;
+  record->argument = argument;
+  int result = lw__real.pthread_create(thread, attr, thread_trampoline, record);
+  if (result != 0)
+    lw__real.free(record);
+  return result;
+}
+
+/* ---- dlclose ------------------------------------------------------------------------- */
+
+LW_EXPORT int dlclose(void *handle) {
+  if (!lw__real.dlclose)
+    lw__real_resolve();
+  lw_thread_state_t *t = &lw__thread;
+  bool track = __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY;
+  if (track) {
+    lw__guard_enter(t);
+    lw__mappings_before_dlclose(handle);
+    leave_agent(t);
+  }
+  int result = lw__real.dlclose(handle);
+  if (track) {
+    lw__guard_enter(t);
+    lw__mappings_after_dlclose();
+    leave_agent(t);
+  }
+  return result;
+}

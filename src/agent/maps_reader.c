@@ -1,0 +1,99 @@
+/*
+ * maps_reader.c - /proc/self/maps, line by line, through an 8 KiB stack buffer (see
+ * maps_reader.h). Parsing is by hand: no sscanf (locale, and stdio in the agent).
+ */
+#include "agent/maps_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *parse_hex(const char *p, uint64_t *out) {
+  uint64_t v = 0;
+  for (;; p++) {
+    char c = *p;
+    if (c >= '0' && c <= '9')
+      v = (v << 4) | (uint64_t)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = (v << 4) | (uint64_t)(c - 'a' + 10);
+    else
+      break;
+  }
+  *out = v;
+  return p;
+}
+
+static const char *skip_field(const char *p) {
+  while (*p && *p != ' ')
+    p++;
+  while (*p == ' ')
+    p++;
+  return p;
+}
+
+/* "start-end perms offset dev inode   path" */
+static bool parse_line(char *line, lw_maps_line_t *out) {
+  const char *p = parse_hex(line, &out->start);
+  if (*p != '-')
+    return false;
+  p = parse_hex(p + 1, &out->end);
+  if (*p != ' ' || strlen(p) < 5)
+    return false;
+  out->readable = p[1] == 'r';
+  out->writable = p[2] == 'w';
+  out->executable = p[3] == 'x';
+  p = skip_field(p + 1);
+  p = parse_hex(p, &out->offset);
+  p = skip_field(p); /* offset's trailing spaces */
+  p = skip_field(p); /* dev */
+  p = skip_field(p); /* inode */
+  char *path = (char *)p;
+  size_t len = strlen(path);
+  static const char deleted[] = " (deleted)";
+  if (len >= sizeof deleted - 1 && strcmp(path + len - (sizeof deleted - 1), deleted) == 0)
+    path[len - (sizeof deleted - 1)] = '\0';
+  out->path = path;
+  return true;
+}
+
+int lw__maps_for_each(bool (*fn)(const lw_maps_line_t *line, void *context), void *context) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  char buffer[8192];
+  size_t filled = 0;
+  int result = 0;
+  bool stop = false;
+  while (!stop) {
+    ssize_t n = read(fd, buffer + filled, sizeof buffer - 1 - filled);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      result = -errno;
+      break;
+    }
+    filled += (size_t)n;
+    buffer[filled] = '\0';
+    char *line = buffer;
+    char *newline;
+    while (!stop && (newline = strchr(line, '\n')) != NULL) {
+      *newline = '\0';
+      lw_maps_line_t parsed;
+      if (parse_line(line, &parsed))
+        stop = !fn(&parsed, context);
+      line = newline + 1;
+    }
+    size_t rest = filled - (size_t)(line - buffer);
+    if (n == 0 || (rest == filled && filled == sizeof buffer - 1)) {
+      /* End of file, or a line longer than the buffer (skip it). */
+      if (n == 0)
+        break;
+      rest = 0;
+    }
+    memmove(buffer, line, rest);
+    filled = rest;
+  }
+  close(fd);
+  return result;
+}

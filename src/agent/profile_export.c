@@ -1,0 +1,546 @@
+/*
+ * profile_export.c - turns the stack table into a gzipped pprof heap profile.
+ *
+ * The profile follows Go's heap profile exactly (FORMATS.md 1.4, 6): sample types
+ * alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes; period_type
+ * space/bytes with the sampling rate as period; values already scaled to estimates; a
+ * numeric "bytes" label with the average object size; locations at call sites (return
+ * address - 1) with mappings carrying build IDs and file offsets. Functions get ELF symbol
+ * names (demangled when the process has libstdc++), so `go tool pprof` shows names even
+ * without DWARF; `leakwatch run` adds file:line and inline frames afterwards.
+ *
+ * In-use values come from the per-stack counters, not from a walk of the live table, so
+ * taking a profile never blocks allocating threads. One export runs at a time (export_lock);
+ * all its memory is scratch memory returned at the end.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h> /* free() for __cxa_demangle results */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/maps_reader.h"
+#include "common/file.h"
+#include "common/fmt.h"
+#include "common/gzip.h"
+#include "common/profile.h"
+
+static pthread_mutex_t export_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+typedef struct {
+  lw_profile_t profile;
+  lw_object_mapping_t *mappings;
+  size_t n_mappings;
+  uint64_t *mapping_ids;        /* per mapping: profile mapping id, 0 until referenced */
+  lw_elf_symbols_t **symbols;   /* per mapping, opened on first use */
+  bool *symbols_tried;
+  bool *mapping_unnamed;        /* per mapping: some location got no name */
+  /* (address, mapping) -> location id, open addressing */
+  uint64_t *location_keys;
+  uint32_t *location_mapping;
+  uint64_t *location_ids;
+  size_t location_capacity;
+  size_t n_locations;
+  /* function name string index -> function id */
+  int64_t *function_names;
+  uint64_t *function_ids;
+  size_t function_capacity;
+  size_t n_functions;
+  demangle_fn demangle;
+  uint64_t truncated_location;
+  uint64_t overflow_location;
+  const lw_export_options_t *options;
+  lw_stack_counters_t *since; /* per stack id: live allocations made since options->since_ms */
+  uint32_t since_count;
+} exporter_t;
+
+static bool grow_locations(exporter_t *x);
+static bool grow_functions(exporter_t *x);
+
+static uint64_t mix(uint64_t key) {
+  key ^= key >> 33;
+  key *= 0xff51afd7ed558ccdULL;
+  key ^= key >> 33;
+  return key;
+}
+
+/* Function id for a name (interned, demangled when possible). */
+static uint64_t function_for(exporter_t *x, const char *symbol) {
+  int64_t system_name = lw_profile_string(&x->profile, symbol);
+  if (x->n_functions * 2 >= x->function_capacity && !grow_functions(x))
+    return 0;
+  size_t slot = mix((uint64_t)system_name) & (x->function_capacity - 1);
+  while (x->function_names[slot] >= 0) {
+    if (x->function_names[slot] == system_name)
+      return x->function_ids[slot];
+    slot = (slot + 1) & (x->function_capacity - 1);
+  }
+  int64_t name = system_name;
+  if (x->demangle && symbol[0] == '_' && symbol[1] == 'Z') {
+    int status = -1;
+    char *pretty = x->demangle(symbol, NULL, NULL, &status);
+    if (pretty && status == 0)
+      name = lw_profile_string(&x->profile, pretty);
+    free(pretty); /* __cxa_demangle allocates with malloc; the guard keeps it untracked */
+  }
+  uint64_t id = lw_profile_add_function(&x->profile, name, system_name, 0, 0);
+  x->function_names[slot] = system_name;
+  x->function_ids[slot] = id;
+  x->n_functions++;
+  return id;
+}
+
+static bool grow_functions(exporter_t *x) {
+  size_t old_capacity = x->function_capacity;
+  int64_t *old_names = x->function_names;
+  uint64_t *old_ids = x->function_ids;
+  size_t capacity = old_capacity ? old_capacity * 2 : 1024;
+  x->function_names = lw_alloc(&lw__scratch_allocator, capacity * sizeof(int64_t));
+  x->function_ids = lw_alloc(&lw__scratch_allocator, capacity * sizeof(uint64_t));
+  if (!x->function_names || !x->function_ids)
+    return false;
+  memset(x->function_names, 0xff, capacity * sizeof(int64_t)); /* -1 = empty */
+  x->function_capacity = capacity;
+  for (size_t i = 0; i < old_capacity; i++) {
+    if (old_names[i] < 0)
+      continue;
+    size_t slot = mix((uint64_t)old_names[i]) & (capacity - 1);
+    while (x->function_names[slot] >= 0)
+      slot = (slot + 1) & (capacity - 1);
+    x->function_names[slot] = old_names[i];
+    x->function_ids[slot] = old_ids[i];
+  }
+  return true;
+}
+
+static uint64_t mapping_id_for(exporter_t *x, size_t index) {
+  if (!x->mapping_ids[index]) {
+    const lw_object_mapping_t *m = &x->mappings[index];
+    lw_profile_mapping_t pm;
+    memset(&pm, 0, sizeof pm);
+    pm.memory_start = m->start;
+    pm.memory_limit = m->limit;
+    pm.file_offset = m->file_offset;
+    pm.filename = lw_profile_string(&x->profile, m->path);
+    pm.build_id = lw_profile_string(&x->profile, m->build_id);
+    x->mapping_ids[index] = lw_profile_add_mapping(&x->profile, &pm);
+  }
+  return x->mapping_ids[index];
+}
+
+static uint64_t pseudo_location(exporter_t *x, const char *name) {
+  lw_profile_line_t line = {function_for(x, name), 0, 0};
+  return lw_profile_add_location(&x->profile, 0, 0, &line, 1);
+}
+
+static uint64_t location_for(exporter_t *x, uint64_t address, uint32_t epoch) {
+  const lw_object_mapping_t *m = lw__mappings_find(x->mappings, x->n_mappings, address, epoch);
+  uint32_t mapping_index = m ? (uint32_t)(m - x->mappings) : UINT32_MAX;
+  if (x->n_locations * 2 >= x->location_capacity && !grow_locations(x))
+    return 0;
+  size_t slot = mix(address ^ ((uint64_t)mapping_index << 47)) & (x->location_capacity - 1);
+  while (x->location_ids[slot]) {
+    if (x->location_keys[slot] == address && x->location_mapping[slot] == mapping_index)
+      return x->location_ids[slot];
+    slot = (slot + 1) & (x->location_capacity - 1);
+  }
+  uint64_t mapping_id = 0;
+  lw_profile_line_t line = {0, 0, 0};
+  if (m) {
+    mapping_id = mapping_id_for(x, mapping_index);
+    if (!x->symbols_tried[mapping_index]) {
+      x->symbols_tried[mapping_index] = true;
+      x->symbols[mapping_index] = lw__elf_symbols_open(m->path, m->build_id);
+    }
+    const char *name = lw__elf_symbols_lookup(x->symbols[mapping_index], m, address);
+    if (name)
+      line.function_id = function_for(x, name);
+    else
+      x->mapping_unnamed[mapping_index] = true;
+  }
+  uint64_t id = lw_profile_add_location(&x->profile, mapping_id, address, &line,
+                                        line.function_id ? 1 : 0);
+  x->location_keys[slot] = address;
+  x->location_mapping[slot] = mapping_index;
+  x->location_ids[slot] = id;
+  x->n_locations++;
+  return id;
+}
+
+static bool grow_locations(exporter_t *x) {
+  size_t old_capacity = x->location_capacity;
+  uint64_t *old_keys = x->location_keys, *old_ids = x->location_ids;
+  uint32_t *old_mapping = x->location_mapping;
+  size_t capacity = old_capacity ? old_capacity * 2 : 4096;
+  x->location_keys = lw_alloc(&lw__scratch_allocator, capacity * sizeof(uint64_t));
+  x->location_ids = lw_alloc(&lw__scratch_allocator, capacity * sizeof(uint64_t));
+  x->location_mapping = lw_alloc(&lw__scratch_allocator, capacity * sizeof(uint32_t));
+  if (!x->location_keys || !x->location_ids || !x->location_mapping)
+    return false;
+  memset(x->location_ids, 0, capacity * sizeof(uint64_t));
+  x->location_capacity = capacity;
+  for (size_t i = 0; i < old_capacity; i++) {
+    if (!old_ids[i])
+      continue;
+    size_t slot = mix(old_keys[i] ^ ((uint64_t)old_mapping[i] << 47)) & (capacity - 1);
+    while (x->location_ids[slot])
+      slot = (slot + 1) & (capacity - 1);
+    x->location_keys[slot] = old_keys[i];
+    x->location_mapping[slot] = old_mapping[i];
+    x->location_ids[slot] = old_ids[i];
+  }
+  return true;
+}
+
+static int64_t load(const uint64_t *counter) {
+  return (int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* The four values of a stack's sample under the export's options. */
+static void stack_values(const exporter_t *x, const lw_stack_t *s, int64_t values[4]) {
+  const lw_stack_counters_t *c = &s->counters;
+  const lw_export_options_t *o = x->options;
+  values[0] = (int64_t)lw__stack_objects(c, false);
+  values[1] = load(&c->alloc_bytes_fp) / 256;
+  values[2] = (int64_t)lw__stack_objects(c, true);
+  values[3] = load(&c->inuse_bytes_fp) / 256;
+  if (o->base && s->id < o->base_count) {
+    const lw_stack_counters_t *b = &o->base[s->id];
+    values[0] -= (int64_t)lw__stack_objects(b, false);
+    values[1] -= (int64_t)(b->alloc_bytes_fp / 256);
+    if (o->subtract_inuse) {
+      values[2] -= (int64_t)lw__stack_objects(b, true);
+      values[3] -= (int64_t)(b->inuse_bytes_fp / 256);
+    }
+  }
+  if (o->inuse_since) {
+    const lw_stack_counters_t *w = s->id < x->since_count ? &x->since[s->id] : NULL;
+    values[2] = w ? (int64_t)lw__stack_objects(w, true) : 0;
+    values[3] = w ? (int64_t)(w->inuse_bytes_fp / 256) : 0;
+  }
+}
+
+static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
+  if (!__atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED))
+    return;
+  int64_t values[4];
+  stack_values(x, s, values);
+  if (x->options->base && !values[0] && !values[1] && !values[2] && !values[3])
+    return; /* nothing happened at this site during the window */
+  uint64_t locations[LW_MAX_DEPTH + 1];
+  size_t n = 0;
+  if (s->id == LW_STACK_OVERFLOW_ID) {
+    if (!x->overflow_location)
+      x->overflow_location = pseudo_location(x, "[stack table full]");
+    locations[n++] = x->overflow_location;
+  } else {
+    for (uint16_t i = 0; i < s->depth; i++) {
+      uint64_t id = location_for(x, s->frames[i], s->epoch);
+      if (id)
+        locations[n++] = id;
+    }
+    if (s->truncated) {
+      if (!x->truncated_location)
+        x->truncated_location = pseudo_location(x, "[truncated stack]");
+      locations[n++] = x->truncated_location;
+    }
+  }
+  lw_profile_label_t label = {lw_profile_string(&x->profile, "bytes"), 0,
+                              values[0] ? values[1] / values[0] : 0, 0};
+  lw_profile_add_sample(&x->profile, locations, n, values, 4, &label, values[0] ? 1 : 0);
+}
+
+/* Weights of live allocations made since options->since_ms, summed per stack. */
+static void add_if_since(const lw_live_entry_t *entry, void *context) {
+  exporter_t *x = context;
+  if (entry->time_ms < x->options->since_ms || entry->stack_id >= x->since_count)
+    return;
+  lw_stack_counters_t *w = &x->since[entry->stack_id];
+  w->inuse_samples++;
+  uint64_t objects_fp, bytes_fp;
+  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
+  w->inuse_objects_fp += objects_fp;
+  w->inuse_bytes_fp += bytes_fp;
+}
+
+static int build_profile(exporter_t *x) {
+  lw_profile_t *p = &x->profile;
+  lw_profile_init(p, &lw__scratch_allocator);
+  lw_profile_add_sample_type(p, "alloc_objects", "count");
+  lw_profile_add_sample_type(p, "alloc_space", "bytes");
+  lw_profile_add_sample_type(p, "inuse_objects", "count");
+  lw_profile_add_sample_type(p, "inuse_space", "bytes");
+  p->period_type.type = lw_profile_string(p, "space");
+  p->period_type.unit = lw_profile_string(p, "bytes");
+  p->period = (int64_t)lw__options.rate;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  p->time_nanos = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+  p->duration_nanos = x->options->duration_nanos;
+  if (x->options->alloc_default)
+    p->default_sample_type = lw_profile_string(p, "alloc_space");
+  char comment[128];
+  lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, sampling every %llu bytes",
+         (int)getpid(), (unsigned long long)lw__options.rate);
+  lw_profile_add_comment(p, comment);
+
+  if (lw__mappings_collect(&x->mappings, &x->n_mappings) < 0)
+    return -1;
+  size_t n = x->n_mappings ? x->n_mappings : 1;
+  x->mapping_ids = lw_alloc(&lw__scratch_allocator, n * sizeof(uint64_t));
+  x->symbols = lw_alloc(&lw__scratch_allocator, n * sizeof(lw_elf_symbols_t *));
+  x->symbols_tried = lw_alloc(&lw__scratch_allocator, n * sizeof(bool));
+  x->mapping_unnamed = lw_alloc(&lw__scratch_allocator, n * sizeof(bool));
+  if (!x->mapping_ids || !x->symbols || !x->symbols_tried || !x->mapping_unnamed ||
+      !grow_locations(x) || !grow_functions(x))
+    return -1;
+  memset(x->mapping_ids, 0, n * sizeof(uint64_t));
+  memset(x->symbols_tried, 0, n * sizeof(bool));
+  memset(x->mapping_unnamed, 0, n * sizeof(bool));
+  /* Every current executable mapping, in /proc/self/maps order (the main binary first),
+   * as Go does; retired ones only when a stack refers to them. */
+  for (size_t i = 0; i < x->n_mappings; i++)
+    if (x->mappings[i].unload_epoch == UINT32_MAX)
+      mapping_id_for(x, i);
+  x->demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+
+  uint32_t count = lw__stacks_count();
+  if (x->options->inuse_since) {
+    x->since_count = count;
+    x->since = lw_alloc(&lw__scratch_allocator, (count ? count : 1) * sizeof *x->since);
+    if (!x->since)
+      return -1;
+    memset(x->since, 0, (count ? count : 1) * sizeof *x->since);
+    lw__live_for_each(add_if_since, x);
+  }
+  for (uint32_t id = 0; id < count; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    if (s)
+      add_stack_sample(x, s);
+  }
+  /* A mapping whose every location has a name tells pprof not to symbolize it again. */
+  for (size_t i = 0; i < x->n_mappings; i++) {
+    if (x->mapping_ids[i] && x->symbols[i] && !x->mapping_unnamed[i])
+      p->mappings[x->mapping_ids[i] - 1].has_functions = true;
+    lw__elf_symbols_close(x->symbols[i]);
+  }
+  return p->failed ? -1 : 0;
+}
+
+static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                       uint8_t **out, size_t *len, lw_buf_t *text);
+
+/* ---- text forms --------------------------------------------------------------------- */
+
+/* The first function name of a location, or "". */
+static const char *location_name(const lw_profile_t *p, const lw_profile_location_t *l) {
+  if (!l || !l->n_lines)
+    return "";
+  const lw_profile_function_t *f = lw_profile_function(p, lw_location_lines(p, l)[0].function_id);
+  return f ? lw_profile_str(p, f->name) : "";
+}
+
+static bool copy_maps_line(const lw_maps_line_t *line, void *context) {
+  lw_buf_t *out = context;
+  lw_buf_printf(out, "%llx-%llx %c%c%cp %08llx 00:00 0 %s\n", (unsigned long long)line->start,
+                (unsigned long long)line->end, line->readable ? 'r' : '-',
+                line->writable ? 'w' : '-', line->executable ? 'x' : '-',
+                (unsigned long long)line->offset, line->path);
+  return true;
+}
+
+/* Renders the built profile like gperftools' heap profile (kind "heapprofile": values are
+ * already estimates, so pprof must not scale them again), with Go's "#" naming lines. */
+static void render_text(const exporter_t *x, lw_buf_t *out) {
+  const lw_profile_t *p = &x->profile;
+  int64_t totals[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < p->n_samples; i++)
+    for (int v = 0; v < 4; v++)
+      totals[v] += lw_sample_values(p, &p->samples[i])[v];
+  lw_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n", (long long)totals[2],
+                (long long)totals[3], (long long)totals[0], (long long)totals[1]);
+  for (size_t i = 0; i < p->n_samples; i++) {
+    const lw_profile_sample_t *s = &p->samples[i];
+    const int64_t *v = lw_sample_values(p, s);
+    lw_buf_printf(out, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
+                  (long long)v[0], (long long)v[1]);
+    /* The legacy parser subtracts 1 from each address: write return addresses. */
+    for (uint32_t j = 0; j < s->n_locations; j++) {
+      const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[j]);
+      if (l && l->address)
+        lw_buf_printf(out, " 0x%llx", (unsigned long long)(l->address + 1));
+    }
+    lw_buf_append_byte(out, '\n');
+    for (uint32_t j = 0; j < s->n_locations; j++) {
+      const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[j]);
+      if (l && l->address)
+        lw_buf_printf(out, "#\t0x%llx\t%s\n", (unsigned long long)l->address,
+                      location_name(p, l));
+    }
+    lw_buf_append_byte(out, '\n');
+  }
+  lw_buf_append_str(out, "MAPPED_LIBRARIES:\n");
+  lw__maps_for_each(copy_maps_line, out);
+}
+
+int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                             uint8_t **out, size_t *len) {
+  return export_with(options, allocator, out, len, NULL);
+}
+
+int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out) {
+  return export_with(options, NULL, NULL, NULL, out);
+}
+
+/* Builds the profile; then either gzips its encoding into *out (allocator) or renders the
+ * text form into text. */
+static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
+                       uint8_t **out, size_t *len, lw_buf_t *text) {
+  static const lw_export_options_t plain;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  pthread_mutex_lock(&export_lock);
+  exporter_t x;
+  memset(&x, 0, sizeof x);
+  x.options = options ? options : &plain;
+  int result = -ENOMEM;
+  if (text) {
+    if (build_profile(&x) == 0) {
+      render_text(&x, text);
+      result = lw_buf_failed(text) ? -ENOMEM : 0;
+    }
+  } else {
+    lw_buf_t raw, gz;
+    lw_buf_init(&raw, &lw__scratch_allocator);
+    lw_buf_init(&gz, allocator);
+    if (build_profile(&x) == 0 && lw_profile_encode(&x.profile, &raw) == 0 &&
+        lw_gzip_compress(raw.data, raw.len, &gz, 1) == 0) {
+      *out = gz.data;
+      *len = gz.len;
+      result = 0;
+    } else {
+      lw_buf_free(&gz);
+    }
+  }
+  lw__scratch_release_all();
+  pthread_mutex_unlock(&export_lock);
+  lw__guard_exit(t);
+  return result;
+}
+
+/* A private allocator for the output bytes, so they survive lw__scratch_release_all. */
+static void *map_alloc(void *context, size_t size) {
+  (void)context;
+  size_t *block = lw__arena_map(size + 16);
+  if (!block)
+    return NULL;
+  block[0] = size + 16;
+  return block + 2;
+}
+static void map_release(void *context, void *p, size_t size) {
+  (void)context;
+  (void)size;
+  if (p) {
+    size_t *block = (size_t *)p - 2;
+    lw__arena_unmap(block, block[0]);
+  }
+}
+static void *map_resize(void *context, void *p, size_t old_size, size_t new_size) {
+  void *grown = map_alloc(context, new_size);
+  if (grown && p) {
+    memcpy(grown, p, old_size < new_size ? old_size : new_size);
+    map_release(context, p, old_size);
+  }
+  return grown;
+}
+const lw_allocator_t lw__output_allocator = {map_alloc, map_resize, map_release, NULL};
+
+int lw__export_profile(const char *path) {
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  int result = lw__export_profile_bytes(NULL, &lw__output_allocator, &bytes, &len);
+  if (result == 0) {
+    lw_thread_state_t *t = &lw__thread;
+    lw__guard_enter(t);
+    result = lw_write_file_atomic(path, bytes, len, 0600);
+    lw__guard_exit(t);
+    if (result == 0)
+      __atomic_add_fetch(&lw__profiles_written, 1, __ATOMIC_RELAXED);
+  }
+  map_release(NULL, bytes, len);
+  return result;
+}
+
+int lw__export_symbolize(const uint64_t *addresses, size_t n,
+                         void (*found)(uint64_t address, const char *name, void *context),
+                         void *context) {
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  pthread_mutex_lock(&export_lock);
+  exporter_t x;
+  memset(&x, 0, sizeof x);
+  static const lw_export_options_t plain;
+  x.options = &plain;
+  int result = -ENOMEM;
+  lw_profile_init(&x.profile, &lw__scratch_allocator);
+  if (lw__mappings_collect(&x.mappings, &x.n_mappings) == 0) {
+    size_t m = x.n_mappings ? x.n_mappings : 1;
+    x.mapping_ids = lw_alloc(&lw__scratch_allocator, m * sizeof(uint64_t));
+    x.symbols = lw_alloc(&lw__scratch_allocator, m * sizeof(lw_elf_symbols_t *));
+    x.symbols_tried = lw_alloc(&lw__scratch_allocator, m * sizeof(bool));
+    x.mapping_unnamed = lw_alloc(&lw__scratch_allocator, m * sizeof(bool));
+    if (x.mapping_ids && x.symbols && x.symbols_tried && x.mapping_unnamed && grow_locations(&x) &&
+        grow_functions(&x)) {
+      memset(x.mapping_ids, 0, m * sizeof(uint64_t));
+      memset(x.symbols_tried, 0, m * sizeof(bool));
+      memset(x.mapping_unnamed, 0, m * sizeof(bool));
+      x.demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+      uint32_t epoch = lw__mappings_epoch();
+      for (size_t i = 0; i < n; i++) {
+        uint64_t id = location_for(&x, addresses[i], epoch);
+        const lw_profile_location_t *l = id ? &x.profile.locations[id - 1] : NULL;
+        const char *name = l ? location_name(&x.profile, l) : "";
+        if (name[0])
+          found(addresses[i], name, context);
+      }
+      for (size_t i = 0; i < x.n_mappings; i++)
+        lw__elf_symbols_close(x.symbols[i]);
+      result = 0;
+    }
+  }
+  lw__scratch_release_all();
+  pthread_mutex_unlock(&export_lock);
+  lw__guard_exit(t);
+  return result;
+}
+
+lw_stack_counters_t *lw__export_snapshot(uint32_t *count) {
+  uint32_t n = lw__stacks_count();
+  lw_stack_counters_t *copy = lw__arena_map((n ? n : 1) * sizeof *copy);
+  if (!copy)
+    return NULL;
+  for (uint32_t id = 0; id < n; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    const uint64_t *from = (const uint64_t *)&s->counters;
+    uint64_t *to = (uint64_t *)&copy[id];
+    for (size_t i = 0; i < sizeof *copy / sizeof(uint64_t); i++)
+      to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+  }
+  *count = n;
+  return copy;
+}
+
+void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count) {
+  lw__arena_unmap(snapshot, (count ? count : 1) * sizeof *snapshot);
+}
+
+/* An export in progress on another thread must not leave export_lock held in a fork child
+ * (its exit profile would wait forever): fork waits for the export to finish. */
+void lw__export_prefork(void) { pthread_mutex_lock(&export_lock); }
+void lw__export_postfork_parent(void) { pthread_mutex_unlock(&export_lock); }
+void lw__export_postfork_child(void) { pthread_mutex_init(&export_lock, NULL); }

@@ -1,0 +1,23 @@
+/*
+ * sampler.c - the per-thread sampling countdown (maths in src/common/sampling.c).
+ *
+ * The malloc hook subtracts each request from lw__thread.countdown and takes the slow path
+ * when it goes negative. Bytes requested are not counted separately on the hot path: they
+ * are recovered from the countdown (bytes_base + countdown_start - countdown), which saves
+ * an instruction per malloc.
+ */
+#include "agent/agent.h"
+#include "common/sampling.h"
+
+void lw__sampler_reset(lw_thread_state_t *t) {
+  t->bytes_base += (uint64_t)(t->countdown_start - t->countdown);
+  int64_t next;
+  if (lw__agent_state != LW_AGENT_READY)
+    next = (int64_t)1 << 62; /* not sampling (disabled or failed): never come back */
+  else if (lw__options.rate <= 1)
+    next = -1;               /* exact mode: every allocation, including malloc(0) */
+  else
+    next = lw_sample_interval(&t->random_state, lw__options.rate);
+  t->countdown = next;
+  t->countdown_start = next;
+}

@@ -1,0 +1,55 @@
+/*
+ * stats.c - lw_stats() and lw_write_profile(), the public in-process API (leakwatch.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "leakwatch.h"
+
+LW_EXPORT int lw_stats(lw_stats_t *out, size_t out_size) {
+  if (!out || out_size < offsetof(lw_stats_t, malloc_calls))
+    return -1;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  lw_stats_t s;
+  memset(&s, 0, sizeof s);
+  s.size = (uint32_t)(out_size < sizeof s ? out_size : sizeof s);
+  s.version = LW_STATS_VERSION;
+  int state = __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE);
+  if (state == LW_AGENT_READY || state == LW_AGENT_FAILED) {
+    lw_call_totals_t calls;
+    lw__thread_totals(&calls);
+    lw_estimate_totals_t estimates;
+    lw__record_totals(&estimates);
+    s.malloc_calls = calls.malloc_calls;
+    s.free_calls = calls.free_calls;
+    s.bytes_requested = calls.bytes_requested;
+    s.live_objects = calls.malloc_calls >= calls.free_calls ? calls.malloc_calls - calls.free_calls : 0;
+    s.inuse_bytes_estimate = estimates.inuse_bytes;
+    s.inuse_objects_estimate = estimates.inuse_objects;
+    s.alloc_bytes_estimate = estimates.alloc_bytes;
+    s.samples_total = estimates.samples_total;
+    s.samples_live = lw__live_count();
+    s.stacks = lw__stacks_count() ? lw__stacks_count() - 1 : 0; /* id 0 is the overflow bucket */
+    s.stacks_truncated = estimates.stacks_truncated;
+    s.dropped_samples = lw__live_dropped();
+    s.dropped_stacks = lw__stacks_dropped();
+    s.agent_memory_bytes = lw__arena_bytes();
+    s.sampling_rate = lw__options.rate;
+    s.sampling_enabled = state == LW_AGENT_READY;
+    s.threads_seen = calls.threads_seen;
+    s.profiles_written = __atomic_load_n(&lw__profiles_written, __ATOMIC_RELAXED);
+  }
+  memcpy(out, &s, s.size);
+  lw__guard_exit(t);
+  return state == LW_AGENT_READY || state == LW_AGENT_FAILED ? 0 : -1;
+}
+
+LW_EXPORT int lw_write_profile(const char *path) {
+  if (!path || !path[0])
+    return -EINVAL;
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
+    return -ENOTSUP;
+  return lw__export_profile(path);
+}

@@ -1,0 +1,123 @@
+/*
+ * thread_state.c - per-thread counters and the registry that sums them.
+ *
+ * The malloc and free hooks count every call in the calling thread's own state (initial-exec
+ * TLS: no allocation on first touch, one instruction to reach), with no lock and no atomic
+ * read-modify-write. Readers (lw_stats, /metrics) walk the registry under its lock and read
+ * each thread's fields with relaxed loads; a thread that exits folds its counts into
+ * `retired` first. Lock order: registry_lock is a leaf (nothing is locked while holding it).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+__thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static lw_thread_state_t *registry_head;
+static lw_call_totals_t retired;   /* counts of threads that have exited */
+static pthread_key_t exit_key;
+static bool exit_key_ready;
+
+static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* Moves a thread's counts into `retired` and zeroes them; registry_lock held. */
+static void fold_into_retired(lw_thread_state_t *t) {
+  retired.malloc_calls += load(&t->malloc_calls);
+  retired.free_calls += load(&t->free_calls);
+  retired.bytes_requested += lw__thread_bytes(t);
+  t->malloc_calls = 0;
+  t->free_calls = 0;
+  t->bytes_base = 0;
+  t->countdown_start = t->countdown;
+}
+
+static void unlink_thread(lw_thread_state_t *t) {
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    registry_head = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+  t->registered = 0;
+}
+
+/* pthread key destructor: runs as the thread exits. Other destructors may still allocate
+ * after ours, so we ask to be called again (glibc runs up to 4 rounds) and fold what they
+ * counted each time, unlinking only in the last round. */
+static void thread_exiting(void *value) {
+  lw_thread_state_t *t = value;
+  if (t != &lw__thread)
+    return;
+  pthread_mutex_lock(&registry_lock);
+  fold_into_retired(t);
+  t->exit_rounds++;
+  bool last = t->exit_rounds >= 3;
+  if (last)
+    unlink_thread(t);
+  pthread_mutex_unlock(&registry_lock);
+  if (!last)
+    pthread_setspecific(exit_key, t);
+}
+
+void lw__thread_registry_init(void) {
+  if (!exit_key_ready && pthread_key_create(&exit_key, thread_exiting) == 0)
+    exit_key_ready = true;
+}
+
+void lw__thread_register(void) {
+  lw_thread_state_t *t = &lw__thread;
+  if (t->registered)
+    return;
+  t->tid = (pid_t)syscall(SYS_gettid);
+  /* Seed from the tid and an address; any nonzero value works for xorshift. */
+  t->random_state = ((uint64_t)t->tid << 32) ^ (uint64_t)(uintptr_t)t ^ 0x9E3779B97F4A7C15ULL;
+  pthread_mutex_lock(&registry_lock);
+  t->next = registry_head;
+  t->prev = NULL;
+  if (registry_head)
+    registry_head->prev = t;
+  registry_head = t;
+  t->registered = 1;
+  retired.threads_seen++;
+  pthread_mutex_unlock(&registry_lock);
+  if (exit_key_ready)
+    pthread_setspecific(exit_key, t);
+}
+
+void lw__thread_totals(lw_call_totals_t *out) {
+  pthread_mutex_lock(&registry_lock);
+  *out = retired;
+  for (lw_thread_state_t *t = registry_head; t; t = t->next) {
+    out->malloc_calls += load(&t->malloc_calls);
+    out->free_calls += load(&t->free_calls);
+    out->bytes_requested += load(&t->bytes_base) +
+                            (uint64_t)(__atomic_load_n(&t->countdown_start, __ATOMIC_RELAXED) -
+                                       __atomic_load_n(&t->countdown, __ATOMIC_RELAXED));
+  }
+  pthread_mutex_unlock(&registry_lock);
+}
+
+void lw__thread_prefork(void) { pthread_mutex_lock(&registry_lock); }
+void lw__thread_postfork_parent(void) { pthread_mutex_unlock(&registry_lock); }
+
+/* In the child only the forking thread exists: the others' counts become history. Their
+ * TLS blocks are still mapped (fork copied them), so reading them is safe. */
+void lw__thread_postfork_child(void) {
+  lw_thread_state_t *self = &lw__thread;
+  lw_thread_state_t *t = registry_head;
+  while (t) {
+    lw_thread_state_t *next = t->next;
+    if (t != self) {
+      fold_into_retired(t);
+      unlink_thread(t);
+    }
+    t = next;
+  }
+  self->tid = (pid_t)syscall(SYS_gettid);
+  pthread_mutex_init(&registry_lock, NULL);
+}

@@ -1,0 +1,111 @@
+/*
+ * cmd_ps.c - `leakwatch ps`: the processes of this user running with the agent, found by
+ * their control sockets (stale sockets of dead processes are removed on the way).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/control_client.h"
+#include "cli/json_lookup.h"
+#include "cli/process_figures.h"
+#include "common/units.h"
+
+static const lw_cli_option_t options[] = {
+    {"json", 0, NULL, "one JSON object per process, as an array"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const lw_cli_spec_t spec = {
+    "ps", "leakwatch ps [--json]",
+    "Lists this user's processes that run with the leakwatch agent: pid, command, uptime,\n"
+    "sampling rate, estimated heap in use, resident memory and HTTP address.",
+    options, NULL};
+
+typedef struct {
+  bool json;
+  int shown;
+} ps_t;
+
+static void format_uptime(uint64_t seconds, char *out, size_t size) {
+  if (seconds < 120)
+    snprintf(out, size, "%llus", (unsigned long long)seconds);
+  else if (seconds < 7200)
+    snprintf(out, size, "%llum", (unsigned long long)(seconds / 60));
+  else if (seconds < 172800)
+    snprintf(out, size, "%lluh", (unsigned long long)(seconds / 3600));
+  else
+    snprintf(out, size, "%llud", (unsigned long long)(seconds / 86400));
+}
+
+static void show(int pid, const char *socket_path, void *context) {
+  (void)socket_path;
+  ps_t *ps = context;
+  lw_buf_t body;
+  lw_buf_init(&body, &lw_libc_allocator);
+  char error[512];
+  if (lw_control_call(pid, "info", &body, 5000, error, sizeof error) < 0) {
+    lw_cli_warn("%s", error);
+    lw_buf_free(&body);
+    return;
+  }
+  lw_buf_append_byte(&body, 0);
+  const char *json = (const char *)body.data;
+  char command[256] = "?", http[96] = "";
+  uint64_t uptime = 0, rate = 0, heap = 0;
+  lw_json_lookup_string(json, "command", command, sizeof command);
+  lw_json_lookup_string(json, "http", http, sizeof http);
+  lw_json_lookup_uint(json, "uptime_seconds", &uptime);
+  lw_json_lookup_uint(json, "sampling_rate", &rate);
+  lw_json_lookup_uint(json, "inuse_bytes_estimate", &heap);
+  lw_process_figures_t figures;
+  lw_process_figures_read(pid, &figures);
+  if (ps->json) {
+    /* The agent's info object plus the /proc figures. */
+    size_t len = strlen(json);
+    while (len && (json[len - 1] == '\n' || json[len - 1] == '}'))
+      len--;
+    printf("%s  %.*s,\"rss_bytes\":%llu,\"threads\":%llu}", ps->shown ? ",\n" : "", (int)len,
+           json, (unsigned long long)figures.rss_bytes, (unsigned long long)figures.threads);
+  } else {
+    if (!ps->shown)
+      printf("%-8s %-8s %-10s %10s %10s  %-21s %s\n", "PID", "UPTIME", "RATE", "HEAP(est)",
+             "RSS", "HTTP", "COMMAND");
+    char up[32], rate_text[32], heap_text[32], rss_text[32];
+    format_uptime(uptime, up, sizeof up);
+    if (rate <= 1)
+      snprintf(rate_text, sizeof rate_text, "exact");
+    else
+      lw_format_bytes(rate_text, sizeof rate_text, (double)rate);
+    lw_format_bytes(heap_text, sizeof heap_text, (double)heap);
+    lw_format_bytes(rss_text, sizeof rss_text, (double)figures.rss_bytes);
+    printf("%-8d %-8s %-10s %10s %10s  %-21s %s\n", pid, up, rate_text, heap_text, rss_text,
+           http[0] ? http : "-", command);
+  }
+  ps->shown++;
+  lw_buf_free(&body);
+}
+
+int lw_cmd_ps(int argc, char **argv) {
+  ps_t ps = {false, 0};
+  lw_cli_parser_t parser;
+  lw_cli_parser_init(&parser, &spec, argc, argv, false);
+  const char *value;
+  int option;
+  while ((option = lw_cli_next(&parser, &value)) != LW_CLI_END)
+    if (strcmp(options[option].long_name, "json") == 0)
+      ps.json = true;
+  int extra = parser.n_positionals;
+  lw_cli_parser_free(&parser);
+  if (extra)
+    return lw_cli_usage_error(&spec, "ps takes no arguments");
+  if (ps.json)
+    printf("[\n");
+  lw_control_list(show, &ps);
+  if (ps.json)
+    printf("%s]\n", ps.shown ? "\n" : "");
+  else if (!ps.shown)
+    fprintf(stderr, "leakwatch: no processes of this user run with the agent\n");
+  return LW_EXIT_OK;
+}

@@ -1,0 +1,370 @@
+/*
+ * cmd_run.c - `leakwatch run [OPTIONS] -- COMMAND [ARGS...]`: runs a command with the agent
+ * preloaded, passes its exit status through, and then explains what it left allocated.
+ *
+ * The agent writes the profile as the target exits; this command then symbolizes it with
+ * libdw (file:line, inline frames, demangled names), rewrites it in place so `go tool pprof`
+ * shows the same, and prints the ranked report. Everything that can be checked before the
+ * command starts is (rate, output directory, the command itself), so a mistake costs nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/leak_report.h"
+#include "cli/profile_io.h"
+#include "cli/symbolize.h"
+#include "common/fmt.h"
+
+static const lw_cli_option_t options[] = {
+    {"rate", 'r', "BYTES", "mean bytes between samples (default 512k; 1 = every allocation, exact)"},
+    {"output", 'o', "FILE", "heap profile to write (default ./leakwatch-<pid>.pb.gz)"},
+    {"depth", 0, "N", "frames kept per stack (default 64, at most 128)"},
+    {"top", 'n', "N", "allocation sites in the report (default 10)"},
+    {"frames", 0, "N", "frames shown per site (default 8)"},
+    {"json", 0, NULL, "print the report as JSON"},
+    {"report", 0, "FILE", "write the report to FILE instead of stderr"},
+    {"no-report", 0, NULL, "write the profile but print no report"},
+    {"no-symbolize", 0, NULL, "keep the agent's ELF symbol names (skip DWARF symbolization)"},
+    {"debug-dir", 0, "DIR", "also look for split debug info here (repeatable)"},
+    {"agent", 0, "PATH", "the libleakwatch.so to preload (default: installed beside leakwatch)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const lw_cli_spec_t spec = {
+    "run",
+    "leakwatch run [OPTIONS] -- COMMAND [ARGS...]",
+    "Runs COMMAND with libleakwatch.so preloaded. When it exits, prints what was still\n"
+    "allocated (ranked by bytes, with stacks) and leaves a pprof heap profile. The exit\n"
+    "status of COMMAND is passed through; death by signal N is reported and exits 128+N.",
+    options,
+    "Examples:\n"
+    "  leakwatch run -- ./my-service --flag\n"
+    "  leakwatch run --rate 1 -o heap.pb.gz -- ./a.out     # every allocation, exact\n"
+    "  go tool pprof -top -sample_index=inuse_space heap.pb.gz",
+};
+
+typedef struct {
+  const char *rate;
+  const char *output;
+  uint64_t depth;
+  uint64_t top;
+  uint64_t frames;
+  bool json;
+  const char *report_path;
+  bool no_report;
+  bool no_symbolize;
+  const char *debug_dirs[16];
+  size_t n_debug_dirs;
+  const char *agent;
+} run_options_t;
+
+/* libleakwatch.so: --agent, $LEAKWATCH_AGENT, then beside this binary (installed:
+ * <prefix>/bin/leakwatch and <prefix>/lib/libleakwatch.so; same in the build tree). */
+static bool find_agent(const char *given, char *out, size_t size) {
+  const char *candidate = given ? given : getenv("LEAKWATCH_AGENT");
+  if (candidate) {
+    if (!realpath(candidate, out) || access(out, R_OK) != 0) {
+      lw_cli_error("cannot use agent '%s': %s", candidate, strerror(errno));
+      return false;
+    }
+    return true;
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = '\0';
+      const char *relative[] = {"../lib/libleakwatch.so", "libleakwatch.so",
+                                "../lib/leakwatch/libleakwatch.so"};
+      for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", self, relative[i]);
+        if (realpath(path, out) && access(out, R_OK) == 0)
+          return true;
+      }
+    }
+  }
+  lw_cli_error("cannot find libleakwatch.so beside the leakwatch binary; pass --agent PATH");
+  (void)size;
+  return false;
+}
+
+/* Finds COMMAND as execvp would, so "not found" is reported before anything starts. */
+static bool command_exists(const char *command) {
+  if (strchr(command, '/'))
+    return access(command, X_OK) == 0;
+  const char *path = getenv("PATH");
+  if (!path)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  char candidate[PATH_MAX];
+  for (const char *p = path;; p++) {
+    const char *end = strchr(p, ':');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    snprintf(candidate, sizeof candidate, "%.*s/%s", (int)len, len ? p : ".", command);
+    struct stat st;
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
+      return true;
+    if (!end)
+      return false;
+    p = end;
+  }
+}
+
+/* The profile's directory must exist and be writable before we start the command. */
+static bool output_writable(const char *path) {
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else if (slash == dir)
+    dir[1] = '\0';
+  else
+    *slash = '\0';
+  struct stat st;
+  if (stat(dir, &st) != 0) {
+    lw_cli_error("cannot write profile '%s': directory '%s': %s", path, dir, strerror(errno));
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode) || access(dir, W_OK) != 0) {
+    lw_cli_error("cannot write profile '%s': directory '%s' is not writable", path, dir);
+    return false;
+  }
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    lw_cli_error("cannot write profile '%s': it is a directory", path);
+    return false;
+  }
+  return true;
+}
+
+static void set_preload(const char *agent) {
+  const char *existing = getenv("LD_PRELOAD");
+  if (!existing || !existing[0]) {
+    setenv("LD_PRELOAD", agent, 1);
+    return;
+  }
+  /* The agent goes first so it sees every allocation; an allocator preloaded by the user
+   * (jemalloc, tcmalloc) comes next and is what the agent forwards to. */
+  size_t len = strlen(agent) + strlen(existing) + 2;
+  char *value = malloc(len);
+  if (!value)
+    return;
+  snprintf(value, len, "%s:%s", agent, existing);
+  setenv("LD_PRELOAD", value, 1);
+  free(value);
+}
+
+static double elapsed_seconds(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static void symbolize_warning(void *context, const char *message) {
+  (void)context;
+  lw_cli_warn("%s", message);
+}
+
+/* Loads, symbolizes and rewrites the profile, then reports. Returns false if there was no
+ * usable profile. */
+static bool explain(const run_options_t *o, const char *profile_path) {
+  lw_profile_t profile;
+  char error[512];
+  if (lw_cli_load_profile(profile_path, &profile, error, sizeof error) < 0) {
+    lw_cli_error("%s", error);
+    lw_profile_free(&profile);
+    return false;
+  }
+  if (!o->no_symbolize && lw_symbolize_needed(&profile)) {
+    lw_symbolize_options_t so = {o->debug_dirs, o->n_debug_dirs, false, symbolize_warning, NULL};
+    lw_symbolize_result_t result;
+    if (lw_symbolize_profile(&profile, &so, &result) < 0)
+      lw_cli_warn("out of memory while symbolizing '%s'; the report shows raw names",
+                  profile_path);
+    else if (lw_cli_save_profile(profile_path, &profile, error, sizeof error) < 0)
+      lw_cli_warn("cannot rewrite the symbolized profile: %s", error);
+  }
+  if (!o->no_report) {
+    FILE *out = stderr;
+    if (o->report_path) {
+      out = fopen(o->report_path, "w");
+      if (!out) {
+        lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+        lw_profile_free(&profile);
+        return false;
+      }
+    }
+    lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path, "at exit"};
+    lw_leak_report_write(out, &profile, &ro);
+    if (out != stderr && fclose(out) != 0)
+      lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+  }
+  lw_profile_free(&profile);
+  return true;
+}
+
+int lw_cmd_run(int argc, char **argv) {
+  run_options_t o;
+  memset(&o, 0, sizeof o);
+  o.depth = 64;
+  o.top = 10;
+  o.frames = 8;
+  lw_cli_parser_t parser;
+  lw_cli_parser_init(&parser, &spec, argc, argv, true);
+  const char *value;
+  int option;
+  uint64_t rate_bytes = 0;
+  while ((option = lw_cli_next(&parser, &value)) != LW_CLI_END) {
+    const char *name = options[option].long_name;
+    if (strcmp(name, "rate") == 0) {
+      if (!lw_cli_parse_size(&spec, name, value, &rate_bytes))
+        return LW_EXIT_USAGE;
+      if (rate_bytes < 1)
+        return lw_cli_usage_error(&spec, "--rate must be at least 1 byte");
+      o.rate = value;
+    } else if (strcmp(name, "output") == 0) {
+      o.output = value;
+    } else if (strcmp(name, "depth") == 0) {
+      if (!lw_cli_parse_uint(&spec, name, value, 1, 128, &o.depth))
+        return LW_EXIT_USAGE;
+    } else if (strcmp(name, "top") == 0) {
+      if (!lw_cli_parse_uint(&spec, name, value, 1, 100000, &o.top))
+        return LW_EXIT_USAGE;
+    } else if (strcmp(name, "frames") == 0) {
+      if (!lw_cli_parse_uint(&spec, name, value, 1, 256, &o.frames))
+        return LW_EXIT_USAGE;
+    } else if (strcmp(name, "json") == 0) {
+      o.json = true;
+    } else if (strcmp(name, "report") == 0) {
+      o.report_path = value;
+    } else if (strcmp(name, "no-report") == 0) {
+      o.no_report = true;
+    } else if (strcmp(name, "no-symbolize") == 0) {
+      o.no_symbolize = true;
+    } else if (strcmp(name, "debug-dir") == 0) {
+      if (o.n_debug_dirs == sizeof o.debug_dirs / sizeof o.debug_dirs[0])
+        return lw_cli_usage_error(&spec, "too many --debug-dir options (at most 16)");
+      o.debug_dirs[o.n_debug_dirs++] = value;
+    } else if (strcmp(name, "agent") == 0) {
+      o.agent = value;
+    }
+  }
+  int command_index = parser.index;
+  lw_cli_parser_free(&parser);
+  if (command_index >= argc)
+    return lw_cli_usage_error(&spec, "no command given (put it after --)");
+  char **command = argv + command_index;
+
+  char agent[PATH_MAX];
+  if (!find_agent(o.agent, agent, sizeof agent))
+    return LW_EXIT_FAILURE;
+  if (!command_exists(command[0])) {
+    lw_cli_error("cannot run '%s': command not found", command[0]);
+    return LW_EXIT_NOT_FOUND;
+  }
+  if (o.output && !output_writable(o.output))
+    return LW_EXIT_FAILURE;
+  if (!o.output && !output_writable("./leakwatch.pb.gz"))
+    return LW_EXIT_FAILURE;
+
+  /* The target may chdir: give the agent an absolute path. */
+  char output[2 * PATH_MAX + 64]; /* cwd + "/" + a path: cannot truncate */
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) {
+    lw_cli_error("cannot determine the current directory: %s", strerror(errno));
+    return LW_EXIT_FAILURE;
+  }
+
+  struct timespec started;
+  clock_gettime(CLOCK_MONOTONIC, &started);
+  fflush(NULL);
+  /* Terminal signals reach the whole process group; leakwatch outlives them to report. */
+  struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  pid_t child = fork();
+  if (child < 0) {
+    lw_cli_error("cannot start '%s': %s", command[0], strerror(errno));
+    return LW_EXIT_FAILURE;
+  }
+  if (child == 0) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "%d", (int)getpid());
+    if (o.output && o.output[0] == '/')
+      snprintf(output, sizeof output, "%s", o.output);
+    else if (o.output)
+      snprintf(output, sizeof output, "%s/%s", cwd, o.output);
+    else
+      snprintf(output, sizeof output, "%s/leakwatch-%s.pb.gz", cwd, pid_text);
+    set_preload(agent);
+    setenv("LEAKWATCH_OUTPUT", output, 1);
+    setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
+    if (o.rate)
+      setenv("LEAKWATCH_RATE", o.rate, 1);
+    char depth_text[16];
+    snprintf(depth_text, sizeof depth_text, "%llu", (unsigned long long)o.depth);
+    setenv("LEAKWATCH_DEPTH", depth_text, 1);
+    execvp(command[0], command);
+    int saved = errno;
+    fprintf(stderr, "leakwatch: cannot run '%s': %s\n", command[0], strerror(saved));
+    _exit(saved == ENOENT ? LW_EXIT_NOT_FOUND : 126);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) {
+      lw_cli_error("lost track of '%s' (pid %d): %s", command[0], (int)child, strerror(errno));
+      return LW_EXIT_FAILURE;
+    }
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGQUIT, &old_quit, NULL);
+  double seconds = elapsed_seconds(&started);
+
+  if (o.output && o.output[0] == '/')
+    snprintf(output, sizeof output, "%s", o.output);
+  else if (o.output)
+    snprintf(output, sizeof output, "%s", o.output);
+  else
+    snprintf(output, sizeof output, "leakwatch-%d.pb.gz", (int)child);
+
+  int exit_code;
+  if (WIFSIGNALED(status)) {
+    int signal_number = WTERMSIG(status);
+    lw_cli_error("'%s' (pid %d) was killed by signal %d (%s) after %.2f s", command[0],
+                 (int)child, signal_number, strsignal(signal_number), seconds);
+    exit_code = 128 + signal_number;
+  } else {
+    exit_code = WEXITSTATUS(status);
+    if (exit_code == LW_EXIT_NOT_FOUND || exit_code == 126) {
+      /* exec failed in the child: it said why; there is no profile to explain. */
+      struct stat st;
+      if (stat(output, &st) != 0)
+        return exit_code;
+    }
+    if (!o.no_report && !o.json)
+      fprintf(stderr, "leakwatch: '%s' (pid %d) exited with status %d after %.2f s\n",
+              command[0], (int)child, exit_code, seconds);
+  }
+  struct stat st;
+  if (stat(output, &st) != 0) {
+    lw_cli_error("no heap profile at '%s': the agent writes it when the program exits normally%s",
+                 output, WIFSIGNALED(status) ? " (not when it is killed)" : "");
+    return exit_code ? exit_code : LW_EXIT_FAILURE;
+  }
+  explain(&o, output);
+  return exit_code;
+}

@@ -1,0 +1,181 @@
+/*
+ * leak_report.c - renders what a heap profile says is still allocated, ranked by bytes.
+ *
+ * A "site" is one sample of the profile (one distinct stack). The site is named by its
+ * first frame outside the allocator (operator new, strdup and friends are shown in the stack
+ * but are not the place a user would fix). Values are the profile's in-use estimates.
+ */
+#include "cli/leak_report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/symbolize.h"
+#include "common/units.h"
+
+typedef struct {
+  size_t sample;
+  int64_t bytes;
+  int64_t objects;
+} site_t;
+
+static int by_bytes_desc(const void *a, const void *b) {
+  const site_t *x = a, *y = b;
+  if (x->bytes != y->bytes)
+    return x->bytes < y->bytes ? 1 : -1;
+  return x->objects < y->objects ? 1 : x->objects > y->objects ? -1 : 0;
+}
+
+/* True for frames inside allocation functions (malloc, operator new, strdup ...), which the
+ * report shows but does not name as the site: the caller is where a fix goes. glibc's debug
+ * info names its functions by internal aliases (__GI___strdup, __libc_malloc), so those
+ * prefixes and leading underscores are ignored. */
+static bool is_allocator_frame(const char *name) {
+  static const char *const allocators[] = {
+      "operator new", "operator new[]", "Znwm", "Znam", "strdup", "strndup", "malloc",
+      "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+      "valloc", "pvalloc", "wcsdup", "asprintf", "vasprintf", "getline", "getdelim",
+  };
+  if (strncmp(name, "__GI_", 5) == 0)
+    name += 5;
+  else if (strncmp(name, "__libc_", 7) == 0)
+    name += 7;
+  while (*name == '_')
+    name++;
+  for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
+    size_t n = strlen(allocators[i]);
+    if (strncmp(name, allocators[i], n) == 0 &&
+        (name[n] == '\0' || name[n] == '(' || name[n] == ' '))
+      return true;
+  }
+  return false;
+}
+
+/* Frames of a sample as display strings, leaf first, inline frames expanded. */
+static int sample_frames(const lw_profile_t *p, const lw_profile_sample_t *s, char frames[][512],
+                         int max, bool *more) {
+  int n = 0;
+  *more = false;
+  for (uint32_t i = 0; i < s->n_locations; i++) {
+    const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[i]);
+    if (!l)
+      continue;
+    uint32_t lines = l->n_lines ? l->n_lines : 1;
+    for (uint32_t j = 0; j < lines; j++) {
+      if (n == max) {
+        *more = true;
+        return n;
+      }
+      lw_symbolize_frame_name(p, l, j, frames[n++], 512);
+    }
+  }
+  return n;
+}
+
+static void json_string(FILE *out, const char *text) {
+  fputc('"', out);
+  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(out, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(out, "\\u%04x", *c);
+    else
+      fputc(*c, out);
+  }
+  fputc('"', out);
+}
+
+int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_options_t *o) {
+  int inuse_space = lw_profile_sample_type_index(p, "inuse_space");
+  int inuse_objects = lw_profile_sample_type_index(p, "inuse_objects");
+  if (inuse_space < 0)
+    inuse_space = (int)p->n_sample_types - 1;
+  site_t *sites = calloc(p->n_samples ? p->n_samples : 1, sizeof *sites);
+  if (!sites)
+    return -1;
+  size_t n_sites = 0;
+  int64_t total_bytes = 0, total_objects = 0;
+  for (size_t i = 0; i < p->n_samples; i++) {
+    const int64_t *v = lw_sample_values(p, &p->samples[i]);
+    if (inuse_space < 0 || v[inuse_space] <= 0)
+      continue;
+    sites[n_sites].sample = i;
+    sites[n_sites].bytes = v[inuse_space];
+    sites[n_sites].objects = inuse_objects >= 0 ? v[inuse_objects] : 0;
+    total_bytes += sites[n_sites].bytes;
+    total_objects += sites[n_sites].objects;
+    n_sites++;
+  }
+  qsort(sites, n_sites, sizeof *sites, by_bytes_desc);
+  int max_sites = o->max_sites > 0 ? o->max_sites : 10;
+  int max_frames = o->max_frames > 0 ? o->max_frames : 8;
+  char (*frames)[512] = malloc((size_t)max_frames * 512);
+  if (!frames) {
+    free(sites);
+    return -1;
+  }
+  char total_text[32];
+  lw_format_bytes(total_text, sizeof total_text, (double)total_bytes);
+  bool exact = p->period <= 1;
+  if (o->json) {
+    fprintf(out, "{\"profile\":");
+    json_string(out, o->profile_path ? o->profile_path : "");
+    fprintf(out, ",\"exact\":%s,\"sampling_rate\":%lld,\"inuse_bytes\":%lld,"
+                 "\"inuse_objects\":%lld,\"sites\":[",
+            exact ? "true" : "false", (long long)p->period, (long long)total_bytes,
+            (long long)total_objects);
+  } else {
+    const char *when = o->when ? o->when : "at exit";
+    if (n_sites == 0)
+      fprintf(out, "leakwatch: nothing still allocated %s (%s)\n", when,
+              exact ? "exact: every allocation recorded" : "sampled; --rate 1 checks every allocation");
+    else
+      fprintf(out, "leakwatch: still allocated %s: %s in %lld object%s (%s)\n", when, total_text,
+              (long long)total_objects, total_objects == 1 ? "" : "s",
+              exact ? "exact: every allocation recorded"
+                    : "estimated from samples; use --rate 1 for exact numbers");
+  }
+  for (size_t i = 0; i < n_sites && (int)i < max_sites; i++) {
+    const lw_profile_sample_t *s = &p->samples[sites[i].sample];
+    bool more;
+    int n = sample_frames(p, s, frames, max_frames, &more);
+    int site_frame = 0;
+    while (site_frame + 1 < n && is_allocator_frame(frames[site_frame]))
+      site_frame++;
+    if (o->json) {
+      fprintf(out, "%s{\"bytes\":%lld,\"objects\":%lld,\"site\":", i ? "," : "",
+              (long long)sites[i].bytes, (long long)sites[i].objects);
+      json_string(out, n ? frames[site_frame] : "?");
+      fprintf(out, ",\"stack\":[");
+      for (int f = 0; f < n; f++) {
+        if (f)
+          fputc(',', out);
+        json_string(out, frames[f]);
+      }
+      fprintf(out, "]}");
+      continue;
+    }
+    char bytes_text[32];
+    lw_format_bytes(bytes_text, sizeof bytes_text, (double)sites[i].bytes);
+    fprintf(out, "\n  #%-2zu %10s in %lld object%s at %s\n", i + 1, bytes_text,
+            (long long)sites[i].objects, sites[i].objects == 1 ? "" : "s",
+            n ? frames[site_frame] : "?");
+    for (int f = 0; f < n; f++)
+      fprintf(out, "        %s %s\n", f == 0 ? "  " : "<-", frames[f]);
+    if (more)
+      fprintf(out, "           ...\n");
+  }
+  if (o->json) {
+    fprintf(out, "]}\n");
+  } else {
+    if (n_sites > (size_t)max_sites)
+      fprintf(out, "\n  ... and %zu more site%s\n", n_sites - (size_t)max_sites,
+              n_sites - (size_t)max_sites == 1 ? "" : "s");
+    if (o->profile_path)
+      fprintf(out, "\nleakwatch: profile written to %s (go tool pprof -top %s)\n",
+              o->profile_path, o->profile_path);
+  }
+  free(frames);
+  free(sites);
+  return (int)n_sites;
+}
