@@ -59,7 +59,8 @@ grep -q '^# TYPE process_cpu_seconds_total counter$' m1.txt || fail "cpu type"
 grep -q '^process_cgroup_memory_current_bytes{' m1.txt || fail "cgroup series"
 grep -q '^leakwatch_exporter_build_info{version="[0-9.]*"} 1$' m1.txt || fail "build info"
 grep -q '^leakwatch_exporter_processes 2$' m1.txt || fail "processes gauge"
-curl -sf "http://$addr/metrics" | grep -q '^leakwatch_exporter_scrapes_total 2$' || fail "scrapes counter"
+# (Fetched whole before grep: with pipefail, grep -q stopping early would fail curl.)
+m=$(curl -sf "http://$addr/metrics"); grep -q '^leakwatch_exporter_scrapes_total 2$' <<< "$m" || fail "scrapes counter"
 headers=$(curl -sfI "http://$addr/metrics")
 [[ $headers == *"Content-Type: text/plain; version=0.0.4; charset=utf-8"* ]] || fail "content type: $headers"
 [[ $headers == *"Content-Length: "[1-9]* ]] || fail "HEAD content length: $headers"
@@ -76,8 +77,8 @@ long=$(head -c 3000 /dev/zero | tr '\0' a)
   "HTTP/1.1 431 Request Header Fields Too Large" ] || fail "431"
 [ "$(raw_status 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n')" = \
   "HTTP/1.1 501 Not Implemented" ] || fail "501"
-curl -sf "http://$addr/metrics" | grep -q '^leakwatch_exporter_http_responses_total{code="4xx"} [1-9]' \
-  || fail "4xx not counted"
+m=$(curl -sf "http://$addr/metrics")
+grep -q '^leakwatch_exporter_http_responses_total{code="4xx"} [1-9]' <<< "$m" || fail "4xx not counted"
 
 echo "== busy port and bad configuration"
 set +e

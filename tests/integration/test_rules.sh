@@ -27,7 +27,7 @@ echo "$out" | grep -qx 'svc.rules:3: FdLeak: FdLeak: rate(fds) > 10/min for 5m' 
 [ "$(jq -r '.[0].name + " " + (.[0].threshold|tostring) + " " + (.[0].for_seconds|tostring)' rules.json)" = "RssHigh 524288000 120" ] || fail "--json rule 0"
 [ "$(jq -r '.[1].promql' rules.json)" = "deriv(process_open_fds[1m]) > 0.16666666666666666" ] || fail "--json promql"
 
-"$LW" rules --metrics | grep -Eq '^rss +bytes +gauge +process_resident_memory_bytes$' || fail "--metrics"
+metrics=$("$LW" rules --metrics); grep -Eq '^rss +bytes +gauge +process_resident_memory_bytes$' <<< "$metrics" || fail "--metrics"
 [ "$("$LW" rules --metrics --json | jq -r '.[] | select(.name=="cpu") | .rate')" = false ] || fail "--metrics --json"
 
 set +e

@@ -25,7 +25,7 @@ start_grower() { # args for grower; sets $gpid
 }
 
 echo "== help and usage errors"
-"$LW" watch --help | grep -q -- '--interval DURATION' || fail "--help lacks options"
+help=$("$LW" watch --help); grep -q -- '--interval DURATION' <<< "$help" || fail "--help lacks options"
 set +e
 out=$("$LW" watch 2>&1); rc=$?
 [ $rc -eq 2 ] && [[ $out == *"nothing to watch"* ]] || fail "no target: rc=$rc '$out'"
