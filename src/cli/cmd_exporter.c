@@ -371,6 +371,7 @@ int lw_cmd_exporter(int argc, char **argv) {
     free(config);
     return LW_EXIT_FAILURE;
   }
+  x.sampler.smaps_every = 1; /* scrapes are seconds apart: read PSS/USS fresh each time */
   struct rlimit lim;
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;

@@ -39,6 +39,7 @@ int lw_watch_sampler_init(lw_watch_sampler_t *sampler, bool fd_types, bool smaps
   memset(sampler, 0, sizeof *sampler);
   sampler->fd_types = fd_types;
   sampler->smaps = smaps;
+  sampler->smaps_every = 10;
   sampler->proc_root = "/proc";
   sampler->clk_tck = sysconf(_SC_CLK_TCK);
   if (sampler->clk_tck <= 0)
@@ -186,15 +187,29 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
   }
 
   if (sampler->smaps) {
-    n = lw_proc_read(h, LW_PROC_SMAPS_ROLLUP, text, size);
-    lw_proc_smaps_rollup_t rollup;
-    if (n > 0 && lw_procfs_parse_smaps_rollup(text, (size_t)n, &rollup) == 0) {
-      set(out, LW_W_PSS, (double)rollup.pss_bytes);
-      set(out, LW_W_USS, (double)rollup.uss_bytes);
-    } else if (is_denied(n)) {
-      *denied |= LW_DENIED_SMAPS;
+    bool fresh = !target->have_smaps || !out->has[LW_W_RSS] ||
+                 out->v[LW_W_RSS] != target->smaps_rss || out->v[LW_W_SWAP] != target->smaps_swap ||
+                 sampler->tick - target->smaps_tick >= sampler->smaps_every;
+    if (fresh) {
+      n = lw_proc_read(h, LW_PROC_SMAPS_ROLLUP, text, size);
+      lw_proc_smaps_rollup_t rollup;
+      target->have_smaps = false;
+      if (n > 0 && lw_procfs_parse_smaps_rollup(text, (size_t)n, &rollup) == 0) {
+        target->have_smaps = true;
+        target->smaps_tick = sampler->tick;
+        target->smaps_rss = out->v[LW_W_RSS];
+        target->smaps_swap = out->v[LW_W_SWAP];
+        target->pss = (double)rollup.pss_bytes;
+        target->uss = (double)rollup.uss_bytes;
+      } else if (is_denied(n)) {
+        *denied |= LW_DENIED_SMAPS;
+      }
+      /* A kernel thread's rollup is empty: no PSS, not an error. */
     }
-    /* A kernel thread's rollup is empty: no PSS, not an error. */
+    if (target->have_smaps) {
+      set(out, LW_W_PSS, target->pss);
+      set(out, LW_W_USS, target->uss);
+    }
   }
 
   lw_proc_fds_t fds;
@@ -219,14 +234,20 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
     *denied |= LW_DENIED_IO;
   }
 
-  n = lw_proc_read(h, LW_PROC_LIMITS, text, size);
-  lw_proc_limits_t limits;
-  if (n >= 0 && lw_procfs_parse_limits(text, (size_t)n, &limits) == 0) {
-    if (limits.open_files_soft != LW_PROC_UNLIMITED)
-      set(out, LW_W_MAX_FDS, (double)limits.open_files_soft);
-  } else if (is_denied(n)) {
-    *denied |= LW_DENIED_LIMITS;
+  /* Limits change rarely (prlimit): re-read every 30 rounds. */
+  if (!target->have_limits || sampler->tick - target->limits_tick >= 30) {
+    n = lw_proc_read(h, LW_PROC_LIMITS, text, size);
+    lw_proc_limits_t limits;
+    if (n >= 0 && lw_procfs_parse_limits(text, (size_t)n, &limits) == 0) {
+      target->have_limits = true;
+      target->limits_tick = sampler->tick;
+      target->max_fds = limits.open_files_soft == LW_PROC_UNLIMITED ? -1 : (double)limits.open_files_soft;
+    } else if (is_denied(n)) {
+      *denied |= LW_DENIED_LIMITS;
+    }
   }
+  if (target->have_limits && target->max_fds >= 0)
+    set(out, LW_W_MAX_FDS, target->max_fds);
 
   sample_cgroup(sampler, target, out);
 

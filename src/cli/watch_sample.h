@@ -35,6 +35,10 @@ enum {
 typedef struct lw_watch_sampler {
   bool fd_types; /* readlink every descriptor to count by type */
   bool smaps;    /* read smaps_rollup (PSS, USS): walks every mapping of the process */
+  /* smaps_rollup is the costliest read (the kernel walks the page tables): it is re-read
+   * when RSS or swap changed since the last read, and at least every smaps_every rounds
+   * (1 = every round). In between the previous PSS and USS are reported. */
+  unsigned smaps_every;
   const char *proc_root;
   long clk_tck;
   double boot_time_unix;
@@ -59,9 +63,17 @@ typedef struct lw_watch_target {
   lw_cgroup_t cgroup;
   uint64_t cgroup_resolved_tick; /* re-resolved now and then: processes can be moved */
   bool cgroup_known;
+  /* Values read less often than every round (see lw_watch_sampler_t.smaps_every). */
+  bool have_smaps;
+  uint64_t smaps_tick;
+  double smaps_rss, smaps_swap, pss, uss;
+  bool have_limits;
+  uint64_t limits_tick;
+  double max_fds; /* < 0: unlimited */
 } lw_watch_target_t;
 
-/* Returns 0 or a negative errno (only when /proc itself is unreadable). */
+/* smaps_every starts at 10 (watch); the exporter sets 1. Returns 0 or a negative errno
+ * (only when /proc itself is unreadable). */
 int lw_watch_sampler_init(lw_watch_sampler_t *sampler, bool fd_types, bool smaps);
 /* Starts a sampling round: cgroup values read from now on are shared by this round. */
 void lw_watch_sampler_begin(lw_watch_sampler_t *sampler);
