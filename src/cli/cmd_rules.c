@@ -166,7 +166,11 @@ int lw_cmd_rules(int argc, char **argv) {
     lw_buf_append_str(&out, "]\n");
   } else {
     for (int i = 0; i < n; i++) {
-      lw_buf_printf(&out, "%s:%d: %s: %s\n", path, rules[i].line, rules[i].name, rules[i].text);
+      /* "NAME: rule" for every rule: a named rule's text already starts with its name. */
+      if (rules[i].named)
+        lw_buf_printf(&out, "%s:%d: %s\n", path, rules[i].line, rules[i].text);
+      else
+        lw_buf_printf(&out, "%s:%d: %s: %s\n", path, rules[i].line, rules[i].name, rules[i].text);
     }
     lw_buf_printf(&out, "%d rule%s OK\n", n, n == 1 ? "" : "s");
   }

@@ -20,7 +20,8 @@ RULES
 
 out=$("$LW" rules svc.rules)
 [ "$(echo "$out" | tail -1)" = "5 rules OK" ] || fail "check output: $out"
-echo "$out" | grep -qx 'svc.rules:3: FdLeak: FdLeak: rate(fds) > 10/min for 5m' || fail "rule listing: $out"
+echo "$out" | grep -qx 'svc.rules:2: RssHigh: rss > 500MiB for 2m' || fail "generated name: $out"
+echo "$out" | grep -qx 'svc.rules:3: FdLeak: rate(fds) > 10/min for 5m' || fail "rule listing: $out"
 
 "$LW" rules --json svc.rules > rules.json
 [ "$(jq length rules.json)" = 5 ] || fail "--json count"
