@@ -775,25 +775,29 @@ int lw_cmd_watch(int argc, char **argv) {
       g.name_regex = NULL; /* nothing to regfree */
     }
   }
-  int pids[256];
+  int *pids = calloc((size_t)n_pids + 1, sizeof *pids);
+  if (!pids && rc == 0) {
+    lw_cli_error("out of memory");
+    rc = LW_EXIT_FAILURE;
+  }
   for (int i = 0; rc == 0 && i < n_pids; i++) {
     char *end;
     long pid = strtol(pid_args[i], &end, 10);
     if (*end || pid <= 0 || pid > 4194304)
       rc = lw_cli_usage_error(&spec, "'%s' is not a process id", pid_args[i]);
-    else if (i >= 256)
-      rc = lw_cli_usage_error(&spec, "more than 256 PIDs; use --name");
     else
       pids[i] = (int)pid;
   }
   lw_cli_parser_free(&parser);
   if (rc != 0) {
+    free(pids);
     cleanup();
     return rc;
   }
 
   if ((rc = lw_watch_sampler_init(&g.sampler, g.fd_types, g.smaps)) != 0) {
     lw_cli_error("/proc: %s", strerror(-rc));
+    free(pids);
     cleanup();
     return LW_EXIT_FAILURE;
   }
@@ -810,10 +814,12 @@ int lw_cmd_watch(int argc, char **argv) {
         lw_cli_error("pid %d: no such process", pids[i]);
       else
         lw_cli_error("pid %d: cannot open /proc/%d: %s", pids[i], pids[i], strerror(-error));
+      free(pids);
       cleanup();
       return LW_EXIT_FAILURE;
     }
   }
+  free(pids);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
