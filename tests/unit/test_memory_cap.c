@@ -88,7 +88,7 @@ static void test_oom_kill_in_group(void **state) {
     assert_true(r.group_peak_bytes <= (uint64_t)64 << 20);
   }
   assert_true(r.peak_rss_bytes >= (uint64_t)40 << 20);
-  assert_true(r.peak_rss_bytes <= (uint64_t)66 << 20);
+  assert_true(r.peak_rss_bytes <= (uint64_t)96 << 20); /* plus file pages charged elsewhere */
 
   lw_buf_t text;
   lw_buf_init(&text, &lw_libc_allocator);
