@@ -43,6 +43,10 @@ typedef struct lw_options {
   bool http_allow_remote; /* LEAKWATCH_HTTP_ALLOW_REMOTE: permit a non-loopback address */
   uint64_t log_interval_ms; /* LEAKWATCH_LOG_INTERVAL: periodic stats line (0 = off) */
   char log_path[4096];    /* LEAKWATCH_LOG: where that line goes (default stderr) */
+  uint64_t history_interval_ms; /* LEAKWATCH_HISTORY_INTERVAL: site history (0 = off) */
+  uint64_t history_sites;       /* LEAKWATCH_HISTORY_SITES: sites tracked at once */
+  char history_output[4096];    /* LEAKWATCH_HISTORY_OUTPUT: history written at exit */
+  uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -340,6 +344,15 @@ bool lw__agent_ensure_ready(void);
 /* Stops sampling for good after an internal failure; says so once on stderr. */
 void lw__agent_fail(const char *why);
 extern uint64_t lw__profiles_written;
+
+/* ---- history.c: per-site history of live bytes, for leak verdicts --------------------- */
+
+/* One snapshot of every site (from the agent thread, every history interval). */
+void lw__history_snapshot(void);
+/* The history as text (docs/CONTROL.md), with live samples older than old_after_seconds
+ * counted per site. Agent thread (or after it stopped). */
+int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds);
+void lw__history_write_file(const char *path);
 
 /* ---- agent_thread.c: control socket, HTTP endpoint, periodic stats line ----------------- */
 

@@ -46,6 +46,7 @@ static struct {
   volatile int stop;
   lw_connection_t connections[MAX_CONNECTIONS];
   uint64_t next_log_ms;
+  uint64_t next_history_ms;
 } agent_thread = {.wake_fd = -1, .control_fd = -1, .http_fd = -1};
 
 int lw__control_listen(void);
@@ -198,6 +199,8 @@ static void run_loop(void) {
     }
     uint64_t now = now_ms();
     uint64_t next = agent_thread.next_log_ms ? agent_thread.next_log_ms : now + 60000;
+    if (agent_thread.next_history_ms && agent_thread.next_history_ms < next)
+      next = agent_thread.next_history_ms;
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
       lw_connection_t *c = &agent_thread.connections[i];
       if (c->state == LW_CONN_FREE)
@@ -238,6 +241,10 @@ static void run_loop(void) {
         close_connection(c); /* too slow: reading or writing past its deadline */
       }
     }
+    if (agent_thread.next_history_ms && now >= agent_thread.next_history_ms) {
+      lw__history_snapshot();
+      agent_thread.next_history_ms = now + lw__options.history_interval_ms;
+    }
     if (agent_thread.next_log_ms && now >= agent_thread.next_log_ms) {
       lw__stats_log_line();
       agent_thread.next_log_ms = now + lw__options.log_interval_ms;
@@ -251,6 +258,8 @@ static void *thread_main(void *argument) {
   prctl(PR_SET_NAME, "leakwatch", 0, 0, 0);
   if (lw__options.log_interval_ms)
     agent_thread.next_log_ms = now_ms() + lw__options.log_interval_ms;
+  if (lw__options.history_interval_ms)
+    agent_thread.next_history_ms = now_ms() + lw__options.history_interval_ms;
   run_loop();
   for (int i = 0; i < MAX_CONNECTIONS; i++)
     if (agent_thread.connections[i].state != LW_CONN_FREE)
@@ -271,7 +280,7 @@ void lw__agent_thread_start(void) {
   if (lw__options.http[0])
     agent_thread.http_fd = lw__http_listen();
   bool work = agent_thread.control_fd >= 0 || agent_thread.http_fd >= 0 ||
-              lw__options.log_interval_ms;
+              lw__options.log_interval_ms || lw__options.history_interval_ms;
   if (work)
     agent_thread.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (work && agent_thread.wake_fd >= 0) {

@@ -132,14 +132,15 @@ static void *scratch_resize(void *context, void *block, size_t old_size, size_t 
     size_t total = page_round(new_size + sizeof(scratch_region_t));
     if (total <= r->size)
       return block;
+    size_t old_total = r->size; /* read before mremap: r may be unmapped afterwards */
     unlink_region(r);
-    void *moved = mremap(r, r->size, total, MREMAP_MAYMOVE);
+    void *moved = mremap(r, old_total, total, MREMAP_MAYMOVE);
     if (moved == MAP_FAILED) {
       r->next = regions;
       regions = r;
       return NULL;
     }
-    lw__arena_note_used(total - r->size);
+    lw__arena_note_used(total - old_total);
     r = moved;
     r->size = total;
     r->used = total;

@@ -273,6 +273,16 @@ bool lw__control_handle(lw_connection_t *c) {
   case LW_CONTROL_TRIM:
     command_trim(c);
     break;
+  case LW_CONTROL_HISTORY: {
+    lw_buf_t text;
+    lw_buf_init(&text, &lw__output_allocator);
+    if (lw__history_write(&text, request.argument ? request.argument : 60) < 0)
+      reply_error(c, "out of memory");
+    else
+      reply_ok(c, "text/plain", text.data, text.len);
+    lw_buf_free(&text);
+    break;
+  }
   }
   return true;
 }

@@ -168,7 +168,13 @@ __attribute__((constructor)) static void agent_constructor(void) {
 
 __attribute__((destructor)) static void agent_destructor(void) {
   lw__agent_thread_stop();
-  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY || !output_path[0])
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
+    return;
+  if (lw__options.history_output[0] && getpid() == root_pid) {
+    lw__history_snapshot(); /* the exit point ends every site's series */
+    lw__history_write_file(lw__options.history_output);
+  }
+  if (!output_path[0])
     return;
   int result = lw__export_profile(output_path);
   if (result < 0)

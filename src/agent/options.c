@@ -29,6 +29,10 @@ lw_options_t lw__options = {
     .http_allow_remote = false,
     .log_interval_ms = 0,
     .log_path = "",
+    .history_interval_ms = 10000,
+    .history_sites = 1024,
+    .history_output = "",
+    .history_old_after_ms = 60000,
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
@@ -99,6 +103,13 @@ static const option_t options[] = {
     {"LEAKWATCH_HTTP_ALLOW_REMOTE", OPTION_BOOL, &lw__options.http_allow_remote, 0, 1},
     {"LEAKWATCH_LOG_INTERVAL", OPTION_DURATION, &lw__options.log_interval_ms, 100, 86400000},
     {"LEAKWATCH_LOG", OPTION_TEXT, lw__options.log_path, 0, sizeof lw__options.log_path},
+    {"LEAKWATCH_HISTORY_INTERVAL", OPTION_DURATION, &lw__options.history_interval_ms, 0,
+     3600000},
+    {"LEAKWATCH_HISTORY_SITES", OPTION_COUNT, &lw__options.history_sites, 16, 65536},
+    {"LEAKWATCH_HISTORY_OUTPUT", OPTION_TEXT, lw__options.history_output, 0,
+     sizeof lw__options.history_output},
+    {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
+     86400000},
 };
 
 static void apply(const option_t *o, const char *value) {

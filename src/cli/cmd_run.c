@@ -21,9 +21,11 @@
 
 #include "cli/cli.h"
 #include "cli/leak_report.h"
+#include "cli/leak_suspects.h"
 #include "cli/memory_cap.h"
 #include "cli/profile_io.h"
 #include "cli/symbolize.h"
+#include "common/file.h"
 #include "common/fmt.h"
 
 static const lw_cli_option_t options[] = {
@@ -38,6 +40,10 @@ static const lw_cli_option_t options[] = {
     {"no-symbolize", 0, NULL, "keep the agent's ELF symbol names (skip DWARF symbolization)"},
     {"debug-dir", 0, "DIR", "also look for split debug info here (repeatable)"},
     {"agent", 0, "PATH", "the libleakwatch.so to preload (default: installed beside leakwatch)"},
+    {"leaks", 'l', NULL, "also judge which sites grew during the run (leak verdicts)"},
+    {"history-interval", 0, "DURATION", "with --leaks: how often site history is taken (default 10s)"},
+    {"min-window", 0, "DURATION", "with --leaks: run time needed before judging growth (default 3m)"},
+    {"old-after", 0, "DURATION", "with --leaks: live allocations older than this count as old (default 1m)"},
     {"memory-max", 0, "SIZE", "run in a new memory cgroup capped at SIZE and report peak and OOM "
                               "kills (RLIMIT_AS where no cgroup is writable)"},
     {NULL, 0, NULL, NULL},
@@ -69,6 +75,10 @@ typedef struct {
   const char *debug_dirs[16];
   size_t n_debug_dirs;
   const char *agent;
+  bool leaks;
+  const char *history_interval;
+  const char *old_after;
+  uint64_t min_window_ms;
   uint64_t memory_max; /* 0: no cap */
 } run_options_t;
 
@@ -181,6 +191,43 @@ static void symbolize_warning(void *context, const char *message) {
   lw_cli_warn("%s", message);
 }
 
+/* The "grew during the run" section: verdicts from the history the agent wrote at exit. */
+static void explain_growth(const run_options_t *o, const char *profile_path,
+                           const lw_profile_t *profile, FILE *out) {
+  char path[PATH_MAX + 16], error[512];
+  if (snprintf(path, sizeof path, "%s.history", profile_path) >= (int)sizeof path) {
+    lw_cli_warn("profile path too long to find its history next to it");
+    return;
+  }
+  lw_buf_t text;
+  lw_buf_init(&text, &lw_libc_allocator);
+  lw_history_t history;
+  memset(&history, 0, sizeof history);
+  int read = lw_read_file(path, &text, 1u << 30);
+  if (read < 0) {
+    lw_cli_warn("no site history at '%s' (%s): growth cannot be judged", path, strerror(-read));
+  } else if (lw_history_parse((const char *)text.data, text.len, &history, error,
+                              sizeof error) < 0) {
+    lw_cli_warn("cannot read site history '%s': %s", path, error);
+  } else {
+    lw_leak_suspects_options_t so;
+    memset(&so, 0, sizeof so);
+    lw_leak_verdict_defaults(&so.verdict);
+    so.verdict.min_window_seconds = (double)o->min_window_ms / 1000.0;
+    so.max_sites = (int)o->top;
+    so.max_frames = (int)o->frames;
+    so.json = o->json;
+    so.subject = "during the run";
+    if (o->json)
+      fprintf(out, ",\"grew_during_the_run\":");
+    else
+      fputc('\n', out);
+    lw_leak_suspects_write(out, &history, profile, &so);
+  }
+  lw_history_free(&history);
+  lw_buf_free(&text);
+}
+
 /* Loads, symbolizes and rewrites the profile, then reports. Returns false if there was no
  * usable profile. */
 static bool explain(const run_options_t *o, const char *profile_path) {
@@ -211,7 +258,13 @@ static bool explain(const run_options_t *o, const char *profile_path) {
       }
     }
     lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path, "at exit"};
+    if (o->leaks && o->json)
+      fprintf(out, "{\"still_allocated_at_exit\":");
     lw_leak_report_write(out, &profile, &ro);
+    if (o->leaks)
+      explain_growth(o, profile_path, &profile, out);
+    if (o->leaks && o->json)
+      fprintf(out, "}\n");
     if (out != stderr && fclose(out) != 0)
       lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
   }
@@ -225,6 +278,7 @@ int lw_cmd_run(int argc, char **argv) {
   o.depth = 64;
   o.top = 10;
   o.frames = 8;
+  o.min_window_ms = 180000;
   lw_cli_parser_t parser;
   lw_cli_parser_init(&parser, &spec, argc, argv, true);
   const char *value;
@@ -263,6 +317,25 @@ int lw_cmd_run(int argc, char **argv) {
       o.debug_dirs[o.n_debug_dirs++] = value;
     } else if (strcmp(name, "agent") == 0) {
       o.agent = value;
+    } else if (strcmp(name, "leaks") == 0) {
+      o.leaks = true;
+    } else if (strcmp(name, "history-interval") == 0) {
+      uint64_t ms;
+      if (!lw_cli_parse_duration_ms(&spec, name, value, &ms))
+        return LW_EXIT_USAGE;
+      if (ms < 100)
+        return lw_cli_usage_error(&spec, "--history-interval must be at least 100ms");
+      o.history_interval = value;
+    } else if (strcmp(name, "min-window") == 0) {
+      if (!lw_cli_parse_duration_ms(&spec, name, value, &o.min_window_ms))
+        return LW_EXIT_USAGE;
+    } else if (strcmp(name, "old-after") == 0) {
+      uint64_t ms;
+      if (!lw_cli_parse_duration_ms(&spec, name, value, &ms))
+        return LW_EXIT_USAGE;
+      if (ms < 1000)
+        return lw_cli_usage_error(&spec, "--old-after must be at least 1s");
+      o.old_after = value;
     } else if (strcmp(name, "memory-max") == 0) {
       if (!lw_cli_parse_size(&spec, name, value, &o.memory_max))
         return LW_EXIT_USAGE;
@@ -331,14 +404,24 @@ int lw_cmd_run(int argc, char **argv) {
       snprintf(output, sizeof output, "%s/leakwatch-%s.pb.gz", cwd, pid_text);
     set_preload(agent);
     setenv("LEAKWATCH_OUTPUT", output, 1);
+    if (o.leaks) {
+      char history[sizeof output + 16];
+      snprintf(history, sizeof history, "%s.history", output);
+      setenv("LEAKWATCH_HISTORY_OUTPUT", history, 1);
+      if (o.history_interval)
+        setenv("LEAKWATCH_HISTORY_INTERVAL", o.history_interval, 1);
+      if (o.old_after)
+        setenv("LEAKWATCH_HISTORY_OLD_AFTER", o.old_after, 1);
+    }
     setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
     if (o.rate)
       setenv("LEAKWATCH_RATE", o.rate, 1);
     char depth_text[16];
     snprintf(depth_text, sizeof depth_text, "%llu", (unsigned long long)o.depth);
     setenv("LEAKWATCH_DEPTH", depth_text, 1);
-    if (o.memory_max && lw_memory_cap_enter(&cap) != 0) {
-      fprintf(stderr, "leakwatch: cannot enter the memory cap: %s\n", strerror(errno));
+    int cap_rc = o.memory_max ? lw_memory_cap_enter(&cap) : 0;
+    if (cap_rc != 0) {
+      fprintf(stderr, "leakwatch: cannot enter the memory cap: %s\n", strerror(-cap_rc));
       _exit(126);
     }
     execvp(command[0], command);

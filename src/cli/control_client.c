@@ -170,8 +170,14 @@ int lw_control_call(int pid, const char *request, lw_buf_t *body, int timeout_ms
   }
   uint8_t *newline = raw.len ? memchr(raw.data, '\n', raw.len < 600 ? raw.len : 600) : NULL;
   lw_control_reply_t reply;
-  if (!newline || lw_control_parse_reply((const char *)raw.data, (size_t)(newline - raw.data),
-                                         &reply) < 0) {
+  if (raw.len == 0) {
+    if (process_exists(pid))
+      snprintf(error, error_size, "the agent of pid %d closed the connection without a reply", pid);
+    else
+      snprintf(error, error_size, "pid %d exited before its agent replied", pid);
+  } else if (!newline ||
+             lw_control_parse_reply((const char *)raw.data, (size_t)(newline - raw.data),
+                                    &reply) < 0) {
     snprintf(error, error_size, "the agent of pid %d sent a reply leakwatch does not understand",
              pid);
   } else if (!reply.ok) {

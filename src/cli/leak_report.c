@@ -30,7 +30,7 @@ static int by_bytes_desc(const void *a, const void *b) {
  * report shows but does not name as the site: the caller is where a fix goes. glibc's debug
  * info names its functions by internal aliases (__GI___strdup, __libc_malloc), so those
  * prefixes and leading underscores are ignored. */
-static bool is_allocator_frame(const char *name) {
+bool lw_leak_report_is_allocator_frame(const char *name) {
   static const char *const allocators[] = {
       "operator new", "operator new[]", "Znwm", "Znam", "strdup", "strndup", "malloc",
       "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
@@ -140,7 +140,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
     bool more;
     int n = sample_frames(p, s, frames, max_frames, &more);
     int site_frame = 0;
-    while (site_frame + 1 < n && is_allocator_frame(frames[site_frame]))
+    while (site_frame + 1 < n && lw_leak_report_is_allocator_frame(frames[site_frame]))
       site_frame++;
     if (o->json) {
       fprintf(out, "%s{\"bytes\":%lld,\"objects\":%lld,\"site\":", i ? "," : "",

@@ -18,6 +18,10 @@ typedef struct lw_leak_report_options {
   const char *when;         /* "at exit" (the default), "now", ... in the headline */
 } lw_leak_report_options_t;
 
+/* True for frames inside allocation functions (malloc, operator new, strdup ...): shown,
+ * but not what a report names as the site. */
+bool lw_leak_report_is_allocator_frame(const char *frame_name);
+
 /* Writes the report for a heap profile (in-use values) to out. Returns the number of sites
  * with live bytes. */
 int lw_leak_report_write(FILE *out, const lw_profile_t *profile,

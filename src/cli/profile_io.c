@@ -41,9 +41,11 @@ int lw_cli_load_profile_data(const char *name, const uint8_t *data, size_t len,
                                           error, error_size);
 }
 
-int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size_t len,
-                                     uint64_t max_decoded, lw_profile_t *out, char *error,
-                                     size_t error_size) {
+/* The loader. `owner`, when given, holds `data` and is freed as soon as the data is
+ * inflated, so a big gzipped file and its decoded bytes are not both held while the model
+ * is built (that peak decides the memory `leakwatch top` needs). */
+static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_t *owner,
+                      uint64_t max_decoded, lw_profile_t *out, char *error, size_t error_size) {
   lw_profile_init(out, &lw_libc_allocator);
   if (len == 0)
     return fail(error, error_size, name, "empty file");
@@ -65,6 +67,8 @@ int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size
       }
       return fail(error, error_size, name, problem);
     }
+    if (owner)
+      lw_buf_free(owner);
     data = plain.data;
     len = plain.len;
     if (len == 0) {
@@ -93,6 +97,12 @@ int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size
     return fail(error, error_size, name, message);
   }
   return 0;
+}
+
+int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size_t len,
+                                     uint64_t max_decoded, lw_profile_t *out, char *error,
+                                     size_t error_size) {
+  return load_bytes(name, data, len, NULL, max_decoded, out, error, error_size);
 }
 
 int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t error_size) {
@@ -128,8 +138,9 @@ int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t
     }
     return fail(error, error_size, path, strerror(-rc));
   }
-  rc = lw_cli_load_profile_data(path, raw.data, raw.len, out, error, error_size);
-  lw_buf_free(&raw);
+  rc = load_bytes(path, raw.data, raw.len, &raw, LW_PROFILE_MAX_DECODED_BYTES, out, error,
+                  error_size);
+  lw_buf_free(&raw); /* no-op when load_bytes already released it */
   return rc;
 }
 

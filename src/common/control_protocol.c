@@ -7,7 +7,8 @@
 
 #include "common/fmt.h"
 
-static const char *const command_names[] = {"info", "stats", "heap", "heap-window", "trim"};
+static const char *const command_names[] = {"info",        "stats", "heap",
+                                            "heap-window", "trim",  "history"};
 
 const char *lw_control_command_name(lw_control_command_t command) {
   return (unsigned)command < sizeof command_names / sizeof command_names[0] ? command_names[command]
@@ -80,7 +81,11 @@ int lw_control_parse_request(const char *line, size_t len, lw_control_request_t 
   out->argument = 0;
   char argument[32];
   bool has_argument = next_word(&p, end, argument, sizeof argument);
-  if (out->command == LW_CONTROL_HEAP_WINDOW) {
+  if (out->command == LW_CONTROL_HEAP_WINDOW || out->command == LW_CONTROL_HISTORY) {
+    /* heap-window needs seconds (1 to 3600); history takes optional seconds (1 to 86400),
+     * the age from which live allocations count as old. */
+    bool optional = out->command == LW_CONTROL_HISTORY;
+    uint64_t limit = optional ? 86400 : 3600;
     uint64_t v = 0;
     bool digits = has_argument;
     for (const char *a = argument; has_argument && *a; a++) {
@@ -90,11 +95,12 @@ int lw_control_parse_request(const char *line, size_t len, lw_control_request_t 
       }
       v = v * 10 + (uint64_t)(*a - '0');
     }
-    if (!digits || v == 0 || v > 3600) {
-      lw_fmt(error, error_size, "heap-window needs a number of seconds from 1 to 3600");
+    if ((has_argument || !optional) && (!digits || v == 0 || v > limit)) {
+      lw_fmt(error, error_size, "%s needs a number of seconds from 1 to %llu", command_names[i],
+             (unsigned long long)limit);
       return -1;
     }
-    out->argument = v;
+    out->argument = has_argument ? v : 0;
   } else if (has_argument) {
     lw_fmt(error, error_size, "command '%s' takes no argument", command_names[i]);
     return -1;

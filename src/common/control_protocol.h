@@ -28,6 +28,7 @@ typedef enum {
   LW_CONTROL_HEAP,        /* gzipped pprof heap profile */
   LW_CONTROL_HEAP_WINDOW, /* argument seconds: allocations of the window still live at its end */
   LW_CONTROL_TRIM,        /* JSON: malloc_trim, RSS before and after */
+  LW_CONTROL_HISTORY,     /* text: per-site live-bytes history; argument: "old" age in seconds */
 } lw_control_command_t;
 
 typedef struct lw_control_request {

@@ -474,6 +474,40 @@ static bool push_comment(lw_profile_t *p, uint64_t v) {
   return slot && (*slot = (int64_t)v, true);
 }
 
+/* Grows the array a push function appends to so `extra` more fit. */
+static bool reserve_array(lw_profile_t *p, void **data, size_t n, size_t *cap, size_t elem,
+                          size_t extra) {
+  if (n + extra <= *cap)
+    return true;
+  size_t new_cap = *cap ? *cap : 16;
+  while (new_cap < n + extra)
+    new_cap *= 2;
+  if (new_cap > UINT32_MAX) {
+    p->failed = true;
+    return false;
+  }
+  void *grown = *data ? lw_resize(p->allocator, *data, *cap * elem, new_cap * elem)
+                      : lw_alloc(p->allocator, new_cap * elem);
+  if (!grown) {
+    p->failed = true;
+    return false;
+  }
+  *data = grown;
+  *cap = new_cap;
+  return true;
+}
+
+static bool push_reserve(lw_profile_t *p, push_varint_fn push, size_t extra) {
+  if (push == push_location_id)
+    return reserve_array(p, (void **)&p->location_ids, p->n_location_ids, &p->cap_location_ids,
+                         sizeof *p->location_ids, extra);
+  if (push == push_value)
+    return reserve_array(p, (void **)&p->values, p->n_values, &p->cap_values, sizeof *p->values,
+                         extra);
+  return reserve_array(p, (void **)&p->comments, p->n_comments, &p->cap_comments,
+                       sizeof *p->comments, extra);
+}
+
 static int read_repeated(decoder_t *d, lw_pb_reader_t *r, int wire_type, push_varint_fn push,
                          uint32_t *count, const char *what) {
   uint64_t v;
@@ -491,6 +525,37 @@ static int read_repeated(decoder_t *d, lw_pb_reader_t *r, int wire_type, push_va
   size_t len;
   if (lw_pb_read_bytes(r, &data, &len) < 0)
     return MALFORMED(d, what);
+  /* Packed run: each varint ends in a byte with the top bit clear, so counting those
+   * sizes the array once (a 200k-sample profile has millions of location ids). */
+  size_t n_varints = 0;
+  for (size_t i = 0; i < len; i++)
+    n_varints += data[i] < 0x80;
+  if (n_varints && !push_reserve(d->p, push, n_varints))
+    return OOM(d);
+  if (push == push_location_id) {
+    /* The hot case (every sample's stack): decode straight into the reserved array. A
+     * varint of more than 10 bytes, or one cut off at the end, is malformed. */
+    lw_profile_t *p = d->p;
+    const uint8_t *pos = data, *end = data + len;
+    while (pos < end) {
+      uint64_t value = 0;
+      int shift = 0;
+      for (;;) {
+        if (pos == end || shift > 63)
+          return MALFORMED(d, what);
+        uint8_t byte = *pos++;
+        if (shift == 63 && byte > 1)
+          return MALFORMED(d, what); /* more than 64 bits, as lw_pb_read_varint says */
+        value |= (uint64_t)(byte & 0x7f) << shift;
+        if (byte < 0x80)
+          break;
+        shift += 7;
+      }
+      p->location_ids[p->n_location_ids++] = value;
+      (*count)++;
+    }
+    return 0;
+  }
   lw_pb_reader_t packed;
   lw_pb_reader_init(&packed, data, len);
   while (packed.pos < packed.end) {
@@ -861,10 +926,15 @@ static int validate(decoder_t *d) {
     if (s->n_values != p->n_sample_types)
       return fail(d, "sample %zu has %u values but there are %zu sample types", i,
                   s->n_values, p->n_sample_types);
-    for (uint32_t j = 0; j < s->n_locations; j++)
-      if (!lw_profile_location(p, lw_sample_locations(p, s)[j]))
+    for (uint32_t j = 0; j < s->n_locations; j++) {
+      uint64_t id = lw_sample_locations(p, s)[j];
+      /* The dense index answers without a call; the lookup covers sparse ids. */
+      if (p->location_index && id < p->location_index_len && p->location_index[id])
+        continue;
+      if (!lw_profile_location(p, id))
         return fail(d, "sample %zu refers to missing location %llu", i,
                     (unsigned long long)lw_sample_locations(p, s)[j]);
+    }
   }
   return 0;
 }

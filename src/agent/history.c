@@ -1,0 +1,226 @@
+/*
+ * history.c - per allocation site, a bounded history of its estimated live bytes and
+ * objects, for telling a leak (live bytes that keep growing) from churn or a cache that
+ * levels off. The verdicts are computed outside the process (src/common/leak_verdict.c);
+ * the agent only keeps the series and the ages of live sampled allocations.
+ *
+ * Every LEAKWATCH_HISTORY_INTERVAL (default 10 s) the agent thread reads every stack's
+ * in-use counters (a pass over the stack table, no locks) and appends a point to each
+ * tracked site: a fine ring of 90 points (15 minutes at the default interval) and a coarse
+ * ring of 96 points taken every 9th snapshot (2.4 hours). A site is tracked from the first
+ * snapshot where it holds live memory, while a slot is free (LEAKWATCH_HISTORY_SITES,
+ * default 1024), and forgotten after a whole fine window at zero. Memory: about 3 KiB per
+ * tracked site, taken only as sites are tracked.
+ *
+ * Only the agent thread touches this state (snapshots and the history command both run on
+ * it); the exit writer uses it after that thread has stopped.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/file.h"
+#include "common/fmt.h"
+
+enum { FINE_POINTS = 90, COARSE_POINTS = 96, COARSE_EVERY = 9 };
+
+typedef struct {
+  uint64_t bytes;
+  uint64_t objects;
+} point_t;
+
+typedef struct {
+  uint32_t stack_id;
+  uint32_t zero_streak;  /* consecutive snapshots at zero bytes */
+  uint64_t first_seq;    /* snapshot number of the first fine point */
+  uint64_t first_coarse; /* coarse point number of the first coarse point */
+  point_t fine[FINE_POINTS];
+  point_t coarse[COARSE_POINTS];
+} site_t;
+
+static struct {
+  bool ready;
+  uint64_t seq;                         /* snapshots taken */
+  uint64_t coarse_seq;                  /* coarse points taken */
+  uint64_t fine_time_ms[FINE_POINTS];   /* by seq % FINE_POINTS */
+  uint64_t coarse_time_ms[COARSE_POINTS];
+  site_t *sites;                        /* reserved: max_sites */
+  uint32_t n_sites;                     /* slots handed out (some may be free again) */
+  uint32_t max_sites;
+  uint32_t *free_slots;                 /* stack of freed slot indexes */
+  uint32_t n_free;
+  uint32_t *slot_of_stack;              /* by stack id: slot + 1, 0 = untracked */
+  uint64_t stack_capacity;
+  uint64_t first_snapshot_ms;
+  bool slots_ran_out; /* a site holding memory once found no free slot */
+} history;
+
+static bool history_init(void) {
+  history.max_sites = (uint32_t)lw__options.history_sites;
+  history.stack_capacity = lw__options.max_stacks;
+  history.sites = lw__arena_reserve((size_t)history.max_sites * sizeof(site_t));
+  history.free_slots = lw__arena_reserve((size_t)history.max_sites * sizeof(uint32_t));
+  history.slot_of_stack = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
+  history.ready = history.sites && history.free_slots && history.slot_of_stack;
+  if (!history.ready)
+    lw__log("cannot map memory for allocation-site history; leak verdicts are unavailable");
+  return history.ready;
+}
+
+static site_t *take_slot(uint32_t stack_id) {
+  uint32_t index;
+  if (history.n_free)
+    index = history.free_slots[--history.n_free];
+  else if (history.n_sites < history.max_sites) {
+    index = history.n_sites++;
+    lw__arena_note_used(sizeof(site_t));
+  } else {
+    history.slots_ran_out = true;
+    return NULL;
+  }
+  site_t *site = &history.sites[index];
+  memset(site, 0, sizeof *site);
+  site->stack_id = stack_id;
+  site->first_seq = history.seq;
+  site->first_coarse = history.coarse_seq;
+  history.slot_of_stack[stack_id] = index + 1;
+  return site;
+}
+
+static void release_slot(site_t *site) {
+  uint32_t index = (uint32_t)(site - history.sites);
+  history.slot_of_stack[site->stack_id] = 0;
+  site->stack_id = UINT32_MAX;
+  history.free_slots[history.n_free++] = index;
+}
+
+void lw__history_snapshot(void) {
+  if (!history.ready && !history_init())
+    return;
+  uint64_t now = lw__now_ms();
+  uint64_t seq = history.seq;
+  if (seq == 0)
+    history.first_snapshot_ms = now;
+  bool coarse = seq % COARSE_EVERY == 0;
+  history.fine_time_ms[seq % FINE_POINTS] = now;
+  if (coarse)
+    history.coarse_time_ms[history.coarse_seq % COARSE_POINTS] = now;
+  uint32_t count = lw__stacks_count();
+  if (count > history.stack_capacity)
+    count = (uint32_t)history.stack_capacity;
+  for (uint32_t id = 0; id < count; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    uint64_t bytes = __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
+    uint32_t slot = history.slot_of_stack[id];
+    site_t *site = slot ? &history.sites[slot - 1] : NULL;
+    if (!site) {
+      if (!bytes || !(site = take_slot(id)))
+        continue;
+    }
+    point_t p = {bytes, lw__stack_objects(&s->counters, true)};
+    site->fine[seq % FINE_POINTS] = p;
+    if (coarse)
+      site->coarse[history.coarse_seq % COARSE_POINTS] = p;
+    site->zero_streak = bytes ? 0 : site->zero_streak + 1;
+    if (site->zero_streak >= FINE_POINTS)
+      release_slot(site); /* nothing live for a whole window: make room for others */
+  }
+  history.seq++;
+  if (coarse)
+    history.coarse_seq++;
+}
+
+/* ---- the history as text (docs/CONTROL.md, "history") ---------------------------------- */
+
+typedef struct {
+  uint64_t live;
+  uint64_t old;
+  uint64_t oldest_ms; /* allocation time of the oldest live sample */
+} ages_t;
+
+typedef struct {
+  ages_t *ages; /* by tracked slot */
+  uint64_t old_before_ms;
+} ages_scan_t;
+
+static void count_age(const lw_live_entry_t *entry, void *context) {
+  ages_scan_t *scan = context;
+  if (entry->stack_id >= history.stack_capacity)
+    return;
+  uint32_t slot = history.slot_of_stack[entry->stack_id];
+  if (!slot)
+    return;
+  ages_t *a = &scan->ages[slot - 1];
+  if (!a->live || entry->time_ms < a->oldest_ms)
+    a->oldest_ms = entry->time_ms;
+  a->live++;
+  if (entry->time_ms <= scan->old_before_ms)
+    a->old++;
+}
+
+static void append_points(lw_buf_t *out, const char *name, const point_t *ring,
+                          const uint64_t *times, uint64_t first, uint64_t end, int capacity) {
+  lw_buf_append_str(out, name);
+  uint64_t start = end > (uint64_t)capacity && first < end - (uint64_t)capacity
+                       ? end - (uint64_t)capacity
+                       : first;
+  for (uint64_t i = start; i < end; i++) {
+    const point_t *p = &ring[i % (uint64_t)capacity];
+    lw_buf_printf(out, " %llu:%llu:%llu", (unsigned long long)times[i % (uint64_t)capacity],
+                  (unsigned long long)p->bytes, (unsigned long long)p->objects);
+  }
+  lw_buf_append_byte(out, '\n');
+}
+
+int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
+  uint64_t now = lw__now_ms();
+  lw_buf_printf(out,
+                "leakwatch-history 1\npid %d\ninterval_ms %llu\nnow_ms %llu\nrate %llu\n"
+                "old_after_ms %llu\nsnapshots %llu\nfirst_snapshot_ms %llu\n"
+                "untracked_sites_held_nothing %d\n",
+                (int)getpid(), (unsigned long long)lw__options.history_interval_ms,
+                (unsigned long long)now, (unsigned long long)lw__options.rate,
+                (unsigned long long)old_after_seconds * 1000, (unsigned long long)history.seq,
+                (unsigned long long)history.first_snapshot_ms, history.slots_ran_out ? 0 : 1);
+  if (!history.ready || !history.n_sites)
+    return lw_buf_failed(out) ? -1 : 0;
+  ages_scan_t scan = {lw__arena_map(history.n_sites * sizeof(ages_t)),
+                      now > old_after_seconds * 1000 ? now - old_after_seconds * 1000 : 0};
+  if (scan.ages)
+    lw__live_for_each(count_age, &scan);
+  for (uint32_t i = 0; i < history.n_sites; i++) {
+    const site_t *site = &history.sites[i];
+    if (site->stack_id == UINT32_MAX)
+      continue;
+    const lw_stack_t *s = lw__stacks_get(site->stack_id);
+    const ages_t *a = scan.ages ? &scan.ages[i] : NULL;
+    lw_buf_printf(out, "site %u truncated %d epoch %u live %llu old %llu oldest_ms %llu\nframes",
+                  site->stack_id, s->truncated, s->epoch,
+                  (unsigned long long)(a ? a->live : 0), (unsigned long long)(a ? a->old : 0),
+                  (unsigned long long)(a && a->live ? a->oldest_ms : 0));
+    for (uint16_t f = 0; f < s->depth; f++)
+      lw_buf_printf(out, " 0x%llx", (unsigned long long)s->frames[f]);
+    lw_buf_append_byte(out, '\n');
+    append_points(out, "fine", site->fine, history.fine_time_ms, site->first_seq, history.seq,
+                  FINE_POINTS);
+    append_points(out, "coarse", site->coarse, history.coarse_time_ms, site->first_coarse,
+                  history.coarse_seq, COARSE_POINTS);
+  }
+  lw_buf_append_str(out, "end\n");
+  if (scan.ages)
+    lw__arena_unmap(scan.ages, history.n_sites * sizeof(ages_t));
+  return lw_buf_failed(out) ? -1 : 0;
+}
+
+/* At exit, for `leakwatch run --leaks`: the history next to the profile. */
+void lw__history_write_file(const char *path) {
+  lw_buf_t text;
+  lw_buf_init(&text, &lw__output_allocator);
+  if (lw__history_write(&text, lw__options.history_old_after_ms / 1000) == 0) {
+    int result = lw_write_file_atomic(path, text.data, text.len, 0600);
+    if (result < 0)
+      lw__log("cannot write history '%s': %s", path, strerror(-result));
+  }
+  lw_buf_free(&text);
+}

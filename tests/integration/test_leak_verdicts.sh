@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_leak_verdicts.sh - growth verdicts on live processes (issue 6), at the default
+# sampling rate, with time scaled 10x (fixtures run 10 times faster and the agent's history
+# interval is 1 s instead of 10 s, so the statistics are those of the real-time case):
+#   - a site leaking 1 MiB/min inside 1 GiB/min of churn is the top suspect within 5 minutes;
+#   - caches that fill up and then stay full are never a suspect over 10 minutes;
+#   - the same churn without the leak gives no suspect.
+# The method and its error rates: docs/LEAKS.md.
+set -u
+LW="$LW_BUILD_DIR/bin/leakwatch"
+AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
+FIX="$LW_BUILD_DIR/tests/fixtures"
+work=$(mktemp -d /tmp/lw-leaks-XXXXXX)
+export XDG_RUNTIME_DIR="$work/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work" || exit 1
+passed=0
+failed=0
+check() {
+  local name=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
+}
+# Scaled: 3 minutes of history needed -> 18 s; allocations older than 1 minute -> 6 s.
+VERDICT="--min-window 18s --old-after 6s"
+
+start() { # NAME FIXTURE ARGS... -> $pid
+  local name=$1
+  shift
+  LD_PRELOAD="$AGENT" LEAKWATCH_HISTORY_INTERVAL=1s "$FIX/$1" "${@:2}" >"$name.out" 2>"$name.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/leakwatch/$pid.sock" ] && return; sleep 0.05; done
+}
+
+# The leak and the no-leak case run side by side (each uses well under one core).
+start leak leak_in_churn --scale 10 --minutes 6
+leak=$pid
+start clean leak_in_churn --scale 10 --minutes 6 --no-leak
+clean=$pid
+sleep 30 # = 5 scaled minutes since the start
+"$LW" leaks "$leak" --json $VERDICT >leak.json 2>leak.err
+"$LW" leaks "$clean" --json --all $VERDICT >clean.json 2>clean.err
+check "leaks --json is valid" jq -e . leak.json >/dev/null
+top=$(jq -r '.suspects[0].site // "none"' leak.json)
+check "the 1 MiB/min leak is the top suspect at 5 minutes (top: $top)" bash -c "[[ '$top' == slow_leak_site* ]]"
+check "it is the only suspect ($(jq '.suspects | length' leak.json))" test "$(jq '.suspects | length' leak.json)" = 1
+check "its rate is about 10 MiB per real minute (1 MiB per scaled minute)" \
+  jq -e '.suspects[0].bytes_per_minute > 4e6 and .suspects[0].bytes_per_minute < 25e6' leak.json
+check "the verdict says why" jq -e '.suspects[0].why | test("grew .* steadily")' leak.json
+check "no suspect without the leak" test "$(jq '[.suspects[] | select(.suspect)] | length' clean.json)" = 0
+check "churn sites were judged (not just absent)" test "$(jq '.sites_tracked' clean.json)" -ge 3
+"$LW" leaks "$leak" $VERDICT >leak.txt 2>&1
+check "text verdict names the site and confidence" grep -q "LEAK SUSPECT (.* confidence), .* at slow_leak_site leak_in_churn.c" leak.txt
+
+# Bounded caches: asked four times over 10 scaled minutes, never a suspect.
+start caches bounded_caches --scale 10 --minutes 10
+caches=$pid
+for at in 20 35 50 59; do
+  while [ $(($(date +%s) - $(stat -c %Y caches.out))) -lt "$at" ]; do sleep 0.5; done
+  "$LW" leaks "$caches" --json --all $VERDICT >caches-$at.json 2>/dev/null
+  n=$(jq '[.suspects[] | select(.suspect)] | length' caches-$at.json)
+  check "bounded caches: no suspect at $at s (= $((at / 6)) scaled minutes; got $n)" test "$n" = 0
+done
+check "the caches were seen levelling off" jq -e '[.suspects[].why] | any(test("levelled off|not steadily|not clearly still growing"))' caches-59.json
+wait "$caches" 2>/dev/null
+
+echo "$passed passed, $failed failed"
+test "$failed" -eq 0
