@@ -38,7 +38,9 @@
 
 enum { EXIT_ALERT = 3 };
 #define MAX_RULES 64
-#define TREND_POINTS 180
+/* Points per trended counter: 120 x 16 bytes x 9 counters, about 17 KiB per process; over
+ * the default 30 min window a point every 15 s at most, 40 points in 10 min. */
+#define TREND_POINTS 120
 #define MAX_HOOKS 8
 #define EVENT_LINES 8
 
@@ -93,9 +95,9 @@ typedef struct watched {
   bool spawned;
   bool denial_reported;
   double first_mono;
-  lw_trend_t trends[16];
-  lw_trend_point_t points[16][TREND_POINTS];
-  bool growing[16];
+  lw_trend_t trends[LW_WATCH_N_TRENDED];
+  lw_trend_point_t points[LW_WATCH_N_TRENDED][TREND_POINTS];
+  bool growing[LW_WATCH_N_TRENDED];
   lw_alert_eval_t evals[]; /* one per rule */
 } watched_t;
 

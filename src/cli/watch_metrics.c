@@ -128,7 +128,7 @@ const lw_watch_field_t lw_watch_rule_fields[] = {
 };
 const size_t lw_watch_n_rule_metrics = sizeof lw_watch_rule_metrics / sizeof lw_watch_rule_metrics[0];
 
-const lw_watch_trended_t lw_watch_trended[] = {
+const lw_watch_trended_t lw_watch_trended[LW_WATCH_N_TRENDED] = {
     {"rss", LW_W_RSS, true},     {"pss", LW_W_PSS, true},           {"uss", LW_W_USS, true},
     {"swap", LW_W_SWAP, true},   {"vsize", LW_W_VSIZE, true},       {"data", LW_W_DATA, true},
     {"fds", LW_W_FDS, false},    {"threads", LW_W_THREADS, false},

@@ -93,7 +93,8 @@ typedef struct lw_watch_trended {
   lw_watch_field_t field;
   bool bytes;             /* thresholds in bytes/h, else counts/h */
 } lw_watch_trended_t;
-extern const lw_watch_trended_t lw_watch_trended[];
+#define LW_WATCH_N_TRENDED 9 /* rss pss uss swap vsize data fds threads cgroup_memory */
+extern const lw_watch_trended_t lw_watch_trended[LW_WATCH_N_TRENDED];
 extern const size_t lw_watch_n_trended;
 
 /* Exporter families: name, type, help and the field; by_fd_type families carry a type

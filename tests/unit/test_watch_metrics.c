@@ -101,7 +101,8 @@ static void test_families(void **state) {
 
 static void test_trended(void **state) {
   (void)state;
-  assert_true(lw_watch_n_trended <= 16); /* cmd_watch keeps 16 trends per process */
+  /* cmd_watch sizes its per-process trend arrays with the constant: it must be exact. */
+  assert_int_equal(lw_watch_n_trended, LW_WATCH_N_TRENDED);
   for (size_t i = 0; i < lw_watch_n_trended; i++) {
     bool in_csv = false;
     for (size_t j = 0; j < lw_watch_n_columns; j++)

@@ -117,7 +117,7 @@ static void test_csv_and_jsonl(void **state) {
   assert_int_equal(r[b.len - 1], '\n');
 
   lw_buf_reset(&b);
-  bool growing[16] = {true}; /* the first trended counter: rss */
+  bool growing[LW_WATCH_N_TRENDED] = {true}; /* the first trended counter: rss */
   lw_watch_plain_line(&b, &s, growing);
   assert_non_null(strstr(text(&b), " pid 42 (my,svc) rss=7.27M\xE2\x86\x91 cpu=0.3%\n"));
   lw_buf_reset(&b);
