@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "cli/leak_report.h"
 #include "cli/leak_suspects.h"
+#include "cli/memory_cap.h"
 #include "cli/profile_io.h"
 #include "cli/symbolize.h"
 #include "common/file.h"
@@ -43,6 +44,8 @@ static const lw_cli_option_t options[] = {
     {"history-interval", 0, "DURATION", "with --leaks: how often site history is taken (default 10s)"},
     {"min-window", 0, "DURATION", "with --leaks: run time needed before judging growth (default 3m)"},
     {"old-after", 0, "DURATION", "with --leaks: live allocations older than this count as old (default 1m)"},
+    {"memory-max", 0, "SIZE", "run in a new memory cgroup capped at SIZE and report peak and OOM "
+                              "kills (RLIMIT_AS where no cgroup is writable)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -76,6 +79,7 @@ typedef struct {
   const char *history_interval;
   const char *old_after;
   uint64_t min_window_ms;
+  uint64_t memory_max; /* 0: no cap */
 } run_options_t;
 
 /* libleakwatch.so: --agent, $LEAKWATCH_AGENT, then beside this binary (installed:
@@ -332,6 +336,11 @@ int lw_cmd_run(int argc, char **argv) {
       if (ms < 1000)
         return lw_cli_usage_error(&spec, "--old-after must be at least 1s");
       o.old_after = value;
+    } else if (strcmp(name, "memory-max") == 0) {
+      if (!lw_cli_parse_size(&spec, name, value, &o.memory_max))
+        return LW_EXIT_USAGE;
+      if (o.memory_max < 4096)
+        return lw_cli_usage_error(&spec, "--memory-max must be at least 4 KiB");
     }
   }
   int command_index = parser.index;
@@ -358,6 +367,16 @@ int lw_cmd_run(int argc, char **argv) {
   if (!getcwd(cwd, sizeof cwd)) {
     lw_cli_error("cannot determine the current directory: %s", strerror(errno));
     return LW_EXIT_FAILURE;
+  }
+
+  lw_memory_cap_t cap; /* memory_cap.h: prepare, enter in the child, wait, collect, report */
+  if (o.memory_max) {
+    if (lw_memory_cap_prepare(&cap, o.memory_max, NULL) != 0) {
+      lw_cli_error("--memory-max: %s", cap.warning);
+      return LW_EXIT_FAILURE;
+    }
+    if (cap.warning[0])
+      lw_cli_warn("--memory-max: %s", cap.warning);
   }
 
   struct timespec started;
@@ -400,13 +419,28 @@ int lw_cmd_run(int argc, char **argv) {
     char depth_text[16];
     snprintf(depth_text, sizeof depth_text, "%llu", (unsigned long long)o.depth);
     setenv("LEAKWATCH_DEPTH", depth_text, 1);
+    int cap_rc = o.memory_max ? lw_memory_cap_enter(&cap) : 0;
+    if (cap_rc != 0) {
+      fprintf(stderr, "leakwatch: cannot enter the memory cap: %s\n", strerror(-cap_rc));
+      _exit(126);
+    }
     execvp(command[0], command);
     int saved = errno;
     fprintf(stderr, "leakwatch: cannot run '%s': %s\n", command[0], strerror(saved));
     _exit(saved == ENOENT ? LW_EXIT_NOT_FOUND : 126);
   }
   int status = 0;
-  while (waitpid(child, &status, 0) < 0) {
+  struct rusage usage;
+  if (o.memory_max) {
+    lw_memory_cap_started(&cap);
+    int rc = lw_memory_cap_wait(&cap, child, &status, &usage);
+    if (rc != 0) {
+      lw_cli_error("lost track of '%s' (pid %d): %s", command[0], (int)child, strerror(-rc));
+      lw_memory_cap_cleanup(&cap);
+      return LW_EXIT_FAILURE;
+    }
+  }
+  while (!o.memory_max && waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) {
       lw_cli_error("lost track of '%s' (pid %d): %s", command[0], (int)child, strerror(errno));
       return LW_EXIT_FAILURE;
@@ -415,6 +449,24 @@ int lw_cmd_run(int argc, char **argv) {
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGQUIT, &old_quit, NULL);
   double seconds = elapsed_seconds(&started);
+  if (o.memory_max) {
+    lw_memory_cap_result_t capped;
+    lw_memory_cap_collect(&cap, status, &usage, &capped);
+    lw_buf_t text;
+    lw_buf_init(&text, &lw_libc_allocator);
+    if (o.json) {
+      lw_buf_append_str(&text, "{\"memory_cap\":");
+      lw_memory_cap_report_json(&capped, &text);
+      lw_buf_append_str(&text, "}\n");
+    } else {
+      lw_memory_cap_report(&capped, &text);
+    }
+    if (!lw_buf_failed(&text))
+      fwrite(text.data, 1, text.len, stderr);
+    lw_buf_free(&text);
+    if (lw_memory_cap_cleanup(&cap) != 0)
+      lw_cli_warn("--memory-max: %s", cap.warning);
+  }
 
   if (o.output && o.output[0] == '/')
     snprintf(output, sizeof output, "%s", o.output);

@@ -15,3 +15,6 @@ LW_DECLARE_COMMAND(diff, "compare two heap profiles per allocation site, largest
 LW_DECLARE_COMMAND(list, "show a function's source with the memory attributed to each line")
 LW_DECLARE_COMMAND(report, "write a self-contained HTML report: top table, flame graph, memory over time")
 LW_DECLARE_COMMAND(leaks, "judge which allocation sites of a live process leak (growth over time)")
+LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, fds, threads, trends, alerts")
+LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
+LW_DECLARE_COMMAND(exporter, "serve Prometheus metrics for chosen processes (a daemon)")

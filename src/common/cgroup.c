@@ -362,6 +362,15 @@ int lw_cgroup_read_memory(const lw_cgroup_t *cgroup, lw_cgroup_memory_t *out) {
                      &out->peak_bytes, LW_CGROUP_HAS_PEAK, &out->has);
     (void)read_value(cgroup, "memory.failcnt", lw_cgroup_parse_u64, &out->limit_hits,
                      LW_CGROUP_HAS_LIMIT_HITS, &out->has);
+    /* With swap accounting a charge is tried against memsw first, and a failure there
+     * counts in memsw.failcnt only: the two together are the times the limit was hit. */
+    uint64_t memsw_hits = 0;
+    uint32_t memsw_has = 0;
+    if (read_value(cgroup, "memory.memsw.failcnt", lw_cgroup_parse_u64, &memsw_hits,
+                   LW_CGROUP_HAS_LIMIT_HITS, &memsw_has) == 0) {
+      out->limit_hits += memsw_hits;
+      out->has |= memsw_has;
+    }
     n = lw_cgroup_read_file(cgroup, "memory.oom_control", text, sizeof text);
     lw_cgroup_v1_oom_control_t oom;
     if (n >= 0 && lw_cgroup_parse_v1_oom_control(text, (size_t)n, &oom) == 0 &&
@@ -405,7 +414,7 @@ int lw_cgroup_create_child(const lw_cgroup_t *parent, const char *name, lw_cgrou
   return 0;
 }
 
-int lw_cgroup_set_limit(const lw_cgroup_t *cgroup, uint64_t bytes) {
+int lw_cgroup_set_limit(const lw_cgroup_t *cgroup, uint64_t bytes, bool cap_swap) {
   char path[LW_CGROUP_PATH_MAX + 64], value[32];
   lw_fmt(value, sizeof value, "%llu", (unsigned long long)bytes);
   const bool v2 = cgroup->version == LW_CGROUP_V2;
@@ -413,7 +422,7 @@ int lw_cgroup_set_limit(const lw_cgroup_t *cgroup, uint64_t bytes) {
              v2 ? "memory.max" : "memory.limit_in_bytes") >= sizeof path)
     return -ENAMETOOLONG;
   int rc = write_text(path, value);
-  if (rc != 0)
+  if (rc != 0 || !cap_swap)
     return rc;
   /* Swap: the file exists only when swap accounting is on; its absence is not an error.
    * v1 requires memsw >= limit, so it is written after the limit. */

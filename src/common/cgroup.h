@@ -77,8 +77,8 @@ typedef struct lw_cgroup_memory {
   uint64_t max_bytes;     /* v2 memory.max, v1 memory.limit_in_bytes; UNLIMITED = none */
   uint64_t peak_bytes;    /* v2 memory.peak, v1 memory.max_usage_in_bytes */
   uint64_t oom_kills;     /* processes the OOM killer killed in this group (hierarchical) */
-  uint64_t limit_hits;    /* v2 memory.events "max", v1 memory.failcnt: times usage hit the
-                             limit (reclaim ran), whether or not anything was killed */
+  uint64_t limit_hits;    /* v2 memory.events "max", v1 memory.failcnt (+ memsw.failcnt):
+                             times usage hit the limit (reclaim ran), killed or not */
 } lw_cgroup_memory_t;
 
 /* Reads what exists; missing files leave their `has` bit clear. Returns 0 when at least
@@ -114,10 +114,12 @@ int lw_cgroup_parse_v1_oom_control(const char *text, size_t len,
  * rule). Returns 0 or a negative errno (-EEXIST, -EACCES, -EROFS, -EBUSY...). */
 int lw_cgroup_create_child(const lw_cgroup_t *parent, const char *name, lw_cgroup_t *child);
 
-/* Sets the memory limit, swap included where the kernel accounts it (v2 memory.swap.max
- * = 0; v1 memory.memsw.limit_in_bytes = limit), so the cap is what a machine without swap
- * would give. Returns 0 or a negative errno from the limit file. */
-int lw_cgroup_set_limit(const lw_cgroup_t *cgroup, uint64_t bytes);
+/* Sets the memory limit. With cap_swap, swap is held to the same cap where the kernel
+ * accounts it (v2 memory.swap.max = 0; v1 memory.memsw.limit_in_bytes = limit), so the cap
+ * is what a machine without swap would give; callers pass it when the machine has swap
+ * (on a machine without, it changes nothing, and v1 kernels then stop counting failcnt).
+ * Returns 0 or a negative errno from the limit file. */
+int lw_cgroup_set_limit(const lw_cgroup_t *cgroup, uint64_t bytes, bool cap_swap);
 
 /* Opens cgroup.procs for writing. The fd is for lw_cgroup_enter(), which a child process
  * calls between fork and exec (it is async-signal-safe: one write(2)). */

@@ -80,34 +80,49 @@ static bool kb_value(const char *p, const char *end, uint64_t *out) {
   return true;
 }
 
-/* Key-to-field table for the "Key: value" files (status, smaps_rollup, io). */
+/* Key-to-field table for the "Key: value" files (status, smaps_rollup, io). The key's
+ * length is stored so that matching a line costs a length compare for most keys (these
+ * parsers run for every watched process every second). */
 typedef struct {
   const char *key;
-  size_t offset;
+  uint8_t len;
+  bool kb;       /* value in kB, stored in bytes */
+  size_t offset; /* of a uint64_t in the output struct */
 } key_field_t;
 
-/* Walks "Key: value" lines; for each key in the table stores the value (kB-converted when
- * kb is set) into the struct at base. Returns the number of keys found, or -1 when a known
- * key has a malformed value. */
+#define KEY(key, kb, type, field) {key, sizeof key - 1, kb, offsetof(type, field)}
+
+static const key_field_t *find_key(const key_field_t *keys, size_t n_keys, const char *p,
+                                   size_t key_len) {
+  for (size_t i = 0; i < n_keys; i++)
+    if (keys[i].len == key_len && memcmp(keys[i].key, p, key_len) == 0)
+      return &keys[i];
+  return NULL;
+}
+
+/* Stores the value of a known key's line. Returns false when it is malformed. */
+static bool store_value(const key_field_t *k, const char *value, const char *eol, void *base) {
+  uint64_t v;
+  if (k->kb ? !kb_value(value, eol, &v) : !scan_u64(skip_spaces(value, eol), eol, &v))
+    return false;
+  memcpy((char *)base + k->offset, &v, sizeof v);
+  return true;
+}
+
+/* Walks "Key: value" lines in one pass, storing the values of keys in the table. Returns
+ * the number of keys found, or -1 when a known key has a malformed value. */
 static int parse_keyed(const char *text, size_t len, const key_field_t *keys, size_t n_keys,
-                       void *base, bool kb) {
+                       void *base) {
   const char *p = text, *end = text + len;
   int found = 0;
   while (p < end) {
     const char *eol = line_end(p, end);
     const char *colon = memchr(p, ':', (size_t)(eol - p));
-    if (colon) {
-      size_t key_len = (size_t)(colon - p);
-      for (size_t i = 0; i < n_keys; i++) {
-        if (strlen(keys[i].key) != key_len || memcmp(keys[i].key, p, key_len) != 0)
-          continue;
-        uint64_t v;
-        if (kb ? !kb_value(colon + 1, eol, &v) : !scan_u64(skip_spaces(colon + 1, eol), eol, &v))
-          return -1;
-        memcpy((char *)base + keys[i].offset, &v, sizeof v);
-        found++;
-        break;
-      }
+    const key_field_t *k = colon ? find_key(keys, n_keys, p, (size_t)(colon - p)) : NULL;
+    if (k) {
+      if (!store_value(k, colon + 1, eol, base))
+        return -1;
+      found++;
     }
     p = eol < end ? eol + 1 : end;
   }
@@ -203,39 +218,42 @@ static bool two_ids(const char *p, const char *end, uint32_t *real, uint32_t *ef
 
 int lw_procfs_parse_status(const char *text, size_t len, lw_proc_status_t *out) {
   memset(out, 0, sizeof *out);
-#define F(key, field) {key, offsetof(lw_proc_status_t, field)}
-  static const key_field_t vm_keys[] = {
-      F("VmPeak", vm_peak_bytes), F("VmSize", vm_size_bytes),  F("VmHWM", vm_hwm_bytes),
-      F("VmRSS", vm_rss_bytes),   F("RssAnon", rss_anon_bytes), F("RssFile", rss_file_bytes),
-      F("RssShmem", rss_shmem_bytes), F("VmData", vm_data_bytes), F("VmStk", vm_stk_bytes),
-      F("VmSwap", vm_swap_bytes),
-  };
-  static const key_field_t count_keys[] = {
-      F("Threads", threads),
-      F("voluntary_ctxt_switches", voluntary_ctxt_switches),
-      F("nonvoluntary_ctxt_switches", nonvoluntary_ctxt_switches),
+#define F(key, kb, field) KEY(key, kb, lw_proc_status_t, field)
+  static const key_field_t keys[] = {
+      F("VmPeak", true, vm_peak_bytes), F("VmSize", true, vm_size_bytes),
+      F("VmHWM", true, vm_hwm_bytes),   F("VmRSS", true, vm_rss_bytes),
+      F("RssAnon", true, rss_anon_bytes), F("RssFile", true, rss_file_bytes),
+      F("RssShmem", true, rss_shmem_bytes), F("VmData", true, vm_data_bytes),
+      F("VmStk", true, vm_stk_bytes),   F("VmSwap", true, vm_swap_bytes),
+      F("Threads", false, threads),
+      F("voluntary_ctxt_switches", false, voluntary_ctxt_switches),
+      F("nonvoluntary_ctxt_switches", false, nonvoluntary_ctxt_switches),
   };
 #undef F
-  int vm = parse_keyed(text, len, vm_keys, sizeof vm_keys / sizeof vm_keys[0], out, true);
-  int counts =
-      parse_keyed(text, len, count_keys, sizeof count_keys / sizeof count_keys[0], out, false);
-  if (vm < 0 || counts < 0)
-    return -EINVAL;
-  out->has_vm = vm > 0;
   bool have_name = false, have_uid = false;
   const char *p = text, *end = text + len;
   while (p < end) {
     const char *eol = line_end(p, end);
-    if (eol - p >= 5 && memcmp(p, "Name:", 5) == 0) {
-      copy_cut(out->name, sizeof out->name, skip_spaces(p + 5, eol), eol);
+    const char *colon = memchr(p, ':', (size_t)(eol - p));
+    size_t key_len = colon ? (size_t)(colon - p) : 0;
+    if (key_len == 4 && memcmp(p, "Name", 4) == 0) {
+      copy_cut(out->name, sizeof out->name, skip_spaces(colon + 1, eol), eol);
       have_name = true;
-    } else if (eol - p >= 4 && memcmp(p, "Uid:", 4) == 0) {
-      if (!two_ids(p + 4, eol, &out->uid_real, &out->uid_effective))
+    } else if (key_len == 3 && memcmp(p, "Uid", 3) == 0) {
+      if (!two_ids(colon + 1, eol, &out->uid_real, &out->uid_effective))
         return -EINVAL;
       have_uid = true;
-    } else if (eol - p >= 4 && memcmp(p, "Gid:", 4) == 0) {
-      if (!two_ids(p + 4, eol, &out->gid_real, &out->gid_effective))
+    } else if (key_len == 3 && memcmp(p, "Gid", 3) == 0) {
+      if (!two_ids(colon + 1, eol, &out->gid_real, &out->gid_effective))
         return -EINVAL;
+    } else if (colon) {
+      const key_field_t *k = find_key(keys, sizeof keys / sizeof keys[0], p, key_len);
+      if (k) {
+        if (!store_value(k, colon + 1, eol, out))
+          return -EINVAL;
+        if (k->kb) /* kernel threads have no Vm and Rss lines */
+          out->has_vm = true;
+      }
     }
     p = eol < end ? eol + 1 : end;
   }
@@ -244,7 +262,7 @@ int lw_procfs_parse_status(const char *text, size_t len, lw_proc_status_t *out) 
 
 int lw_procfs_parse_smaps_rollup(const char *text, size_t len, lw_proc_smaps_rollup_t *out) {
   memset(out, 0, sizeof *out);
-#define F(key, field) {key, offsetof(lw_proc_smaps_rollup_t, field)}
+#define F(key, field) KEY(key, true, lw_proc_smaps_rollup_t, field)
   static const key_field_t keys[] = {
       F("Rss", rss_bytes),
       F("Pss", pss_bytes),
@@ -261,7 +279,7 @@ int lw_procfs_parse_smaps_rollup(const char *text, size_t len, lw_proc_smaps_rol
       F("SwapPss", swap_pss_bytes),
   };
 #undef F
-  int found = parse_keyed(text, len, keys, sizeof keys / sizeof keys[0], out, true);
+  int found = parse_keyed(text, len, keys, sizeof keys / sizeof keys[0], out);
   /* Rss and Pss are in every kernel's rollup; without them this is not a rollup. */
   if (found < 2)
     return -EINVAL;
@@ -271,14 +289,14 @@ int lw_procfs_parse_smaps_rollup(const char *text, size_t len, lw_proc_smaps_rol
 
 int lw_procfs_parse_io(const char *text, size_t len, lw_proc_io_t *out) {
   memset(out, 0, sizeof *out);
-#define F(key, field) {key, offsetof(lw_proc_io_t, field)}
+#define F(key, field) KEY(key, false, lw_proc_io_t, field)
   static const key_field_t keys[] = {
       F("rchar", rchar), F("wchar", wchar), F("syscr", syscr), F("syscw", syscw),
       F("read_bytes", read_bytes), F("write_bytes", write_bytes),
       F("cancelled_write_bytes", cancelled_write_bytes),
   };
 #undef F
-  int found = parse_keyed(text, len, keys, sizeof keys / sizeof keys[0], out, false);
+  int found = parse_keyed(text, len, keys, sizeof keys / sizeof keys[0], out);
   return found >= 2 ? 0 : -EINVAL;
 }
 

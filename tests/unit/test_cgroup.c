@@ -205,7 +205,7 @@ static void test_live_child_group(void **state) {
     skip();
   }
   assert_int_equal(rc, 0);
-  assert_int_equal(lw_cgroup_set_limit(&child, 48 << 20), 0);
+  assert_int_equal(lw_cgroup_set_limit(&child, 48 << 20, false), 0);
   lw_cgroup_memory_t mem;
   assert_int_equal(lw_cgroup_read_memory(&child, &mem), 0);
   assert_int_equal(mem.max_bytes, 48 << 20);
@@ -283,7 +283,7 @@ static void test_v2_fake_tree(void **state) {
   write_file(child.dir, "memory.current", "1048576\n");
   write_file(child.dir, "memory.peak", "67104768\n");
   write_file(child.dir, "memory.events", "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
-  assert_int_equal(lw_cgroup_set_limit(&child, 64 << 20), 0);
+  assert_int_equal(lw_cgroup_set_limit(&child, 64 << 20, true), 0);
   read_back(child.dir, "memory.max", text, sizeof text);
   assert_string_equal(text, "67108864");
   read_back(child.dir, "memory.swap.max", text, sizeof text);

@@ -1,0 +1,112 @@
+/*
+ * watch_metrics.h - the one list of what the outside watcher measures per process, and
+ * the tables derived from it, so that `watch`'s table, CSV and JSONL, the alert rules'
+ * metric names, `rules --prometheus` and the exporter's metric families cannot disagree
+ * (STYLE.md rule 15).
+ *
+ * A sample is an array of doubles indexed by lw_watch_field_t with a presence flag each
+ * (every value here is an integer below 2^53 or a rate, so doubles are exact enough).
+ * Missing means "not available": the process exited, access was denied, or there is no
+ * memory cgroup.
+ *
+ * Pairs with watch_sample.c (fills samples from /proc and cgroups), watch_output.c
+ * (CSV/JSONL/table), cmd_watch.c, cmd_rules.c and exporter_metrics.c.
+ */
+#ifndef LW_CLI_WATCH_METRICS_H
+#define LW_CLI_WATCH_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/alert_rule.h"
+#include "common/procfs.h"
+
+typedef enum lw_watch_field {
+  /* Memory, bytes (gauges). */
+  LW_W_RSS,       /* status VmRSS */
+  LW_W_PSS,       /* smaps_rollup Pss */
+  LW_W_USS,       /* smaps_rollup Private_Clean + Private_Dirty + Private_Hugetlb */
+  LW_W_SWAP,      /* status VmSwap */
+  LW_W_VSIZE,     /* stat vsize */
+  LW_W_DATA,      /* status VmData */
+  LW_W_PEAK_RSS,  /* status VmHWM */
+  /* Descriptors and threads (gauges). */
+  LW_W_FDS,
+  LW_W_FDS_TYPE, /* LW_FD_TYPE_COUNT entries follow, in lw_fd_type_t order */
+  LW_W_MAX_FDS = LW_W_FDS_TYPE + LW_FD_TYPE_COUNT, /* limits: soft "Max open files" */
+  LW_W_THREADS,
+  /* Cumulative counters. */
+  LW_W_MINOR_FAULTS,
+  LW_W_MAJOR_FAULTS,
+  LW_W_CPU_SECONDS,   /* utime + stime */
+  LW_W_READ_BYTES,    /* io rchar: every read(2)-family byte */
+  LW_W_WRITE_BYTES,   /* io wchar */
+  LW_W_DISK_READ_BYTES,  /* io read_bytes: from storage */
+  LW_W_DISK_WRITE_BYTES, /* io write_bytes: to storage */
+  /* Rates over the previous interval (need two samples). */
+  LW_W_MINOR_FAULTS_RATE,
+  LW_W_MAJOR_FAULTS_RATE,
+  LW_W_CPU_PERCENT, /* percent of one CPU: 100 = one core busy */
+  LW_W_READ_RATE,
+  LW_W_WRITE_RATE,
+  LW_W_DISK_READ_RATE,
+  LW_W_DISK_WRITE_RATE,
+  /* The memory cgroup (v2 or v1) the process is in. */
+  LW_W_CG_CURRENT,
+  LW_W_CG_MAX,  /* absent when the group has no limit */
+  LW_W_CG_PEAK,
+  LW_W_CG_OOM_KILLS,
+  LW_W_START_TIME, /* seconds since the epoch */
+  LW_W_FIELD_COUNT
+} lw_watch_field_t;
+
+typedef struct lw_watch_sample {
+  double time_unix;  /* wall clock, seconds since the epoch */
+  double time_mono;  /* monotonic seconds, for rates and trends */
+  int pid;
+  char comm[64];
+  double v[LW_W_FIELD_COUNT];
+  bool has[LW_W_FIELD_COUNT];
+} lw_watch_sample_t;
+
+/* One CSV/JSONL column (after time_unix, pid, comm). */
+typedef struct lw_watch_column {
+  const char *key;        /* "rss_bytes": ends with its unit */
+  lw_watch_field_t field;
+  bool bytes;             /* display as a size */
+  bool rate;              /* a per-second or percent value: printed with 3 decimals */
+  const char *doc;        /* for the CSV header comment */
+} lw_watch_column_t;
+
+extern const lw_watch_column_t lw_watch_columns[];
+extern const size_t lw_watch_n_columns;
+
+/* Metrics alert rules may name (lw_alert_metric_t) and the sample field each reads. */
+extern const lw_alert_metric_t lw_watch_rule_metrics[];
+extern const lw_watch_field_t lw_watch_rule_fields[];
+extern const size_t lw_watch_n_rule_metrics;
+
+/* Counters the watcher trends for "keeps growing" verdicts. */
+typedef struct lw_watch_trended {
+  const char *name;       /* "rss", as in rules and messages */
+  lw_watch_field_t field;
+  bool bytes;             /* thresholds in bytes/h, else counts/h */
+} lw_watch_trended_t;
+#define LW_WATCH_N_TRENDED 9 /* rss pss uss swap vsize data fds threads cgroup_memory */
+extern const lw_watch_trended_t lw_watch_trended[LW_WATCH_N_TRENDED];
+extern const size_t lw_watch_n_trended;
+
+/* Exporter families: name, type, help and the field; by_fd_type families carry a type
+ * label and read LW_W_FDS_TYPE + type. */
+typedef struct lw_watch_family {
+  const char *name;
+  bool counter;
+  const char *help;
+  lw_watch_field_t field;
+  bool by_fd_type;
+} lw_watch_family_t;
+extern const lw_watch_family_t lw_watch_families[];
+extern const size_t lw_watch_n_families;
+
+#endif
