@@ -59,17 +59,23 @@ check "no suspect without the leak" test "$(jq '[.suspects[] | select(.suspect)]
 check "churn sites were judged (not just absent)" test "$(jq '.sites_tracked' clean.json)" -ge 3
 "$LW" leaks "$leak" $VERDICT >leak.txt 2>&1
 check "text verdict names the site and confidence" grep -q "LEAK SUSPECT (.* confidence), .* at slow_leak_site leak_in_churn.c" leak.txt
+if [ "$top" != "${top#slow_leak_site}" ]; then :; else
+  echo "--- every site's verdict for the leaking process:" >&2
+  "$LW" leaks "$leak" --all $VERDICT >&2
+fi
 
-# Bounded caches: asked four times over 10 scaled minutes, never a suspect.
+# Bounded caches (full after one scaled minute): asked four times over 10 scaled minutes,
+# never a suspect.
 start caches bounded_caches --scale 10 --minutes 10
 caches=$pid
-for at in 20 35 50 59; do
+for at in 24 36 48 59; do
   while [ $(($(date +%s) - $(stat -c %Y caches.out))) -lt "$at" ]; do sleep 0.5; done
   "$LW" leaks "$caches" --json --all $VERDICT >caches-$at.json 2>/dev/null
   n=$(jq '[.suspects[] | select(.suspect)] | length' caches-$at.json)
   check "bounded caches: no suspect at $at s (= $((at / 6)) scaled minutes; got $n)" test "$n" = 0
 done
-check "the caches were seen levelling off" jq -e '[.suspects[].why] | any(test("levelled off|not steadily|not clearly still growing"))' caches-59.json
+check "the caches were judged (enough history, sites tracked)" \
+  jq -e '.enough_history and .sites_tracked >= 3' caches-59.json
 wait "$caches" 2>/dev/null
 
 echo "$passed passed, $failed failed"
