@@ -43,7 +43,9 @@ extern "C" {
   X(sampling_rate, "mean bytes between samples (1 = every allocation)")                      \
   X(sampling_enabled, "1 while sampling, 0 after the agent stopped (see its stderr line)")   \
   X(threads_seen, "threads that have allocated since start")                                 \
-  X(profiles_written, "heap profiles written (at exit, on demand, by the CLI)")
+  X(profiles_written, "heap profiles written (at exit, on demand, by the CLI)")               \
+  X(threads_live, "threads running now that the agent has seen (created or allocating)")     \
+  X(fds_live, "open file descriptors with a known creating stack (LEAKWATCH_TRACK_FDS=1)")
 
 #define LW_STATS_VERSION 1
 

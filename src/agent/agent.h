@@ -123,6 +123,7 @@ typedef struct lw_thread_state {
   void *deferred_frees[15];
   pid_t tid;
   uintptr_t stack_high;     /* top of the thread's stack (reachability scans below it) */
+  uint32_t created_stack;   /* stack id + 1 of the pthread_create that made it; 0 unknown */
   struct lw_thread_state *next;
   struct lw_thread_state *prev;
 } lw_thread_state_t;
@@ -137,6 +138,7 @@ typedef struct lw_call_totals {
   uint64_t free_calls;
   uint64_t bytes_requested;
   uint64_t threads_seen;
+  uint64_t threads_live; /* registered now */
 } lw_call_totals_t;
 void lw__thread_totals(lw_call_totals_t *out);
 /* Bytes requested by the calling thread so far (countdown-based accounting). */
@@ -233,6 +235,8 @@ void lw__live_postfork_child(void);
 
 /* Unwinds, interns the stack, inserts into the live table, updates counters. */
 void lw__record_alloc(void *address, size_t size);
+/* The calling code's stack (the agent's own frames skipped), interned. */
+uint32_t lw__record_current_stack(void);
 /* Forgets a sampled allocation; returns true if it was one. */
 bool lw__record_free(void *address);
 /* Same without waiting for a table lock (from a signal handler that may have interrupted
@@ -311,8 +315,11 @@ typedef struct lw_reach_counts {
 int lw__reachability_compute(lw_reach_counts_t **counts, uint32_t *count);
 void lw__reachability_free(lw_reach_counts_t *counts, uint32_t count);
 
+typedef enum { LW_EXPORT_HEAP = 0, LW_EXPORT_FDS, LW_EXPORT_THREADS } lw_export_kind_t;
+
 /* What to export besides the plain heap profile (all fields zero = the plain profile). */
 typedef struct lw_export_options {
+  lw_export_kind_t kind; /* heap; live descriptors by creating stack; live threads likewise */
   /* Counters at the start of a window, indexed by stack id (lw__export_snapshot): the
    * profile's allocation values become what was allocated since. */
   const lw_stack_counters_t *base;
@@ -379,6 +386,7 @@ void lw__fd_duplicated(int from, int to);
 /* Forgets fd; call before the real close. */
 void lw__fd_closing(int fd);
 void lw__fd_closing_range(unsigned first, unsigned last);
+uint64_t lw__fd_live_count(void);
 /* Calls fn for each tracked descriptor; returns how many. Lock-free. */
 size_t lw__fd_for_each(void (*fn)(int fd, uint32_t stack_id, int kind, void *context),
                        void *context);

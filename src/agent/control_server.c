@@ -273,6 +273,18 @@ bool lw__control_handle(lw_connection_t *c) {
   case LW_CONTROL_TRIM:
     command_trim(c);
     break;
+  case LW_CONTROL_FDS:
+  case LW_CONTROL_THREADS: {
+    if (request.command == LW_CONTROL_FDS && !lw__fd_tracking()) {
+      reply_error(c, "file descriptors are not tracked in this process (start it with "
+                     "LEAKWATCH_TRACK_FDS=1, or leakwatch run --fds)");
+      break;
+    }
+    lw_export_options_t options = {
+        .kind = request.command == LW_CONTROL_FDS ? LW_EXPORT_FDS : LW_EXPORT_THREADS};
+    reply_profile(c, &options);
+    break;
+  }
   case LW_CONTROL_HISTORY: {
     lw_buf_t text;
     lw_buf_init(&text, &lw__output_allocator);

@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 
 #include "agent/agent.h"
-#include "agent/unwind.h"
 #include "common/procfs.h"
 
 static uint64_t *table; /* (stack_id + 1) << 8 | kind; 0 = not tracked */
@@ -43,14 +42,6 @@ void lw__fd_init(void) {
   __atomic_store_n(&table, t, __ATOMIC_RELEASE);
 }
 
-/* The creating stack of the calling code (the agent's own frames are skipped). */
-static uint32_t current_stack(void) {
-  uint64_t frames[LW_MAX_DEPTH];
-  bool truncated = false;
-  int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
-  return lw__stacks_intern(frames, depth > 0 ? depth : 0, truncated, lw__mappings_epoch());
-}
-
 void lw__fd_created(int fd, int kind) {
   uint64_t *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
   if (!t || fd < 0)
@@ -63,7 +54,7 @@ void lw__fd_created(int fd, int kind) {
   if (thread->guard)
     return; /* the agent's own descriptors (sockets, /proc reads) are not the program's */
   lw__guard_enter(thread);
-  uint32_t stack = current_stack();
+  uint32_t stack = lw__record_current_stack();
   __atomic_store_n(&t[fd], ((uint64_t)stack + 1) << 8 | (uint64_t)kind, __ATOMIC_RELEASE);
   lw__guard_exit(thread);
 }
@@ -89,6 +80,19 @@ void lw__fd_closing_range(unsigned first, unsigned last) {
   for (size_t fd = first; fd <= last && fd < capacity; fd++)
     if (__atomic_load_n(&t[fd], __ATOMIC_RELAXED))
       __atomic_store_n(&t[fd], 0, __ATOMIC_RELEASE);
+}
+
+static void count_one(int fd, uint32_t stack_id, int kind, void *context) {
+  (void)fd;
+  (void)stack_id;
+  (void)kind;
+  ++*(uint64_t *)context;
+}
+
+uint64_t lw__fd_live_count(void) {
+  uint64_t n = 0;
+  lw__fd_for_each(count_one, &n);
+  return n;
 }
 
 size_t lw__fd_for_each(void (*fn)(int fd, uint32_t stack_id, int kind, void *context),

@@ -217,6 +217,36 @@ static bool query_int(lw_http_slice_t query, const char *name, long long *value,
   return true;
 }
 
+/* /debug/pprof/threadcreate and /debug/pprof/fd: exact counts of what is live now. */
+static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_kind_t kind) {
+  long long debug = 0, seconds = 0;
+  bool has_debug, has_seconds;
+  if (!query_int(r->query, "debug", &debug, &has_debug))
+    debug = 0;
+  if (!query_int(r->query, "seconds", &seconds, &has_seconds) || has_seconds) {
+    pprof_error(x, 400, "\"seconds\" parameter is not supported for this profile type");
+    return;
+  }
+  if (kind == LW_EXPORT_FDS && !lw__fd_tracking()) {
+    pprof_error(x, 404, "fd profile: file descriptors are not tracked (LEAKWATCH_TRACK_FDS=1)");
+    return;
+  }
+  lw_export_options_t options = {.kind = kind};
+  const char *name = kind == LW_EXPORT_FDS ? "fd" : "threadcreate";
+  if (debug > 0) {
+    lw_buf_t text;
+    lw_buf_init(&text, &lw__output_allocator);
+    if (lw__export_profile_text(&options, &text) < 0) {
+      lw_buf_free(&text);
+      pprof_error(x, 500, "could not build the profile: out of memory");
+      return;
+    }
+    reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
+    return;
+  }
+  send_profile(x, &options, name);
+}
+
 static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
   long long debug = 0, seconds = 0;
   bool has_debug, has_seconds;
@@ -348,19 +378,26 @@ static void serve_index(exchange_t *x) {
                 "<thead><td>Count</td><td>Profile</td></thead>\n"
                 "<tr><td>%llu</td><td><a href='allocs?debug=1'>allocs</a></td></tr>\n"
                 "<tr><td>0</td><td><a href='cmdline?debug=1'>cmdline</a></td></tr>\n"
+                "<tr><td>%llu</td><td><a href='fd?debug=1'>fd</a></td></tr>\n"
                 "<tr><td>%llu</td><td><a href='heap?debug=1'>heap</a></td></tr>\n"
+                "<tr><td>%llu</td><td><a href='threadcreate?debug=1'>threadcreate</a></td></tr>\n"
                 "</table>\n<p>\nProfile Descriptions:\n<ul>\n"
                 "<li><div class=profile-name>allocs: </div> A sampling of all past memory "
                 "allocations (leakwatch: estimated from samples every %llu bytes)</li>\n"
                 "<li><div class=profile-name>cmdline: </div> The command line invocation of the "
                 "current program</li>\n"
+                "<li><div class=profile-name>fd: </div> Live file descriptors by the stack that "
+                "created them (with LEAKWATCH_TRACK_FDS=1)</li>\n"
                 "<li><div class=profile-name>heap: </div> A sampling of memory allocations of "
                 "live objects. The gc parameter is accepted; a C heap has nothing to collect."
-                "</li>\n</ul>\n"
+                "</li>\n"
+                "<li><div class=profile-name>threadcreate: </div> Stack traces that led to the "
+                "creation of the threads still running</li>\n</ul>\n"
                 "<p>Also: <a href='/metrics'>/metrics</a> (Prometheus), "
                 "<a href='/debug/vars'>/debug/vars</a> (counters as JSON).</p>\n"
                 "</body>\n</html>\n",
-                (unsigned long long)s.stacks, (unsigned long long)s.stacks,
+                (unsigned long long)s.stacks, (unsigned long long)s.fds_live,
+                (unsigned long long)s.stacks, (unsigned long long)s.threads_live,
                 (unsigned long long)s.sampling_rate);
   reply_buffer(x, 200, "text/html; charset=utf-8", NULL, &page);
 }
@@ -421,6 +458,10 @@ bool lw__http_handle(lw_connection_t *c) {
     serve_heap(&x, &r, false);
   } else if (path_is(r.path, "/debug/pprof/allocs")) {
     serve_heap(&x, &r, true);
+  } else if (path_is(r.path, "/debug/pprof/threadcreate")) {
+    serve_counts(&x, &r, LW_EXPORT_THREADS);
+  } else if (path_is(r.path, "/debug/pprof/fd")) {
+    serve_counts(&x, &r, LW_EXPORT_FDS);
   } else if (path_is(r.path, "/debug/pprof/cmdline")) {
     serve_cmdline(&x);
   } else if (symbol) {

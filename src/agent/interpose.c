@@ -276,6 +276,7 @@ LW_EXPORT size_t malloc_usable_size(void *p) {
 typedef struct {
   void *(*start)(void *);
   void *argument;
+  uint32_t created_stack; /* stack id + 1 of the pthread_create call */
 } thread_start_t;
 
 /* Registers the new thread before user code runs, so its counts are summed even if it
@@ -285,6 +286,7 @@ static void *thread_trampoline(void *raw) {
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
   lw__real.free(raw);
+  t->created_stack = start.created_stack;
   lw__thread_register();
   lw__sampler_reset(t);
   leave_agent(t);
@@ -297,15 +299,19 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     lw__real_resolve();
   lw_thread_state_t *t = &lw__thread;
   thread_start_t *record = NULL;
+  uint32_t created_stack = 0;
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY && !t->guard) {
     lw__guard_enter(t);
     record = lw__real.malloc(sizeof *record); /* agent bookkeeping: untracked */
+    if (record)
+      created_stack = lw__record_current_stack() + 1; /* for the threadcreate profile */
     leave_agent(t);
   }
   if (!record)
     return lw__real.pthread_create(thread, attr, start, argument);
   record->start = start;
   record->argument = argument;
+  record->created_stack = created_stack;
   int result = lw__real.pthread_create(thread, attr, thread_trampoline, record);
   if (result != 0)
     lw__real.free(record);

@@ -26,6 +26,7 @@
 #include "common/file.h"
 #include "common/fmt.h"
 #include "common/gzip.h"
+#include "common/procfs.h"
 #include "common/profile.h"
 
 static pthread_mutex_t export_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -227,6 +228,8 @@ static void stack_values(const exporter_t *x, const lw_stack_t *s, int64_t value
 
 static void emit_sample(exporter_t *x, const lw_stack_t *s, const int64_t values[4],
                         const char *reachability);
+static void emit_counted(exporter_t *x, const lw_stack_t *s, int64_t count, const char *key,
+                         const char *value);
 
 static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
   if (!__atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED))
@@ -258,28 +261,44 @@ static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
   emit_sample(x, s, values, NULL);
 }
 
-static void emit_sample(exporter_t *x, const lw_stack_t *s, const int64_t values[4],
-                        const char *reachability) {
-  if (x->options->base && !values[0] && !values[1] && !values[2] && !values[3])
-    return; /* nothing happened at this site during the window */
-  uint64_t locations[LW_MAX_DEPTH + 1];
+/* The location ids of a stack, leaf first, with the pseudo frames that explain gaps. */
+static size_t stack_locations(exporter_t *x, const lw_stack_t *s, uint64_t *locations) {
   size_t n = 0;
   if (s->id == LW_STACK_OVERFLOW_ID) {
     if (!x->overflow_location)
       x->overflow_location = pseudo_location(x, "[stack table full]");
     locations[n++] = x->overflow_location;
-  } else {
-    for (uint16_t i = 0; i < s->depth; i++) {
-      uint64_t id = location_for(x, s->frames[i], s->epoch);
-      if (id)
-        locations[n++] = id;
-    }
-    if (s->truncated) {
-      if (!x->truncated_location)
-        x->truncated_location = pseudo_location(x, "[truncated stack]");
-      locations[n++] = x->truncated_location;
-    }
+    return n;
   }
+  for (uint16_t i = 0; i < s->depth; i++) {
+    uint64_t id = location_for(x, s->frames[i], s->epoch);
+    if (id)
+      locations[n++] = id;
+  }
+  if (s->truncated) {
+    if (!x->truncated_location)
+      x->truncated_location = pseudo_location(x, "[truncated stack]");
+    locations[n++] = x->truncated_location;
+  }
+  return n;
+}
+
+/* A count profile's sample (fds, threadcreate): one value, an optional string label. */
+static void emit_counted(exporter_t *x, const lw_stack_t *s, int64_t count, const char *key,
+                         const char *value) {
+  uint64_t locations[LW_MAX_DEPTH + 1];
+  size_t n = stack_locations(x, s, locations);
+  lw_profile_label_t label = {lw_profile_string(&x->profile, key ? key : ""),
+                              lw_profile_string(&x->profile, value ? value : ""), 0, 0};
+  lw_profile_add_sample(&x->profile, locations, n, &count, 1, &label, key ? 1 : 0);
+}
+
+static void emit_sample(exporter_t *x, const lw_stack_t *s, const int64_t values[4],
+                        const char *reachability) {
+  if (x->options->base && !values[0] && !values[1] && !values[2] && !values[3])
+    return; /* nothing happened at this site during the window */
+  uint64_t locations[LW_MAX_DEPTH + 1];
+  size_t n = stack_locations(x, s, locations);
   lw_profile_label_t labels[2];
   size_t n_labels = 0;
   if (values[0])
@@ -304,16 +323,69 @@ static void add_if_since(const lw_live_entry_t *entry, void *context) {
   w->inuse_bytes_fp += bytes_fp;
 }
 
+/* ---- count profiles: live descriptors and live threads, by creating stack ---------------- */
+
+typedef struct {
+  int64_t *counts; /* [stack id][kind] */
+  uint32_t stacks;
+  int kinds;
+} count_table_t;
+
+static void count_fd(int fd, uint32_t stack_id, int kind, void *context) {
+  (void)fd;
+  count_table_t *c = context;
+  if (stack_id < c->stacks && kind >= 0 && kind < c->kinds)
+    c->counts[(size_t)stack_id * (size_t)c->kinds + (size_t)kind]++;
+}
+
+static void count_thread(const lw_thread_state_t *t, void *context) {
+  count_table_t *c = context;
+  if (t->created_stack && t->created_stack - 1 < c->stacks)
+    c->counts[t->created_stack - 1]++;
+}
+
+static int add_count_samples(exporter_t *x, uint32_t stacks) {
+  bool fds = x->options->kind == LW_EXPORT_FDS;
+  count_table_t c = {NULL, stacks, fds ? LW_FD_TYPE_COUNT : 1};
+  size_t cells = (size_t)(stacks ? stacks : 1) * (size_t)c.kinds;
+  c.counts = lw_alloc(&lw__scratch_allocator, cells * sizeof *c.counts);
+  if (!c.counts)
+    return -1;
+  memset(c.counts, 0, cells * sizeof *c.counts);
+  if (fds)
+    lw__fd_for_each(count_fd, &c);
+  else
+    lw__thread_for_each(count_thread, &c);
+  for (uint32_t id = 0; id < stacks; id++)
+    for (int k = 0; k < c.kinds; k++) {
+      int64_t n = c.counts[(size_t)id * (size_t)c.kinds + (size_t)k];
+      if (n)
+        emit_counted(x, lw__stacks_get(id), n, fds ? "type" : NULL,
+                     fds ? lw_fd_type_name((lw_fd_type_t)k) : NULL);
+    }
+  return 0;
+}
+
 static int build_profile(exporter_t *x) {
   lw_profile_t *p = &x->profile;
   lw_profile_init(p, &lw__scratch_allocator);
-  lw_profile_add_sample_type(p, "alloc_objects", "count");
-  lw_profile_add_sample_type(p, "alloc_space", "bytes");
-  lw_profile_add_sample_type(p, "inuse_objects", "count");
-  lw_profile_add_sample_type(p, "inuse_space", "bytes");
-  p->period_type.type = lw_profile_string(p, "space");
-  p->period_type.unit = lw_profile_string(p, "bytes");
-  p->period = (int64_t)lw__options.rate;
+  lw_export_kind_t kind = x->options->kind;
+  if (kind == LW_EXPORT_HEAP) {
+    lw_profile_add_sample_type(p, "alloc_objects", "count");
+    lw_profile_add_sample_type(p, "alloc_space", "bytes");
+    lw_profile_add_sample_type(p, "inuse_objects", "count");
+    lw_profile_add_sample_type(p, "inuse_space", "bytes");
+    p->period_type.type = lw_profile_string(p, "space");
+    p->period_type.unit = lw_profile_string(p, "bytes");
+    p->period = (int64_t)lw__options.rate;
+  } else {
+    /* Exact counts of what is live now: Go's threadcreate layout, and the same for fds. */
+    const char *type = kind == LW_EXPORT_FDS ? "fds" : "threadcreate";
+    lw_profile_add_sample_type(p, type, "count");
+    p->period_type.type = lw_profile_string(p, type);
+    p->period_type.unit = lw_profile_string(p, "count");
+    p->period = 1;
+  }
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   p->time_nanos = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
@@ -321,8 +393,12 @@ static int build_profile(exporter_t *x) {
   if (x->options->alloc_default)
     p->default_sample_type = lw_profile_string(p, "alloc_space");
   char comment[128];
-  lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, sampling every %llu bytes",
-         (int)getpid(), (unsigned long long)lw__options.rate);
+  if (kind == LW_EXPORT_HEAP)
+    lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, sampling every %llu bytes",
+           (int)getpid(), (unsigned long long)lw__options.rate);
+  else
+    lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, live %s by creating stack",
+           (int)getpid(), kind == LW_EXPORT_FDS ? "file descriptors" : "threads");
   lw_profile_add_comment(p, comment);
 
   if (lw__mappings_collect(&x->mappings, &x->n_mappings) < 0)
@@ -354,10 +430,15 @@ static int build_profile(exporter_t *x) {
     memset(x->since, 0, (count ? count : 1) * sizeof *x->since);
     lw__live_for_each(add_if_since, x);
   }
-  for (uint32_t id = 0; id < count; id++) {
-    const lw_stack_t *s = lw__stacks_get(id);
-    if (s)
-      add_stack_sample(x, s);
+  if (kind != LW_EXPORT_HEAP) {
+    if (add_count_samples(x, count) < 0)
+      return -1;
+  } else {
+    for (uint32_t id = 0; id < count; id++) {
+      const lw_stack_t *s = lw__stacks_get(id);
+      if (s)
+        add_stack_sample(x, s);
+    }
   }
   /* A mapping whose every location has a name tells pprof not to symbolize it again. */
   for (size_t i = 0; i < x->n_mappings; i++) {
@@ -396,15 +477,24 @@ static void render_text(const exporter_t *x, lw_buf_t *out) {
   const lw_profile_t *p = &x->profile;
   int64_t totals[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < p->n_samples; i++)
-    for (int v = 0; v < 4; v++)
+    for (uint32_t v = 0; v < p->samples[i].n_values && v < 4; v++)
       totals[v] += lw_sample_values(p, &p->samples[i])[v];
-  lw_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n", (long long)totals[2],
-                (long long)totals[3], (long long)totals[0], (long long)totals[1]);
+  bool counts = x->options->kind != LW_EXPORT_HEAP;
+  if (counts) /* Go's count profiles: "threadcreate profile: total N", "N @ pc pc ..." */
+    lw_buf_printf(out, "%s profile: total %lld\n",
+                  x->options->kind == LW_EXPORT_FDS ? "fd" : "threadcreate", (long long)totals[0]);
+  else
+    lw_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n",
+                  (long long)totals[2], (long long)totals[3], (long long)totals[0],
+                  (long long)totals[1]);
   for (size_t i = 0; i < p->n_samples; i++) {
     const lw_profile_sample_t *s = &p->samples[i];
     const int64_t *v = lw_sample_values(p, s);
-    lw_buf_printf(out, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
-                  (long long)v[0], (long long)v[1]);
+    if (counts)
+      lw_buf_printf(out, "%lld @", (long long)v[0]);
+    else
+      lw_buf_printf(out, "%lld: %lld [%lld: %lld] @", (long long)v[2], (long long)v[3],
+                    (long long)v[0], (long long)v[1]);
     /* The legacy parser subtracts 1 from each address: write return addresses. */
     for (uint32_t j = 0; j < s->n_locations; j++) {
       const lw_profile_location_t *l = lw_profile_location(p, lw_sample_locations(p, s)[j]);
@@ -420,6 +510,8 @@ static void render_text(const exporter_t *x, lw_buf_t *out) {
     }
     lw_buf_append_byte(out, '\n');
   }
+  if (counts)
+    return; /* Go's count profiles end here */
   lw_buf_append_str(out, "MAPPED_LIBRARIES:\n");
   lw__maps_for_each(copy_maps_line, out);
 }

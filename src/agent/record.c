@@ -48,6 +48,13 @@ static void subtract(uint64_t *counter, uint64_t value) {
   __atomic_sub_fetch(counter, value, __ATOMIC_RELAXED);
 }
 
+uint32_t lw__record_current_stack(void) {
+  uint64_t frames[LW_MAX_DEPTH];
+  bool truncated = false;
+  int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
+  return lw__stacks_intern(frames, depth > 0 ? depth : 0, truncated, lw__mappings_epoch());
+}
+
 void lw__record_alloc(void *address, size_t size) {
   uint64_t frames[LW_MAX_DEPTH];
   bool truncated = false;

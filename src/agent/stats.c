@@ -40,6 +40,8 @@ LW_EXPORT int lw_stats(lw_stats_t *out, size_t out_size) {
     s.sampling_enabled = state == LW_AGENT_READY;
     s.threads_seen = calls.threads_seen;
     s.profiles_written = __atomic_load_n(&lw__profiles_written, __ATOMIC_RELAXED);
+    s.threads_live = calls.threads_live;
+    s.fds_live = lw__fd_live_count();
   }
   memcpy(out, &s, s.size);
   lw__guard_exit(t);

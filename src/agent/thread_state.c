@@ -97,6 +97,7 @@ void lw__thread_totals(lw_call_totals_t *out) {
   pthread_mutex_lock(&registry_lock);
   *out = retired;
   for (lw_thread_state_t *t = registry_head; t; t = t->next) {
+    out->threads_live++;
     out->malloc_calls += load(&t->malloc_calls);
     out->free_calls += load(&t->free_calls);
     out->bytes_requested += load(&t->bytes_base) +

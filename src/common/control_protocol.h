@@ -29,6 +29,8 @@ typedef enum {
   LW_CONTROL_HEAP_WINDOW, /* argument seconds: allocations of the window still live at its end */
   LW_CONTROL_TRIM,        /* JSON: malloc_trim, RSS before and after */
   LW_CONTROL_HISTORY,     /* text: per-site live-bytes history; argument: "old" age in seconds */
+  LW_CONTROL_FDS,         /* gzipped pprof: live file descriptors by creating stack */
+  LW_CONTROL_THREADS,     /* gzipped pprof: live threads by creating stack (threadcreate) */
 } lw_control_command_t;
 
 typedef struct lw_control_request {
