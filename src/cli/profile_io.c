@@ -138,6 +138,9 @@ int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t
     }
     return fail(error, error_size, path, strerror(-rc));
   }
+  /* load_bytes initialises *out again: release the early initialisation (its string
+   * table) first, or every load leaks it. */
+  lw_profile_free(out);
   rc = load_bytes(path, raw.data, raw.len, &raw, LW_PROFILE_MAX_DECODED_BYTES, out, error,
                   error_size);
   lw_buf_free(&raw); /* no-op when load_bytes already released it */
