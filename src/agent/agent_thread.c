@@ -43,7 +43,7 @@ static struct {
   int http_fd;
   pid_t owner_pid;         /* the process the listeners belong to */
   pthread_t thread;
-  volatile int stop;
+  int stop;                /* atomic: set by the destructor's thread, read by ours */
   lw_connection_t connections[MAX_CONNECTIONS];
   uint64_t next_log_ms;
   uint64_t next_history_ms;
@@ -185,7 +185,7 @@ static void on_writable(lw_connection_t *c) {
 static void run_loop(void) {
   struct pollfd fds[3 + MAX_CONNECTIONS];
   lw_connection_t *owners[3 + MAX_CONNECTIONS];
-  while (!agent_thread.stop) {
+  while (!__atomic_load_n(&agent_thread.stop, __ATOMIC_ACQUIRE)) {
     int n = 0;
     fds[n] = (struct pollfd){agent_thread.wake_fd, POLLIN, 0};
     owners[n++] = NULL;
@@ -215,7 +215,7 @@ static void run_loop(void) {
     int timeout = next > now ? (int)(next - now) : 0;
     if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
       return;
-    if (agent_thread.stop)
+    if (__atomic_load_n(&agent_thread.stop, __ATOMIC_ACQUIRE))
       return;
     for (int i = 0; i < n; i++) {
       if (!fds[i].revents)
@@ -274,7 +274,7 @@ void lw__agent_thread_start(void) {
   lw__guard_enter(t);
   agent_thread.state = THREAD_OFF;
   agent_thread.owner_pid = getpid();
-  agent_thread.stop = 0;
+  __atomic_store_n(&agent_thread.stop, 0, __ATOMIC_RELEASE);
   if (lw__options.control)
     agent_thread.control_fd = lw__control_listen();
   if (lw__options.http[0])
@@ -309,7 +309,7 @@ void lw__agent_thread_maybe_start(void) {
 void lw__agent_thread_stop(void) {
   if (agent_thread.state != THREAD_RUNNING || agent_thread.owner_pid != getpid())
     return;
-  agent_thread.stop = 1;
+  __atomic_store_n(&agent_thread.stop, 1, __ATOMIC_RELEASE);
   uint64_t one = 1;
   ssize_t ignored = write(agent_thread.wake_fd, &one, sizeof one);
   (void)ignored;
