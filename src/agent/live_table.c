@@ -25,7 +25,7 @@ typedef struct stripe {
   lw_spinlock_t lock;
   uint32_t *buckets;  /* entry index (into pool), 0 = empty */
   uint64_t n_buckets; /* power of two */
-  uint64_t count;
+  uint64_t count;     /* written under the lock, read without it (lw__live_count): atomic */
   uint32_t free_list; /* recycled entries, chained through next */
 } __attribute__((aligned(64))) stripe_t;
 
@@ -137,7 +137,7 @@ static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address) {
     if (e->address == address) {
       uint32_t index = *link;
       *link = e->next;
-      s->count--;
+      __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
       return index;
     }
     link = &e->next;
@@ -174,7 +174,7 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   uint32_t *bucket = &s->buckets[hash & (s->n_buckets - 1)];
   e->next = *bucket;
   *bucket = index;
-  s->count++;
+  __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
   filter_add(address);
   lw_spin_unlock(&s->lock);
   return true;

@@ -9,8 +9,12 @@
 #include "agent/agent.h"
 #include "common/sampling.h"
 
+/* The fields are stored with relaxed atomic stores because lw__thread_totals reads them
+ * from other threads (plain stores racing with those loads would be a data race in C11;
+ * on x86-64 both compile to plain moves). */
 void lw__sampler_reset(lw_thread_state_t *t) {
-  t->bytes_base += (uint64_t)(t->countdown_start - t->countdown);
+  __atomic_store_n(&t->bytes_base, t->bytes_base + (uint64_t)(t->countdown_start - t->countdown),
+                   __ATOMIC_RELAXED);
   int64_t next;
   if (lw__agent_state != LW_AGENT_READY)
     next = (int64_t)1 << 62; /* not sampling (disabled or failed): never come back */
@@ -18,6 +22,6 @@ void lw__sampler_reset(lw_thread_state_t *t) {
     next = -1;               /* exact mode: every allocation, including malloc(0) */
   else
     next = lw_sample_interval(&t->random_state, lw__options.rate);
-  t->countdown = next;
-  t->countdown_start = next;
+  __atomic_store_n(&t->countdown, next, __ATOMIC_RELAXED);
+  __atomic_store_n(&t->countdown_start, next, __ATOMIC_RELAXED);
 }
