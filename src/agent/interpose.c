@@ -23,6 +23,26 @@
 
 #define LW_SLOW __attribute__((noinline, cold))
 
+/* Sanitizer builds of the agent (scripts/sanitize.sh builds one with ThreadSanitizer) run
+ * instrumented agent code, which crashes on a thread the sanitizer's runtime has not set
+ * up; yet the runtime itself allocates while it starts, and while it starts each new
+ * thread (dlsym, pthread_getattr_np), and those calls land here. So there this file and
+ * real.c are built uninstrumented, and the hooks only forward calls on a thread until the
+ * runtime is done with it: the main thread from the agent's first constructor on (the
+ * runtime, a dependency of libleakwatch.so, has started by then), other threads from the
+ * moment their start routine runs. Normal builds have no gate. */
+#ifdef LW_SANITIZER_GATE
+static __thread bool hooks_open __attribute__((tls_model("initial-exec")));
+__attribute__((constructor(101))) static void open_hooks(void) { hooks_open = true; }
+#define HOOKS_OPEN() hooks_open
+#define OPEN_HOOKS_ON_THIS_THREAD() (hooks_open = true)
+#define CLOSE_HOOKS_ON_THIS_THREAD() (hooks_open = false)
+#else
+#define HOOKS_OPEN() true
+#define OPEN_HOOKS_ON_THIS_THREAD() ((void)0)
+#define CLOSE_HOOKS_ON_THIS_THREAD() ((void)0)
+#endif
+
 /* Frees that arrived while this thread was inside agent code holding a table lock (a signal
  * handler that frees): done now that the guard is down. */
 static LW_SLOW void flush_deferred_frees(lw_thread_state_t *t) {
@@ -75,7 +95,7 @@ static void *call_real(alloc_kind_t kind, size_t a, size_t b, int *result) {
 static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t size,
                                    int *result) {
   lw_thread_state_t *t = &lw__thread;
-  if (t->guard)
+  if (t->guard || !HOOKS_OPEN())
     return call_real(kind, a, b, result); /* agent code (or a handler inside it) */
   lw__guard_enter(t);
   bool sample = lw__agent_ensure_ready();
@@ -157,7 +177,7 @@ static LW_SLOW void free_slow(void *p) {
   t->free_calls++;
   if (lw__bootstrap_owns(p))
     return; /* served before the real allocator was known; never handed to it */
-  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
+  if (HOOKS_OPEN() && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
     if (LW_LIKELY(!t->guard)) {
       lw__guard_enter(t);
       lw__record_free(p);
@@ -199,7 +219,7 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     }
     return fresh;
   }
-  bool ready = !t->guard && lw__agent_ensure_ready();
+  bool ready = !t->guard && HOOKS_OPEN() && lw__agent_ensure_ready();
   if (!ready) {
     void *q = lw__real.realloc(p, size);
     if (q) {
@@ -282,6 +302,7 @@ typedef struct {
 /* Registers the new thread before user code runs, so its counts are summed even if it
  * never allocates (a thread that only frees). */
 static void *thread_trampoline(void *raw) {
+  OPEN_HOOKS_ON_THIS_THREAD();
   thread_start_t start = *(thread_start_t *)raw;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
@@ -290,7 +311,13 @@ static void *thread_trampoline(void *raw) {
   lw__thread_register();
   lw__sampler_reset(t);
   leave_agent(t);
+#ifdef LW_SANITIZER_GATE
+  void *result = start.start(start.argument);
+  CLOSE_HOOKS_ON_THIS_THREAD(); /* the runtime tears the thread down next */
+  return result;
+#else
   return start.start(start.argument);
+#endif
 }
 
 LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
