@@ -1,7 +1,7 @@
 /*
- * fuzz_procfs.c - libFuzzer target for the /proc and cgroup file parsers
- * (src/common/procfs.c, src/common/cgroup.c): every parser gets the same bytes, which must
- * never make one read outside them or crash. Seeds: captured files (corpus/procfs/).
+ * fuzz_procfs.c - libFuzzer target for the /proc file parsers (src/common/procfs.c): every
+ * parser gets the same bytes, which must never make one read outside them or crash. Seeds:
+ * captured files (corpus/procfs/). The cgroup parsers have their own target (fuzz_cgroup.c).
  * Built and replayed like fuzz_http_request.c (see tests/fuzz/CMakeLists.txt).
  */
 #include <stddef.h>
@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/cgroup.h"
 #include "common/procfs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,15 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char v2[64], v1[64];
   (void)lw_procfs_parse_cgroup(text, size, v2, sizeof v2, v1, sizeof v1);
   (void)lw_procfs_classify_fd_link(text, size);
-  lw_cgroup_mounts_t mounts;
-  (void)lw_cgroup_parse_mountinfo(text, size, &mounts);
-  uint64_t value;
-  (void)lw_cgroup_parse_limit(text, size, &value);
-  (void)lw_cgroup_parse_u64(text, size, &value);
-  lw_cgroup_v2_events_t events;
-  (void)lw_cgroup_parse_v2_events(text, size, &events);
-  lw_cgroup_v1_oom_control_t oom;
-  (void)lw_cgroup_parse_v1_oom_control(text, size, &oom);
   free(text);
   return 0;
 }
