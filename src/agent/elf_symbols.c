@@ -29,6 +29,7 @@ struct lw_elf_symbols {
   int n_program_headers;
   symbol_t *symbols;
   size_t n_symbols;
+  bool out_of_memory; /* a symbol table was there but could not be indexed */
 };
 
 static bool in_image(const lw_elf_symbols_t *e, uint64_t offset, uint64_t size) {
@@ -115,8 +116,10 @@ static bool load_table(lw_elf_symbols_t *e, const Elf64_Shdr *sections, size_t n
     if (names[strings->sh_size - 1] != '\0')
       continue;
     e->symbols = lw_alloc(&lw__scratch_allocator, (n ? n : 1) * sizeof(symbol_t));
-    if (!e->symbols)
+    if (!e->symbols) {
+      e->out_of_memory = true;
       return false;
+    }
     for (size_t j = 0; j < n; j++) {
       int kind = ELF64_ST_TYPE(syms[j].st_info);
       if ((kind != STT_FUNC && kind != STT_GNU_IFUNC) || syms[j].st_shndx == SHN_UNDEF ||
@@ -168,8 +171,18 @@ lw_elf_symbols_t *lw__elf_symbols_open(const char *path, const char *build_id) {
       goto fail; /* the file on disk is not the one that was mapped */
   }
   const Elf64_Shdr *sections = (const Elf64_Shdr *)(e->image + eh->e_shoff);
-  if (!load_table(e, sections, eh->e_shnum, SHT_SYMTAB) &&
-      !load_table(e, sections, eh->e_shnum, SHT_DYNSYM))
+  bool loaded = load_table(e, sections, eh->e_shnum, SHT_SYMTAB) ||
+                load_table(e, sections, eh->e_shnum, SHT_DYNSYM);
+  if (e->out_of_memory) {
+    /* Fewer names (or none) for this object: the profile keeps its addresses, which the
+     * CLI names with libdw; say so once rather than write a poorer profile silently. */
+    static bool said;
+    if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+      lw__log("out of memory while reading the symbols of '%s': profiles name fewer "
+              "functions (addresses are kept)",
+              path);
+  }
+  if (!loaded)
     goto fail;
   return e;
 fail:

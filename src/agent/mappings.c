@@ -174,8 +174,13 @@ void lw__mappings_after_dlclose(void) {
   /* Stacks captured up to now (epoch <= current) may point into the object; from the next
    * epoch on its addresses may belong to something else. */
   uint32_t next_epoch = current_epoch + 1;
-  for (size_t i = 0; i < c->n; i++)
-    retire(&c->segments[i], next_epoch);
+  for (size_t i = 0; i < c->n; i++) {
+    static bool said;
+    if (!retire(&c->segments[i], next_epoch) && !__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+      lw__log("out of memory to keep the mappings of unloaded '%s': profiles show its frames "
+              "as bare addresses",
+              c->segments[i].path);
+  }
   __atomic_store_n(&current_epoch, next_epoch, __ATOMIC_RELEASE);
   pthread_mutex_unlock(&retired_lock);
   lw__unwind_flush_cache();
