@@ -37,6 +37,7 @@ typedef struct lw_options {
   bool verbose;           /* LEAKWATCH_VERBOSE: one line at start with the settings */
   bool enabled;           /* LEAKWATCH_DISABLE=1 turns the agent into a pass-through */
   uint64_t fault_mmap;    /* LEAKWATCH_FAULT_MMAP=N: the Nth agent mmap fails (tests only) */
+  uint64_t fault_mmap_from; /* LEAKWATCH_FAULT_MMAP_FROM=N: the Nth and all later fail (tests) */
   int root_pid;           /* LEAKWATCH_ROOT_PID: pid of the process the output belongs to */
   bool control;           /* LEAKWATCH_CONTROL: the control socket (default on) */
   char http[128];         /* LEAKWATCH_HTTP: "127.0.0.1:6060" serves net/http/pprof paths */

@@ -5,7 +5,8 @@
  * profile and could deadlock inside the host's allocator). Tables reserve address space once
  * and touch pages as they grow, so their cost is what they hold. Every mapping goes through
  * map_pages(), which is also where tests inject failures (LEAKWATCH_FAULT_MMAP=N makes the
- * Nth call fail) to prove the host survives the agent running out of memory.
+ * Nth call fail, LEAKWATCH_FAULT_MMAP_FROM=N that one and every later one) to prove the host
+ * survives the agent running out of memory.
  */
 #define _GNU_SOURCE /* mremap */
 #include <string.h>
@@ -18,9 +19,21 @@ static uint64_t mmap_calls;
 
 static size_t page_round(size_t size) { return (size + 4095) & ~(size_t)4095; }
 
+/* Whether mapping number `call` is one a test asked to fail. The first failure injected is
+ * announced, so a test walking every point in turn knows when it has passed the last one. */
+static bool fault_injected(uint64_t call) {
+  static bool announced;
+  bool fail = (lw__options.fault_mmap && call == lw__options.fault_mmap) ||
+              (lw__options.fault_mmap_from && call >= lw__options.fault_mmap_from);
+  if (fail && !__atomic_exchange_n(&announced, true, __ATOMIC_RELAXED))
+    lw__log("LEAKWATCH_FAULT_MMAP: the agent's mapping number %llu fails (a test)",
+            (unsigned long long)call);
+  return fail;
+}
+
 static void *map_pages(size_t size, int extra_flags) {
   uint64_t call = __atomic_add_fetch(&mmap_calls, 1, __ATOMIC_RELAXED);
-  if (lw__options.fault_mmap && call == lw__options.fault_mmap)
+  if ((lw__options.fault_mmap || lw__options.fault_mmap_from) && fault_injected(call))
     return NULL;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
                  -1, 0);

@@ -29,6 +29,7 @@
 typedef struct fixture_run {
   int status;        /* waitpid status */
   char out[16384];   /* the fixture's stdout */
+  char err[8192];    /* the start of its stderr (the agent's diagnostics) */
 } fixture_run_t;
 
 /* Runs fixture `name` with arguments args (NULL-terminated, may be NULL) under the agent.
@@ -40,11 +41,21 @@ static int harness_run(const char *name, const char *const *args, const char *ra
   int pipe_fds[2];
   if (pipe(pipe_fds) < 0)
     return -1;
-  pid_t child = fork();
-  if (child < 0)
+  /* stderr goes to an unlinked temporary file, read back once the fixture has exited. */
+  char err_path[] = "/tmp/lw-harness-err-XXXXXX";
+  int err_fd = mkstemp(err_path);
+  if (err_fd < 0)
     return -1;
+  unlink(err_path);
+  pid_t child = fork();
+  if (child < 0) {
+    close(err_fd);
+    return -1;
+  }
   if (child == 0) {
     dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    close(err_fd);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     setenv("LD_PRELOAD", HARNESS_AGENT, 1);
@@ -80,8 +91,13 @@ static int harness_run(const char *name, const char *const *args, const char *ra
   run->out[filled] = '\0';
   close(pipe_fds[0]);
   while (waitpid(child, &run->status, 0) < 0)
-    if (errno != EINTR)
+    if (errno != EINTR) {
+      close(err_fd);
       return -1;
+    }
+  ssize_t n = pread(err_fd, run->err, sizeof run->err - 1, 0);
+  run->err[n > 0 ? n : 0] = '\0';
+  close(err_fd);
   return 0;
 }
 
