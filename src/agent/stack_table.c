@@ -150,9 +150,9 @@ uint32_t lw__stacks_intern(const uint64_t *frames, int depth, bool truncated, ui
     }
   }
   if (id == LW_STACK_OVERFLOW_ID && __atomic_fetch_add(&table.dropped, 1, __ATOMIC_RELAXED) == 0)
-    lw__log("stack table full (%llu stacks, LEAKWATCH_MAX_STACKS): samples with new stacks "
-            "are counted under [stack table full]",
-            (unsigned long long)table.max);
+    lw__log("stack table full (%u stacks stored; LEAKWATCH_MAX_STACKS=%llu, fewer when stacks "
+            "are deep): samples with new stacks are counted under [stack table full]",
+            table.count, (unsigned long long)table.max);
   pthread_mutex_unlock(&table.insert_lock);
   return id;
 }
