@@ -121,19 +121,35 @@ start=$(date +%s)
 status=$(code --max-time 15 "http://$addr/metrics")
 took=$(( $(date +%s) - start ))
 check "a request is served while slow clients hold slots (status $status after ${took}s)" test "$status" = 200 -a "$took" -le 8
-# 1000 hostile requests in a row
+# 1000 hostile requests in a row, eight kinds in turn; the agent's memory must not grow
+# with them (the service's own growth adds a few samples: 4 MiB of slack) and the host
+# must keep running.
+metric() { curl -s --max-time 10 "http://$addr/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+mem_before=$(metric leakwatch_agent_memory_bytes)
+allocs_before=$(metric leakwatch_heap_allocs_total)
+long_header=$(head -c 9000 /dev/zero | tr '\0' h)
 for i in $(seq 1000); do
-  case $((i % 4)) in
+  case $((i % 8)) in
     0) printf 'GARBAGE\r\n\r\n' ;;
     1) printf 'GET /debug/pprof/%s HTTP/1.1\r\n\r\n' "$(head -c 300 /dev/zero | tr '\0' x)" ;;
     2) printf 'GET /metrics HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n' ;;
     3) printf '\x00\x01\x02\xff\r\n\r\n' ;;
+    4) printf 'GET /metrics HTTP/1.1\r\nX-Long: %s\r\n\r\n' "$long_header" ;;
+    5) printf 'GET /debug/pprof/..%%2f..%%2f..%%2fetc/passwd HTTP/1.1\r\nHost: x\r\n\r\n' ;;
+    6) printf 'POST /debug/pprof/symbol HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n' ;;
+    7) printf 'GET /debug/pprof/heap?seconds=999999999999999999999 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n' ;;
   esac | timeout 2 socat - "TCP:$addr" >/dev/null 2>&1
 done
 check "host alive after 1000 hostile requests" kill -0 "$svc"
 check "endpoint still answers" test "$(code "http://$addr/metrics")" = 200
-mem=$(curl -s "http://$addr/metrics" | awk '/^leakwatch_agent_memory_bytes /{print $2}')
-check "agent memory bounded after the barrage ($mem bytes)" test "${mem:-0}" -lt 33554432
+mem=$(metric leakwatch_agent_memory_bytes)
+echo "hostile barrage: agent memory $mem_before -> $mem bytes"
+check "agent memory bounded after the barrage ($mem_before -> $mem bytes)" \
+  test "${mem:-0}" -lt 33554432 -a "${mem:-0}" -lt $((${mem_before:-0} + 4194304))
+allocs=$(metric leakwatch_heap_allocs_total)
+check "the host kept allocating meanwhile ($allocs_before -> $allocs calls)" \
+  test "${allocs:-0}" -gt "${allocs_before:-0}"
+check "no path trick reached a file" bash -c "! curl -s --path-as-is 'http://$addr/debug/pprof/..%2f..%2f..%2fetc/passwd' | grep -q root:"
 
 # loopback only, unless allowed
 LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=0.0.0.0:0 "$FIX/live_service" 1 >/dev/null 2>remote.err
