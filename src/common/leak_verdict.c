@@ -19,6 +19,7 @@ void lw_leak_verdict_defaults(lw_leak_verdict_options_t *o) {
   o->min_r2 = 0.85;
   o->min_rising_share = 0.8;
   o->min_recent_ratio = 0.25;
+  o->count_unit = NULL; /* bytes */
 }
 
 void lw_format_duration(double seconds, char *out, size_t size) {
