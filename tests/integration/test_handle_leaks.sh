@@ -9,29 +9,8 @@
 #     /metrics (promtool), stats; clear refusals when descriptors are not tracked;
 #   - growth verdicts: a socket and a thread leaked every (scaled) 10 s are suspects at
 #     their stacks, a pool of pipes that fills up and the fixed variant are not.
-set -u
-LW="$LW_BUILD_DIR/bin/leakwatch"
-AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
-FIX="$LW_BUILD_DIR/tests/fixtures"
-work=$(mktemp -d /tmp/lw-handles-XXXXXX)
-export XDG_RUNTIME_DIR="$work/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
+. "$(dirname "$0")/lib.sh"
+lw_test_begin handles
 
 # The growth runs take half a minute: start them first, check them last. Time is scaled 10x
 # (a leak every second, history every second, 18 s of history for a verdict).
@@ -98,12 +77,7 @@ LD_PRELOAD="$AGENT" LEAKWATCH_TRACK_FDS=1 LEAKWATCH_HTTP=127.0.0.1:0 \
   "$FIX/handle_leaks" --serve 60 >live.out 2>live.err &
 live=$!
 pids+=("$live")
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -n 's|.*HTTP endpoint on http://\([0-9.:]*\)/debug/pprof/.*|\1|p' live.err)
-  [ -n "$addr" ] && grep -q ready live.out && break
-  sleep 0.05
-done
+lw_wait_http live.err live.out
 check "live fixture ready with an endpoint" test -n "$addr"
 "$LW" fds "$live" --json -o live-fds.pb.gz >live-fds.json 2>live-fds.err
 check "leakwatch fds PID --json: 12 by type" \
@@ -136,12 +110,8 @@ LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=127.0.0.1:0 "$FIX/handle_leaks" --serve 60 >u
   2>untracked.err &
 untracked=$!
 pids+=("$untracked")
-uaddr=""
-for _ in $(seq 100); do
-  uaddr=$(sed -n 's|.*HTTP endpoint on http://\([0-9.:]*\)/debug/pprof/.*|\1|p' untracked.err)
-  [ -n "$uaddr" ] && grep -q ready untracked.out && break
-  sleep 0.05
-done
+lw_wait_http untracked.err untracked.out
+uaddr=$addr
 "$LW" fds "$untracked" >/dev/null 2>untracked-fds.txt
 rc=$?
 check "fds without tracking: non-zero exit (got $rc)" test "$rc" -ne 0
@@ -183,5 +153,4 @@ check "fixed growth run: the pool is tracked as a descriptor site" \
 check "fixed growth run: the pool is what stays open at exit (16 pipe fds)" \
   quiet jq -e '.fds_open_at_exit.total == 16 and .fds_open_at_exit.by_type.pipe == 16' grow-fixed.json
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+lw_test_end
