@@ -43,6 +43,7 @@ typedef struct {
 
 static struct {
   atomic_bool initialized;
+  atomic_bool memo_off;
   _Atomic uintptr_t skip_start; /* [skip_start, skip_end): the object whose leading */
   _Atomic uintptr_t skip_end;   /* frames are dropped; empty when equal */
   _Atomic uint32_t next_stripe;
@@ -90,6 +91,10 @@ void lw__unwind_skip_module(const void *address_in_module) {
 }
 
 void lw__unwind_flush_cache(void) { lw__unwind_cache_flush(); }
+
+void lw__unwind_set_memo(bool on) {
+  atomic_store_explicit(&unwind_state.memo_off, !on, memory_order_relaxed);
+}
 
 void lw__unwind_get_stats(lw_unwind_stats_t *out) {
   *out = (lw_unwind_stats_t){0};
@@ -448,7 +453,8 @@ int lw__unwind_from_entry(uint64_t *pcs, int max_depth, int skip, bool *truncate
   lw_stack_region_t region;
   lw__stack_region_for((uintptr_t)entry->sp, &region);
   /* A walk that repeats a recent one is answered from the memo (unwind_memo.h). */
-  bool memo = lw__unwind_memo_begin();
+  bool memo = !atomic_load_explicit(&unwind_state.memo_off, memory_order_relaxed) &&
+              lw__unwind_memo_begin();
   lw_unwind_memo_key_t key;
   lw_unwind_read_log_t log;
   if (memo) {

@@ -59,6 +59,10 @@ int lw__unwind_here(uint64_t *pcs, int max_depth, int skip, bool *truncated);
  * meaningful right after the walk, on the same thread, with no walk in between. */
 uint64_t lw__unwind_last_walk_tag(void);
 
+/* Turns the memo of recent walks on (the default) or off, for every thread: benchmarks
+ * use it to time full walks. */
+void lw__unwind_set_memo(bool on);
+
 /* Forgets every cached rule. The agent calls it after dlclose: code unloaded from an
  * address range must not be unwound with the rules learned for it if new code is later
  * mapped there. Costs one pass over the table (512 KiB of stores). */
