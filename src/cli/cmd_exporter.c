@@ -263,11 +263,12 @@ static size_t collect(void) {
     if (denied) {
       x.stats.partial_processes++;
       if (!t->logged_denied) {
-        char what[256];
+        char what[256], where[128];
         lw_watch_denied_text(denied, what, sizeof what);
-        log_line("pid %d (%s): permission denied reading %s of /proc/%d; those metrics are "
-                 "not exported (run as the process's user or with CAP_SYS_PTRACE)",
-                 t->t.pid, x.samples[n].comm, what, t->t.pid);
+        lw_watch_denied_where(&t->t, where, sizeof where);
+        log_line("pid %d (%s): permission denied reading %s of %s; those metrics are "
+                 "not exported (%s)",
+                 t->t.pid, x.samples[n].comm, what, where, lw_watch_denied_fix);
         t->logged_denied = true;
       }
     }

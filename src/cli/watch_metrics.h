@@ -105,7 +105,11 @@ typedef struct lw_watch_trended {
   lw_watch_field_t field;
   bool bytes;             /* thresholds in bytes/h, else counts/h */
 } lw_watch_trended_t;
+#ifdef _WIN32
+#define LW_WATCH_N_TRENDED 8 /* working_set private_bytes pagefile virtual handles threads gdi user */
+#else
 #define LW_WATCH_N_TRENDED 9 /* rss pss uss swap vsize data fds threads cgroup_memory */
+#endif
 extern const lw_watch_trended_t lw_watch_trended[LW_WATCH_N_TRENDED];
 extern const size_t lw_watch_n_trended;
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,6 +260,18 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
   rate(out, prev, LW_W_DISK_READ_BYTES, LW_W_DISK_READ_RATE, 1);
   rate(out, prev, LW_W_DISK_WRITE_BYTES, LW_W_DISK_WRITE_RATE, 1);
   return 0;
+}
+
+const char *const lw_watch_denied_fix = "run as the process's user or with CAP_SYS_PTRACE";
+
+void lw_watch_denied_where(const lw_watch_target_t *target, char *out, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d", target->pid);
+  struct stat st;
+  if (stat(path, &st) == 0)
+    snprintf(out, size, "%s (owned by uid %u)", path, (unsigned)st.st_uid);
+  else
+    snprintf(out, size, "%s", path);
 }
 
 void lw_watch_denied_text(unsigned denied, char *out, size_t size) {
