@@ -6,11 +6,14 @@
 # plus the Windows platform layer (src/platform/windows) and the *_windows.c halves of the
 # CLI. Linux-only files (/proc, cgroups, ELF, signals, the LD_PRELOAD agent) are left out
 # by name below, so a new shared file is picked up by both builds.
+# zlib linked statically: a Windows machine has no zlib1.dll (wine happens to ship one).
+find_library(ZLIB_LIBRARY NAMES libz.a REQUIRED)
 find_package(ZLIB REQUIRED)   # libz-mingw-w64-dev
 
 set(LW_WIN ${CMAKE_SOURCE_DIR}/src/platform/windows)
-# Windows 8.1 API level (GetSystemTimePreciseAsFileTime, PROCESS_QUERY_LIMITED_INFORMATION).
-add_compile_definitions(_WIN32_WINNT=0x0603 WINVER=0x0603 UNICODE _UNICODE
+# Windows 8.1 API level (GetSystemTimePreciseAsFileTime, PROCESS_QUERY_LIMITED_INFORMATION);
+# WIN32_LEAN_AND_MEAN keeps <windows.h> from pulling the old winsock.h before winsock2.h.
+add_compile_definitions(_WIN32_WINNT=0x0603 WINVER=0x0603 UNICODE _UNICODE WIN32_LEAN_AND_MEAN
   __USE_MINGW_ANSI_STDIO=1)
 include_directories(BEFORE ${LW_WIN}/compat)
 # Format checks: gcc checks format(printf) attributes against the Microsoft printf here and
@@ -40,13 +43,15 @@ target_link_libraries(lw_platform PUBLIC lw_common psapi ntdll)
 set(LW_CLI_DIR ${CMAKE_SOURCE_DIR}/src/cli)
 set(LW_CLI_WINDOWS_SOURCES
   cli_options.c
-  cmd_watch.c cmd_rules.c
+  cmd_watch.c cmd_rules.c cmd_exporter.c cmd_service.c
+  exporter_config.c exporter_metrics.c exporter_server.c
+  exporter_loop_windows.c net_socket_windows.c
   watch_csv.c watch_output.c
   watch_metrics_windows.c watch_sample_windows.c proc_discovery_windows.c os_process_windows.c)
 list(TRANSFORM LW_CLI_WINDOWS_SOURCES PREPEND ${LW_CLI_DIR}/)
 add_library(lw_cli_core STATIC ${LW_CLI_WINDOWS_SOURCES})
 target_compile_definitions(lw_cli_core PUBLIC LW_VERSION="${PROJECT_VERSION}")
-target_link_libraries(lw_cli_core PUBLIC lw_platform lw_common ws2_32 advapi32 user32)
+target_link_libraries(lw_cli_core PUBLIC lw_platform lw_common ws2_32 advapi32)
 add_executable(leakwatch ${LW_CLI_DIR}/main.c)
 target_link_libraries(leakwatch PRIVATE lw_cli_core)
 

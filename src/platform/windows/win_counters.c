@@ -288,6 +288,32 @@ void lw_win_handle_table_free(lw_win_handle_table_t *table) {
 
 /* ---- Counters ------------------------------------------------------------------------- */
 
+/* GetGuiResources lives in user32.dll, which is loaded only when a GUI counter is first
+ * read: a service that never needs it never initializes the windowing side (under wine
+ * that initialization blocks a service process that has no desktop; see docs/WINDOWS.md).
+ * Under wine the function is a stub anyway, so a service there skips it. */
+static DWORD(WINAPI *gui_resources_function(void))(HANDLE, DWORD) {
+  static bool looked;
+  static DWORD(WINAPI * fn)(HANDLE, DWORD);
+  if (!looked) {
+    looked = true;
+    HMODULE user32 = NULL;
+    if (!(lw_win_is_wine(NULL) && lw_win_is_service_process()))
+      user32 = LoadLibraryW(L"user32.dll");
+    if (user32)
+      fn = (DWORD(WINAPI *)(HANDLE, DWORD))(void (*)(void))GetProcAddress(user32,
+                                                                          "GetGuiResources");
+  }
+  return fn;
+}
+
+bool lw_win_is_service_process(void) {
+  /* Services run in session 0 with no console (Windows Vista and later). */
+  DWORD session = 1;
+  return ProcessIdToSessionId(GetCurrentProcessId(), &session) && session == 0 &&
+         GetConsoleWindow() == NULL;
+}
+
 static double filetime_seconds(const FILETIME *ft) {
   ULARGE_INTEGER v;
   v.LowPart = ft->dwLowDateTime;
@@ -330,9 +356,12 @@ int lw_win_counters_read(void *process, lw_win_counters_t *out) {
     out->has_handle_count = true;
     out->handle_count = handles;
   }
-  out->has_gui = true;
-  out->gdi_objects = GetGuiResources(h, GR_GDIOBJECTS);
-  out->user_objects = GetGuiResources(h, GR_USEROBJECTS);
+  DWORD(WINAPI * gui_resources)(HANDLE, DWORD) = gui_resources_function();
+  if (gui_resources) {
+    out->has_gui = true;
+    out->gdi_objects = gui_resources(h, GR_GDIOBJECTS);
+    out->user_objects = gui_resources(h, GR_USEROBJECTS);
+  }
   IO_COUNTERS io;
   if (GetProcessIoCounters(h, &io)) {
     out->has_io = true;

@@ -90,6 +90,9 @@ int lw_win_counters_read(void *process, lw_win_counters_t *out);
 void *lw_win_process_open(uint32_t pid, bool *can_dup, int *error);
 void lw_win_process_close(void *process);
 
+/* True in a service process (session 0, no console). */
+bool lw_win_is_service_process(void);
+
 /* True when running under wine; *version gets its version string ("8.0"). */
 bool lw_win_is_wine(const char **version);
 
