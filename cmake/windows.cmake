@@ -31,7 +31,7 @@ list(REMOVE_ITEM LW_COMMON_SOURCES
   ${CMAKE_SOURCE_DIR}/src/common/procfs.c     # /proc
   ${CMAKE_SOURCE_DIR}/src/common/cgroup.c     # cgroups
   ${CMAKE_SOURCE_DIR}/src/common/file.c)      # -> platform/windows/file_windows.c
-add_library(lw_common STATIC ${LW_COMMON_SOURCES} ${LW_WIN}/file_windows.c)
+add_library(lw_common STATIC ${LW_COMMON_SOURCES} ${LW_WIN}/file_windows.c ${LW_WIN}/win_errno.c)
 target_link_libraries(lw_common PUBLIC ZLIB::ZLIB)
 
 # ---- src/platform/windows: the OS layer --------------------------------------------
@@ -54,6 +54,23 @@ target_compile_definitions(lw_cli_core PUBLIC LW_VERSION="${PROJECT_VERSION}")
 target_link_libraries(lw_cli_core PUBLIC lw_platform lw_common ws2_32 advapi32)
 add_executable(leakwatch ${LW_CLI_DIR}/main.c)
 target_link_libraries(leakwatch PRIVATE lw_cli_core)
+
+# ---- the agent DLL: shared sampler and tables + the Windows platform layer ----------------
+set(LW_AGENT_DIR ${CMAKE_SOURCE_DIR}/src/agent)
+add_library(leakwatch_agent SHARED
+  ${LW_AGENT_DIR}/sampler.c ${LW_AGENT_DIR}/stack_table.c ${LW_AGENT_DIR}/live_table.c
+  ${LW_AGENT_DIR}/record.c ${LW_AGENT_DIR}/options.c ${LW_AGENT_DIR}/log.c
+  ${LW_AGENT_DIR}/windows/dllmain.c ${LW_AGENT_DIR}/windows/hooks_windows.c
+  ${LW_AGENT_DIR}/windows/iat_patch.c ${LW_AGENT_DIR}/windows/memory_windows.c
+  ${LW_AGENT_DIR}/windows/modules_windows.c ${LW_AGENT_DIR}/windows/thread_windows.c
+  ${LW_AGENT_DIR}/windows/unwind_windows.c ${LW_AGENT_DIR}/windows/export_windows.c)
+set_target_properties(leakwatch_agent PROPERTIES OUTPUT_NAME leakwatch_agent PREFIX "")
+target_compile_definitions(leakwatch_agent PRIVATE LW_AGENT_VERSION="${PROJECT_VERSION}")
+# -Wno-attributes: ELF symbol visibility (agent.h's LW_HIDDEN) has no PE meaning; a DLL
+# exports only what is marked dllexport.
+target_compile_options(leakwatch_agent PRIVATE -fno-omit-frame-pointer -fno-stack-protector
+  -Wno-attributes)
+target_link_libraries(leakwatch_agent PRIVATE lw_common psapi pthread)
 
 # ---- tests (run under wine by scripts/run-windows-tests.sh) ---------------------------
 # ctest runs each test .exe through wine with a time limit.

@@ -10,7 +10,7 @@
 #include <errno.h>
 
 #include "common/fmt.h"
-#include "platform/windows/win_counters.h"
+#include "platform/windows/win_errno.h"
 
 static bool widen(const char *path, WCHAR *out, int size) {
   return MultiByteToWideChar(CP_UTF8, 0, path, -1, out, size) > 0;

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "common/handle_types.h"
+#include "platform/windows/win_errno.h"
 
 /* One process of a Toolhelp snapshot. */
 typedef struct lw_win_process_entry {
@@ -96,9 +97,5 @@ bool lw_win_is_service_process(void);
 /* True when running under wine; *version gets its version string ("8.0"). */
 bool lw_win_is_wine(const char **version);
 
-/* A negative errno for a Win32 error code (ERROR_ACCESS_DENIED -> -EACCES ...). */
-int lw_win_errno(unsigned long win32_error);
-/* The system's text for a Win32 error code, without the trailing newline. */
-const char *lw_win_error_text(unsigned long win32_error, char *out, size_t size);
 
 #endif
