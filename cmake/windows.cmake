@@ -36,6 +36,7 @@ target_link_libraries(lw_common PUBLIC ZLIB::ZLIB)
 
 # ---- src/platform/windows: the OS layer --------------------------------------------
 add_library(lw_platform STATIC ${LW_WIN}/win_counters.c ${LW_WIN}/win_spawn.c
+  ${LW_WIN}/win_inject.c ${LW_WIN}/win_job.c
   ${LW_WIN}/regex_compat.cpp)
 target_link_libraries(lw_platform PUBLIC lw_common psapi ntdll)
 
@@ -47,7 +48,9 @@ set(LW_CLI_WINDOWS_SOURCES
   exporter_config.c exporter_metrics.c exporter_server.c
   exporter_loop_windows.c net_socket_windows.c
   watch_csv.c watch_output.c
-  watch_metrics_windows.c watch_sample_windows.c proc_discovery_windows.c os_process_windows.c)
+  watch_metrics_windows.c watch_sample_windows.c proc_discovery_windows.c os_process_windows.c
+  cmd_run_windows.c memory_cap_windows.c leak_report.c profile_io.c
+  symbolize_names.c symbolize_windows.c)
 list(TRANSFORM LW_CLI_WINDOWS_SOURCES PREPEND ${LW_CLI_DIR}/)
 add_library(lw_cli_core STATIC ${LW_CLI_WINDOWS_SOURCES})
 target_compile_definitions(lw_cli_core PUBLIC LW_VERSION="${PROJECT_VERSION}")

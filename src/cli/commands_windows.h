@@ -8,3 +8,4 @@ LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, handles, thread
 LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
 LW_DECLARE_COMMAND(exporter, "serve Prometheus metrics for chosen processes (console, or a Windows service)")
 LW_DECLARE_COMMAND(service, "install, start, stop or remove the exporter as a Windows service")
+LW_DECLARE_COMMAND(run, "run a program with the agent DLL loaded and report what it leaked (or cap its memory)")
