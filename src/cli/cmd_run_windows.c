@@ -159,12 +159,27 @@ static int parse(int argc, char **argv, run_options_t *o, char ***command) {
   return rc;
 }
 
-/* Waits for the child, reading the job's messages meanwhile. */
-static DWORD wait_child(HANDLE process, lw_win_job_t *job) {
-  while (WaitForSingleObject(process, job ? 50 : INFINITE) == WAIT_TIMEOUT)
+/* The command's peaks: read while it runs too, because after it exits wine reports zeros
+ * (Windows keeps them readable through the process handle). */
+static void note_peaks(HANDLE process, PROCESS_MEMORY_COUNTERS *peaks) {
+  PROCESS_MEMORY_COUNTERS now = {0};
+  if (!GetProcessMemoryInfo(process, &now, sizeof now))
+    return;
+  if (now.PeakWorkingSetSize > peaks->PeakWorkingSetSize)
+    peaks->PeakWorkingSetSize = now.PeakWorkingSetSize;
+  if (now.PeakPagefileUsage > peaks->PeakPagefileUsage)
+    peaks->PeakPagefileUsage = now.PeakPagefileUsage;
+}
+
+/* Waits for the child, reading the job's messages and the peaks meanwhile. */
+static DWORD wait_child(HANDLE process, lw_win_job_t *job, PROCESS_MEMORY_COUNTERS *peaks) {
+  while (WaitForSingleObject(process, job ? 20 : INFINITE) == WAIT_TIMEOUT) {
     lw_win_job_poll(job, 0);
+    note_peaks(process, peaks);
+  }
   if (job)
     lw_win_job_poll(job, 0);
+  note_peaks(process, peaks);
   DWORD code = 0;
   GetExitCodeProcess(process, &code);
   return code;
@@ -229,12 +244,11 @@ int lw_cmd_run(int argc, char **argv) {
   double start = lw_os_mono_now();
   ResumeThread(child.thread);
   CloseHandle(child.thread);
-  DWORD code = wait_child(child.process, capped ? &job : NULL);
+  PROCESS_MEMORY_COUNTERS pmc = {0};
+  DWORD code = wait_child(child.process, capped ? &job : NULL, &pmc);
   double seconds = lw_os_mono_now() - start;
 
   if (capped) {
-    PROCESS_MEMORY_COUNTERS pmc = {0};
-    GetProcessMemoryInfo(child.process, &pmc, sizeof pmc);
     lw_job_cap_result_t r = {o.memory_max, lw_win_job_limit_in_force(&job), code, seconds,
                              job.limit_hits, job.first_hit_seconds, lw_win_job_peak(&job),
                              pmc.PeakWorkingSetSize, pmc.PeakPagefileUsage};

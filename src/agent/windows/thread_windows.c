@@ -20,6 +20,11 @@ void lw__thread_register(void) {
     return;
   t->registered = 1;
   t->tid = (pid_t)GetCurrentThreadId();
+  /* A distinct sampler seed per thread (as ../thread_state.c seeds it); never zero. */
+  LARGE_INTEGER now;
+  QueryPerformanceCounter(&now);
+  t->random_state = ((uint64_t)t->tid << 32) ^ (uint64_t)(uintptr_t)t ^ (uint64_t)now.QuadPart ^
+                    0x9E3779B97F4A7C15ULL;
   InterlockedIncrement64(&threads_seen);
 }
 
