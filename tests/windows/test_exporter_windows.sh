@@ -7,11 +7,12 @@
 command -v promtool >/dev/null || fail "promtool missing (scripts/debian-packages.txt: prometheus)"
 command -v curl >/dev/null || fail "curl missing"
 
-wine_run -t 60 "$FIXTURES/handle_leaker.exe" 2 200 7000 > /dev/null &
+cp "$FIXTURES/handle_leaker.exe" "$tmp/export_leaker.exe" # a name no parallel test uses
+wine_run -t 60 "$tmp/export_leaker.exe" 2 200 7000 > /dev/null &
 leaker=$!
 sleep 1
 port=$((20000 + RANDOM % 20000))
-wine_run -t 60 "$LW_EXE" exporter --name '^handle_leaker\.exe$' --listen "127.0.0.1:$port" \
+wine_run -t 60 "$LW_EXE" exporter --name '^export_leaker\.exe$' --listen "127.0.0.1:$port" \
   > "$tmp/out" 2> "$tmp/err" &
 exporter=$!
 for _ in $(seq 50); do grep -q "listening on" "$tmp/err" && break; sleep 0.1; done
@@ -19,7 +20,7 @@ grep -q "listening on http://127.0.0.1:$port/metrics" "$tmp/err" || { cat "$tmp/
 
 curl -sf "http://127.0.0.1:$port/metrics" > "$tmp/metrics" || fail "scrape failed"
 promtool check metrics < "$tmp/metrics" || fail "promtool rejects the exposition"
-grep -q '^process_open_handles_by_type{pid="[0-9]*",comm="handle_leaker.exe",type="Event"} 400$' \
+grep -q '^process_open_handles_by_type{pid="[0-9]*",comm="export_leaker.exe",type="Event"} 400$' \
   "$tmp/metrics" || { grep handles "$tmp/metrics"; fail "400 Event handles expected"; }
 grep -q '^process_open_handles_by_type{.*type="File"} [4-9][0-9]$' "$tmp/metrics" || fail "File handles"
 for m in process_resident_memory_bytes process_private_memory_bytes process_pagefile_bytes \
@@ -39,7 +40,7 @@ grep -q "127.0.0.1:$port: address already in use" "$tmp/err2" || fail "busy port
 
 # Ctrl-C (wine turns SIGINT into a console control event): a clean stop.
 # The wine process itself is the one whose argv[0] is the .exe (not timeout's or bash's).
-kill -INT $(pgrep -f "^[^ ]*leakwatch\.exe exporter --name [^ ]*handle_leaker.*--listen 127.0.0.1:$port") 2>/dev/null || true
+kill -INT $(pgrep -f "^[^ ]*leakwatch\.exe exporter --name [^ ]*export_leaker.*--listen 127.0.0.1:$port") 2>/dev/null || true
 set +e
 wait $exporter; rc=$?
 set -e

@@ -19,11 +19,13 @@ grep -q "pid 999999: no such process" "$tmp/err" || fail "message: $(cat "$tmp/e
 lw watch --help | grep -q "name REGEX" || fail "watch --help"
 lw rules --metrics | grep -q "^handles_event" || fail "rules --metrics lists handles_event"
 
-# The leaker: 6 steps of 8 MiB, 200 events, 20 files and 2 threads, 700 ms apart.
-wine_run -t 60 "$FIXTURES/handle_leaker.exe" 6 700 4000 > "$tmp/leaker.out" &
+# The leaker: 6 steps of 8 MiB, 200 events, 20 files and 2 threads, 700 ms apart. A copy
+# with its own name, so tests running in parallel cannot match each other's processes.
+cp "$FIXTURES/handle_leaker.exe" "$tmp/watch_leaker.exe"
+wine_run -t 60 "$tmp/watch_leaker.exe" 6 700 4000 > "$tmp/leaker.out" &
 leaker=$!
 set +e
-lw watch --name '^handle_leaker\.exe$' --interval 300ms --duration 5s --plain \
+lw watch --name '^watch_leaker\.exe$' --interval 300ms --duration 5s --plain \
   --csv "$(winpath "$tmp/w.csv")" --jsonl "$(winpath "$tmp/w.jsonl")" \
   --alert 'EventLeak: handles_event > 500 for 600ms' \
   --trend-min-span 1s --trend-window 20s --trend-min-count 60 \
@@ -33,7 +35,7 @@ set -e
 wait $leaker || true
 cat "$tmp/out" | tail -3
 [ $rc -eq 3 ] || { cat "$tmp/err"; fail "exit $rc, expected 3 (alert fired)"; }
-grep -q "^ALERT EventLeak firing: pid [0-9]* (handle_leaker.exe)" "$tmp/out" || fail "no alert line"
+grep -q "^ALERT EventLeak firing: pid [0-9]* (watch_leaker.exe)" "$tmp/out" || fail "no alert line"
 grep -q "handles_event growing\|handles growing" "$tmp/out" || fail "no handle trend: $(grep -i grow "$tmp/out")"
 grep -q " handles=[0-9]* (event [0-9]*, file [0-9]*" "$tmp/out" || fail "plain line lacks handles by type"
 
