@@ -82,6 +82,26 @@ typedef struct lw_watch_sample {
   bool has[LW_W_FIELD_COUNT];
 } lw_watch_sample_t;
 
+/* Sets a field present. */
+static inline void lw_watch_set(lw_watch_sample_t *s, lw_watch_field_t f, double v) {
+  s->v[f] = v;
+  s->has[f] = true;
+}
+
+/* Sets `field` to the per-second rate of `counter` between prev and out, times scale, when
+ * both samples have it and it did not go down (a PID reused by a new process starts its
+ * counters over). Both platforms' samplers compute their rates with it. */
+static inline void lw_watch_rate(lw_watch_sample_t *out, const lw_watch_sample_t *prev,
+                                 lw_watch_field_t counter, lw_watch_field_t field, double scale) {
+  if (!prev || !prev->has[counter] || !out->has[counter])
+    return;
+  double dt = out->time_mono - prev->time_mono;
+  double dv = out->v[counter] - prev->v[counter];
+  if (dt <= 0 || dv < 0)
+    return;
+  lw_watch_set(out, field, dv / dt * scale);
+}
+
 /* One CSV/JSONL column (after time_unix, pid, comm). */
 typedef struct lw_watch_column {
   const char *key;        /* "rss_bytes": ends with its unit */

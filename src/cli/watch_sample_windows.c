@@ -40,22 +40,6 @@ void lw_watch_target_close(lw_watch_target_t *target) {
   target->opened = false;
 }
 
-static void set(lw_watch_sample_t *s, lw_watch_field_t f, double v) {
-  s->v[f] = v;
-  s->has[f] = true;
-}
-
-/* A per-second rate of a counter against the previous sample (a decrease is a restart). */
-static void rate(lw_watch_sample_t *s, const lw_watch_sample_t *prev, lw_watch_field_t counter,
-                 lw_watch_field_t out, double scale) {
-  if (!prev || !prev->has[counter] || !s->has[counter])
-    return;
-  double dt = s->time_mono - prev->time_mono;
-  double d = s->v[counter] - prev->v[counter];
-  if (dt > 0 && d >= 0)
-    set(s, out, d / dt * scale);
-}
-
 int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
                     const lw_watch_sample_t *prev, lw_watch_sample_t *out, unsigned *denied) {
   memset(out, 0, sizeof *out);
@@ -75,7 +59,7 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
           : NULL;
   if (entry) {
     snprintf(out->comm, sizeof out->comm, "%s", entry->name);
-    set(out, LW_W_THREADS, entry->threads);
+    lw_watch_set(out, LW_W_THREADS, entry->threads);
   } else if (prev) {
     snprintf(out->comm, sizeof out->comm, "%s", prev->comm);
   }
@@ -84,26 +68,26 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
   if (lw_win_counters_read(target->process, &c) != 0)
     return -ESRCH;
   if (c.has_memory) {
-    set(out, LW_W_RSS, (double)c.working_set);
-    set(out, LW_W_PEAK_RSS, (double)c.peak_working_set);
-    set(out, LW_W_PRIVATE, (double)c.private_bytes);
-    set(out, LW_W_PAGEFILE, (double)c.pagefile);
-    set(out, LW_W_PEAK_PAGEFILE, (double)c.peak_pagefile);
+    lw_watch_set(out, LW_W_RSS, (double)c.working_set);
+    lw_watch_set(out, LW_W_PEAK_RSS, (double)c.peak_working_set);
+    lw_watch_set(out, LW_W_PRIVATE, (double)c.private_bytes);
+    lw_watch_set(out, LW_W_PAGEFILE, (double)c.pagefile);
+    lw_watch_set(out, LW_W_PEAK_PAGEFILE, (double)c.peak_pagefile);
     if (c.virtual_size)
-      set(out, LW_W_VSIZE, (double)c.virtual_size);
-    set(out, LW_W_PAGE_FAULTS, (double)c.page_faults);
+      lw_watch_set(out, LW_W_VSIZE, (double)c.virtual_size);
+    lw_watch_set(out, LW_W_PAGE_FAULTS, (double)c.page_faults);
   }
   if (c.has_gui) {
-    set(out, LW_W_GDI_OBJECTS, (double)c.gdi_objects);
-    set(out, LW_W_USER_OBJECTS, (double)c.user_objects);
+    lw_watch_set(out, LW_W_GDI_OBJECTS, (double)c.gdi_objects);
+    lw_watch_set(out, LW_W_USER_OBJECTS, (double)c.user_objects);
   }
   if (c.has_io) {
-    set(out, LW_W_READ_BYTES, (double)c.read_bytes);
-    set(out, LW_W_WRITE_BYTES, (double)c.write_bytes);
+    lw_watch_set(out, LW_W_READ_BYTES, (double)c.read_bytes);
+    lw_watch_set(out, LW_W_WRITE_BYTES, (double)c.write_bytes);
   }
   if (c.has_times) {
-    set(out, LW_W_CPU_SECONDS, c.cpu_seconds);
-    set(out, LW_W_START_TIME, c.start_unix);
+    lw_watch_set(out, LW_W_CPU_SECONDS, c.cpu_seconds);
+    lw_watch_set(out, LW_W_START_TIME, c.start_unix);
   }
 
   /* Handles: the system table gives the total and the types; GetProcessHandleCount (a
@@ -122,19 +106,19 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
                                                target->can_dup ? target->process : NULL, by_type);
     if (c.has_handle_count && c.handle_count > total)
       total = c.handle_count;
-    set(out, LW_W_HANDLES, (double)total);
+    lw_watch_set(out, LW_W_HANDLES, (double)total);
     for (int t = 0; t < LW_HANDLE_TYPE_COUNT; t++)
-      set(out, LW_W_HANDLES_TYPE + t, (double)by_type[t]);
+      lw_watch_set(out, LW_W_HANDLES_TYPE + t, (double)by_type[t]);
     if (!target->can_dup)
       *denied |= LW_DENIED_FDS;
   } else if (c.has_handle_count) {
-    set(out, LW_W_HANDLES, (double)c.handle_count);
+    lw_watch_set(out, LW_W_HANDLES, (double)c.handle_count);
   }
 
-  rate(out, prev, LW_W_PAGE_FAULTS, LW_W_PAGE_FAULTS_RATE, 1);
-  rate(out, prev, LW_W_CPU_SECONDS, LW_W_CPU_PERCENT, 100);
-  rate(out, prev, LW_W_READ_BYTES, LW_W_READ_RATE, 1);
-  rate(out, prev, LW_W_WRITE_BYTES, LW_W_WRITE_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_PAGE_FAULTS, LW_W_PAGE_FAULTS_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_CPU_SECONDS, LW_W_CPU_PERCENT, 100);
+  lw_watch_rate(out, prev, LW_W_READ_BYTES, LW_W_READ_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_WRITE_BYTES, LW_W_WRITE_RATE, 1);
   return 0;
 }
 

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "lwtest_windows.h"
-#include "platform/windows/win_spawn.h"
 
 #define NAME "lw-test-exporter"
 #define PORT 19798
@@ -24,33 +23,9 @@
 static char leakwatch[MAX_PATH], log_path[MAX_PATH];
 
 static int run(char **argv, char *out, size_t size) {
-  /* Output goes to a file we read back: simpler than pipes, and wine handles it the same. */
-  char path[MAX_PATH];
-  snprintf(path, sizeof path, "%s.out", log_path);
-  HANDLE file = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, &(SECURITY_ATTRIBUTES){sizeof(SECURITY_ATTRIBUTES), NULL, TRUE},
-                            CREATE_ALWAYS, 0, NULL);
-  HANDLE saved_out = GetStdHandle(STD_OUTPUT_HANDLE), saved_err = GetStdHandle(STD_ERROR_HANDLE);
-  SetStdHandle(STD_OUTPUT_HANDLE, file);
-  SetStdHandle(STD_ERROR_HANDLE, file);
-  lw_win_child_t child;
-  int rc = lw_win_spawn(argv, NULL, false, &child);
-  SetStdHandle(STD_OUTPUT_HANDLE, saved_out);
-  SetStdHandle(STD_ERROR_HANDLE, saved_err);
-  CloseHandle(file);
-  if (rc != 0)
-    return -1000 + rc;
-  WaitForSingleObject(child.process, 60000);
-  DWORD code = 0;
-  GetExitCodeProcess(child.process, &code);
-  CloseHandle(child.process);
-  CloseHandle(child.thread);
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(out, 1, size - 1, f) : 0;
-  out[n] = '\0';
-  if (f)
-    fclose(f);
-  printf("  $ %s %s ... -> %lu\n%s", argv[1], argv[2], code, out);
-  return (int)code;
+  int code = lw_test_run_capture(argv, NULL, out, size);
+  printf("  $ %s %s ... -> %d\n%s", argv[1], argv[2], code, out);
+  return code;
 }
 
 static SOCKET connect_local(void) {

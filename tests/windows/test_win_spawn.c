@@ -15,39 +15,6 @@
 
 static char fixture_dir[MAX_PATH];
 
-/* Runs a program with stdout to a temporary file and returns its output. */
-static int run_capture(char **argv, const char *const *env, char *out, size_t size) {
-  char path[MAX_PATH];
-  GetTempPathA(sizeof path, path);
-  strcat(path, "lw-spawn-test.txt");
-  SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
-  HANDLE file = CreateFileA(path, GENERIC_WRITE, FILE_SHARE_READ, &inherit, CREATE_ALWAYS, 0, NULL);
-  HANDLE saved = GetStdHandle(STD_OUTPUT_HANDLE);
-  SetStdHandle(STD_OUTPUT_HANDLE, file);
-  lw_win_child_t child;
-  int rc = lw_win_spawn(argv, env, false, &child);
-  SetStdHandle(STD_OUTPUT_HANDLE, saved);
-  CloseHandle(file);
-  if (rc != 0)
-    return rc;
-  WaitForSingleObject(child.process, 30000);
-  CloseHandle(child.process);
-  CloseHandle(child.thread);
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(out, 1, size - 1, f) : 0;
-  out[n] = '\0';
-  if (f)
-    fclose(f);
-  DeleteFileA(path);
-  /* Text-mode output has CRLF line ends; compare with LF. */
-  char *w = out;
-  for (char *r = out; *r; r++)
-    if (*r != '\r')
-      *w++ = *r;
-  *w = '\0';
-  return 0;
-}
-
 int main(int argc, char **argv) {
   (void)argc;
   snprintf(fixture_dir, sizeof fixture_dir, "%s", argv[0]);
@@ -60,7 +27,7 @@ int main(int argc, char **argv) {
   char *tricky[] = {program, "plain", "two words", "", "tab\there", "quote\"inside",
                     "trailing\\", "C:\\path with space\\", "back\\\\slash\\\"quote", "\"", NULL};
   char out[4096];
-  CHECK(run_capture(tricky, NULL, out, sizeof out) == 0, "spawn print_args");
+  CHECK(lw_test_run_capture(tricky, NULL, out, sizeof out) == 9, "print_args saw 9 arguments");
   const char *expected = "<plain>\n<two words>\n<>\n<tab\there>\n<quote\"inside>\n<trailing\\>\n"
                          "<C:\\path with space\\>\n<back\\\\slash\\\"quote>\n<\">\n";
   CHECK(strcmp(out, expected) == 0, "argv came back as:\n%s", out);
@@ -76,7 +43,7 @@ int main(int argc, char **argv) {
 
   char *cmd[] = {"cmd.exe", "/d", "/c", "echo [%LW_SPAWN_TEST%]", NULL};
   const char *env[] = {"LW_SPAWN_TEST=from the parent", NULL};
-  CHECK(run_capture(cmd, env, out, sizeof out) == 0, "spawn cmd.exe");
+  CHECK(lw_test_run_capture(cmd, env, out, sizeof out) == 0, "spawn cmd.exe");
   CHECK(strstr(out, "[from the parent]") != NULL, "environment reached the child: %s", out);
   return lw_test_finish();
 }

@@ -23,13 +23,7 @@ static __attribute__((noinline)) void sample_slow(lw_thread_state_t *t, void *p,
   if (t->guard)
     return;
   lw__guard_enter(t);
-  bool sample = lw__agent_ensure_ready();
-  if (sample && !t->registered) {
-    /* A new thread starts at 0: decide its first allocation with a fresh draw. */
-    lw__thread_register();
-    lw__sampler_reset(t);
-    sample = lw__options.rate <= 1 || (int64_t)size > t->countdown;
-  }
+  bool sample = lw__sampler_should_record(t, size);
   if (p && sample)
     lw__record_alloc(p, size);
   lw__sampler_reset(t);

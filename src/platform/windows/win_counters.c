@@ -292,10 +292,22 @@ int lw_win_counters_read(void *process, lw_win_counters_t *out) {
   HANDLE h = process;
   if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0)
     return -ESRCH;
+  /* The native call fills PrivateUsage under wine too; psapi is the fallback. */
   vm_counters_ex_t vm;
   memset(&vm, 0, sizeof vm);
   ULONG len = 0;
-  if (nt.query_process && nt.query_process(h, PROCESS_VM_COUNTERS, &vm, sizeof vm, &len) >= 0) {
+  bool have = nt.query_process && nt.query_process(h, PROCESS_VM_COUNTERS, &vm, sizeof vm, &len) >= 0;
+  PROCESS_MEMORY_COUNTERS_EX pmc;
+  if (!have && GetProcessMemoryInfo(h, (PROCESS_MEMORY_COUNTERS *)&pmc, sizeof pmc)) {
+    have = true;
+    vm.WorkingSetSize = pmc.WorkingSetSize;
+    vm.PeakWorkingSetSize = pmc.PeakWorkingSetSize;
+    vm.PrivateUsage = pmc.PrivateUsage;
+    vm.PagefileUsage = pmc.PagefileUsage;
+    vm.PeakPagefileUsage = pmc.PeakPagefileUsage;
+    vm.PageFaultCount = pmc.PageFaultCount; /* psapi has no virtual size: stays 0 */
+  }
+  if (have) {
     out->has_memory = true;
     out->working_set = vm.WorkingSetSize;
     out->peak_working_set = vm.PeakWorkingSetSize;
@@ -304,17 +316,6 @@ int lw_win_counters_read(void *process, lw_win_counters_t *out) {
     out->peak_pagefile = vm.PeakPagefileUsage;
     out->virtual_size = vm.VirtualSize;
     out->page_faults = vm.PageFaultCount;
-  } else {
-    PROCESS_MEMORY_COUNTERS_EX pmc;
-    if (GetProcessMemoryInfo(h, (PROCESS_MEMORY_COUNTERS *)&pmc, sizeof pmc)) {
-      out->has_memory = true;
-      out->working_set = pmc.WorkingSetSize;
-      out->peak_working_set = pmc.PeakWorkingSetSize;
-      out->private_bytes = pmc.PrivateUsage;
-      out->pagefile = pmc.PagefileUsage;
-      out->peak_pagefile = pmc.PeakPagefileUsage;
-      out->page_faults = pmc.PageFaultCount;
-    }
   }
   DWORD handles = 0;
   if (GetProcessHandleCount(h, &handles)) {
