@@ -344,7 +344,8 @@ int lw_dwarf_lines_load(lw_dwarf_lines_t *lines, const lw_allocator_t *allocator
       break;
     }
   }
-  qsort(lines->rows, lines->n_rows, sizeof *lines->rows, by_address);
+  if (lines->n_rows)
+    qsort(lines->rows, lines->n_rows, sizeof *lines->rows, by_address);
   return rc;
 }
 

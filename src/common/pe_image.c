@@ -116,7 +116,8 @@ int lw_pe_parse(lw_pe_image_t *img, uint8_t *data, size_t len, const lw_allocato
       }
       i += aux;
     }
-    qsort(img->functions, img->n_functions, sizeof *img->functions, by_rva);
+    if (img->n_functions)
+      qsort(img->functions, img->n_functions, sizeof *img->functions, by_rva);
   }
   return 0;
 }

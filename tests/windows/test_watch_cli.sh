@@ -28,6 +28,7 @@ set +e
 lw watch --name '^watch_leaker\.exe$' --interval 300ms --duration 5s --plain \
   --csv "$(winpath "$tmp/w.csv")" --jsonl "$(winpath "$tmp/w.jsonl")" \
   --alert 'EventLeak: handles_event > 500 for 600ms' \
+  --on-alert "echo %LEAKWATCH_ALERT% %LEAKWATCH_ALERT_STATE% %LEAKWATCH_ALERT_METRIC%>> $(winpath "$tmp/hook.txt")" \
   --trend-min-span 1s --trend-window 20s --trend-min-count 60 \
   > "$tmp/out" 2> "$tmp/err"
 rc=$?
@@ -57,4 +58,17 @@ read -r ws0 ws1 <<< "$ws"; read -r ev0 ev1 <<< "$ev"
 [ "$th" -ge 13 ] || fail "expected >= 13 threads, got $th"
 # JSONL: same keys.
 tail -1 "$tmp/w.jsonl" | grep -q '"handles_event":1200' || fail "JSONL lacks handles_event"
+# --on-alert ran through cmd.exe with the LEAKWATCH_* variables.
+for _ in $(seq 50); do [ -s "$tmp/hook.txt" ] && break; sleep 0.1; done
+grep -q "^EventLeak firing handles_event" "$tmp/hook.txt" || fail "on-alert hook: $(cat "$tmp/hook.txt" 2>&1)"
+
+# -- COMMAND: started, watched until it exits, its exit status reported.
+lw watch --interval 200ms --plain -- "$(winpath "$FIXTURES/handle_leaker.exe")" 2 100 300 \
+  > "$tmp/spawned" 2> "$tmp/spawned.err" || fail "watch -- COMMAND: $(cat "$tmp/spawned.err")"
+grep -q "pid [0-9]* (handle_leaker.exe) exited with status 0 after" "$tmp/spawned" ||
+  fail "no exit line: $(tail -3 "$tmp/spawned")"
+set +e
+lw watch -- 'C:\no\such.exe' > /dev/null 2> "$tmp/err"; rc=$?
+set -e
+[ $rc -eq 127 ] || fail "watch -- missing command: exit $rc"
 echo PASS
