@@ -33,6 +33,7 @@
 #define KEEP_FRAME() __asm__ volatile("" ::: "memory")
 
 typedef enum {
+  METHOD_LEAKWATCH_MEMO,
   METHOD_LEAKWATCH_WARM,
   METHOD_LEAKWATCH_COLD,
   METHOD_BACKTRACE,
@@ -42,6 +43,7 @@ typedef enum {
 } method_t;
 
 static const char *const method_names[METHOD_COUNT] = {
+    "lw__unwind_here, repeated (memo)",
     "lw__unwind_here, warm cache",    "lw__unwind_here, cold cache", "glibc backtrace()",
     "glibc backtrace(), after flush", "libgcc _Unwind_Backtrace",
 };
@@ -82,6 +84,7 @@ __attribute__((noinline)) static void measure(measurement_t *m) {
 
   m->frames[METHOD_LEAKWATCH_WARM] = lw__unwind_here(pcs, MAX_FRAMES, 0, &truncated);
   m->frames[METHOD_LEAKWATCH_COLD] = m->frames[METHOD_LEAKWATCH_WARM];
+  m->frames[METHOD_LEAKWATCH_MEMO] = m->frames[METHOD_LEAKWATCH_WARM];
   m->truncated = truncated;
   m->frames[METHOD_BACKTRACE] = backtrace(addresses, MAX_FRAMES + 1);
   m->frames[METHOD_BACKTRACE_AFTER_FLUSH] = m->frames[METHOD_BACKTRACE];
@@ -93,7 +96,17 @@ __attribute__((noinline)) static void measure(measurement_t *m) {
   m->frames[METHOD_UNWIND_BACKTRACE] = state.count;
 
   for (int run = 0; run < m->runs; run++) {
+    /* Every walk below starts at the same pc and sp over the same stack: with the memo on,
+     * all but the first are answered from it; "warm" times full walks with it off. */
     uint64_t start = now_ns();
+    for (int i = 0; i < WARM_ITERATIONS; i++) {
+      lw__unwind_here(pcs, MAX_FRAMES, 0, &truncated);
+      KEEP_FRAME();
+    }
+    m->ns[METHOD_LEAKWATCH_MEMO][run] = (double)(now_ns() - start) / WARM_ITERATIONS;
+
+    lw__unwind_set_memo(false);
+    start = now_ns();
     for (int i = 0; i < WARM_ITERATIONS; i++) {
       lw__unwind_here(pcs, MAX_FRAMES, 0, &truncated);
       KEEP_FRAME();
@@ -108,6 +121,7 @@ __attribute__((noinline)) static void measure(measurement_t *m) {
       cold_total += now_ns() - before;
     }
     m->ns[METHOD_LEAKWATCH_COLD][run] = (double)cold_total / COLD_ITERATIONS;
+    lw__unwind_set_memo(true);
     /* Leave the cache warm for the next run's warm loop. */
     lw__unwind_here(pcs, MAX_FRAMES, 0, &truncated);
 
@@ -206,7 +220,7 @@ int main(int argc, char **argv) {
   run_measurement(0, &probe);
   int base = probe.frames[METHOD_LEAKWATCH_WARM];
   const int depths[] = {10, 30};
-  printf("%-30s %6s %8s %12s %12s\n", "method", "depth", "frames", "ns/walk", "ns/frame");
+  printf("%-34s %6s %8s %12s %12s\n", "method", "depth", "frames", "ns/walk", "ns/frame");
   int status = 0;
   for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
     if (depths[d] - base < 0 || depths[d] - base >= LW_BENCH_LEVELS) {
@@ -226,7 +240,7 @@ int main(int argc, char **argv) {
     }
     for (int method = 0; method < METHOD_COUNT; method++) {
       double ns = median(m.ns[method], runs);
-      printf("%-30s %6d %8d %12.1f %12.2f\n", method_names[method], depths[d], m.frames[method], ns,
+      printf("%-34s %6d %8d %12.1f %12.2f\n", method_names[method], depths[d], m.frames[method], ns,
              ns / m.frames[method]);
     }
   }

@@ -124,6 +124,11 @@ typedef struct lw_thread_state {
   pid_t tid;
   uintptr_t stack_high;     /* top of the thread's stack (reachability scans below it) */
   uint32_t created_stack;   /* stack id + 1 of the pthread_create that made it; 0 unknown */
+  /* The stack ids of this thread's last walks, by unwinder tag (lw__record_intern_walk):
+   * slot tag & 1, since the unwinder's memo hands out tags to its two entries in turn. */
+  uint64_t walk_tag[2];
+  uint32_t walk_stack[2];
+  uint32_t walk_epoch[2];
   struct lw_thread_state *next;
   struct lw_thread_state *prev;
 } lw_thread_state_t;
@@ -241,6 +246,9 @@ void lw__live_postfork_child(void);
 void lw__record_alloc(void *address, size_t size);
 /* The calling code's stack (the agent's own frames skipped), interned. */
 uint32_t lw__record_current_stack(void);
+/* Interns the frames lw__unwind_here just returned on this thread; a repeat of a recent walk
+ * reuses its stack id without hashing the frames. */
+uint32_t lw__record_intern_walk(const uint64_t *frames, int depth, bool truncated);
 /* Forgets a sampled allocation; returns true if it was one. */
 bool lw__record_free(void *address);
 /* Same without waiting for a table lock (from a signal handler that may have interrupted
@@ -383,10 +391,17 @@ extern uint64_t lw__profiles_written;
 /* Kinds are src/common/procfs.h's lw_fd_type_t (the same names the watcher shows). */
 void lw__fd_init(void);
 bool lw__fd_tracking(void);
-/* Records fd as created here (the caller's stack) with its kind. */
-void lw__fd_created(int fd, int kind);
-/* Records `to` as a duplicate of `from` (same kind), created here. */
-void lw__fd_duplicated(int from, int to);
+/* True when a descriptor created now by the calling thread should be recorded: tracking is
+ * on, fd fits the table, and the agent itself is not the one creating it. Counts the ones
+ * that do not fit. */
+bool lw__fd_wanted(int fd);
+/* Records fds[0..count) (-1 entries skipped) as created at the given stack (the program's
+ * frames, innermost first) with their kind. The caller unwinds, inside the guard: the
+ * wrappers do it in their own frame so that no agent frame has to be walked. */
+void lw__fd_record(const int *fds, int count, int kind, const uint64_t *frames, int depth,
+                   bool truncated);
+/* The kind `fd` was recorded with (LW_FD_OTHER when it is not tracked). */
+int lw__fd_kind(int fd);
 /* Forgets fd; call before the real close. */
 void lw__fd_closing(int fd);
 void lw__fd_closing_range(unsigned first, unsigned last);

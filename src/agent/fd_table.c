@@ -42,29 +42,35 @@ void lw__fd_init(void) {
   __atomic_store_n(&table, t, __ATOMIC_RELEASE);
 }
 
-void lw__fd_created(int fd, int kind) {
-  uint64_t *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-  if (!t || fd < 0)
-    return;
+bool lw__fd_wanted(int fd) {
+  if (!__atomic_load_n(&table, __ATOMIC_ACQUIRE) || fd < 0)
+    return false;
   if ((size_t)fd >= capacity) {
     __atomic_add_fetch(&untracked, 1, __ATOMIC_RELAXED);
-    return;
+    return false;
   }
-  lw_thread_state_t *thread = &lw__thread;
-  if (thread->guard)
-    return; /* the agent's own descriptors (sockets, /proc reads) are not the program's */
-  lw__guard_enter(thread);
-  uint32_t stack = lw__record_current_stack();
-  __atomic_store_n(&t[fd], ((uint64_t)stack + 1) << 8 | (uint64_t)kind, __ATOMIC_RELEASE);
-  lw__guard_exit(thread);
+  /* The agent's own descriptors (sockets, /proc reads) are not the program's. */
+  return !lw__thread.guard;
 }
 
-void lw__fd_duplicated(int from, int to) {
+void lw__fd_record(const int *fds, int count, int kind, const uint64_t *frames, int depth,
+                   bool truncated) {
   uint64_t *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-  if (!t || from < 0 || (size_t)from >= capacity)
+  if (!t)
     return;
-  uint64_t entry = __atomic_load_n(&t[from], __ATOMIC_RELAXED);
-  lw__fd_created(to, entry ? (int)(entry & 0xff) : LW_FD_OTHER); /* untracked source: unknown */
+  uint32_t stack = lw__record_intern_walk(frames, depth, truncated);
+  for (int i = 0; i < count; i++)
+    if (fds[i] >= 0 && (size_t)fds[i] < capacity)
+      __atomic_store_n(&t[fds[i]], ((uint64_t)stack + 1) << 8 | (uint64_t)kind,
+                       __ATOMIC_RELEASE);
+}
+
+int lw__fd_kind(int fd) {
+  uint64_t *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+  if (!t || fd < 0 || (size_t)fd >= capacity)
+    return LW_FD_OTHER;
+  uint64_t entry = __atomic_load_n(&t[fd], __ATOMIC_RELAXED);
+  return entry ? (int)(entry & 0xff) : LW_FD_OTHER; /* untracked source: unknown */
 }
 
 void lw__fd_closing(int fd) {

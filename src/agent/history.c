@@ -12,6 +12,10 @@
  * default 1024), and forgotten after a whole fine window at zero. Memory: about 3 KiB per
  * tracked site, taken only as sites are tracked.
  *
+ * Descriptors and threads have histories too (docs/LEAKS.md, "Descriptors and threads"): a
+ * site there is the stack that created them, and a point is the exact count of those still
+ * open (LEAKWATCH_TRACK_FDS=1) or still running. They share the slots with the heap sites.
+ *
  * Only the agent thread touches this state (snapshots and the history command both run on
  * it); the exit writer uses it after that thread has stopped.
  */
@@ -22,8 +26,13 @@
 #include "agent/agent.h"
 #include "common/file.h"
 #include "common/fmt.h"
+#include "common/procfs.h"
 
 enum { FINE_POINTS = 90, COARSE_POINTS = 96, COARSE_EVERY = 9 };
+
+/* What a site counts: sampled heap memory, live descriptors, live threads. */
+enum { KIND_HEAP, KIND_FDS, KIND_THREADS, KINDS };
+static const char *const kind_names[KINDS] = {"heap", "fds", "threads"};
 
 typedef struct {
   uint64_t bytes;
@@ -32,6 +41,8 @@ typedef struct {
 
 typedef struct {
   uint32_t stack_id;
+  uint8_t kind;
+  uint8_t fd_type;       /* KIND_FDS: the lw_fd_type_t of its descriptors */
   uint32_t zero_streak;  /* consecutive snapshots at zero bytes */
   uint64_t first_seq;    /* snapshot number of the first fine point */
   uint64_t first_coarse; /* coarse point number of the first coarse point */
@@ -50,7 +61,10 @@ static struct {
   uint32_t max_sites;
   uint32_t *free_slots;                 /* stack of freed slot indexes */
   uint32_t n_free;
-  uint32_t *slot_of_stack;              /* by stack id: slot + 1, 0 = untracked */
+  uint32_t *slot_of_stack[KINDS];       /* by stack id: slot + 1, 0 = untracked; fds and
+                                           threads reserved when first needed */
+  uint32_t *counts;                     /* by stack id: fds or threads counted this snapshot */
+  uint8_t *types;                       /* by stack id: fd type seen this snapshot */
   uint64_t stack_capacity;
   uint64_t first_snapshot_ms;
   bool slots_ran_out; /* a site holding memory once found no free slot */
@@ -61,14 +75,15 @@ static bool history_init(void) {
   history.stack_capacity = lw__options.max_stacks;
   history.sites = lw__arena_reserve((size_t)history.max_sites * sizeof(site_t));
   history.free_slots = lw__arena_reserve((size_t)history.max_sites * sizeof(uint32_t));
-  history.slot_of_stack = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
-  history.ready = history.sites && history.free_slots && history.slot_of_stack;
+  history.slot_of_stack[KIND_HEAP] =
+      lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
+  history.ready = history.sites && history.free_slots && history.slot_of_stack[KIND_HEAP];
   if (!history.ready)
     lw__log("cannot map memory for allocation-site history; leak verdicts are unavailable");
   return history.ready;
 }
 
-static site_t *take_slot(uint32_t stack_id) {
+static site_t *take_slot(int kind, uint32_t stack_id) {
   uint32_t index;
   if (history.n_free)
     index = history.free_slots[--history.n_free];
@@ -82,17 +97,118 @@ static site_t *take_slot(uint32_t stack_id) {
   site_t *site = &history.sites[index];
   memset(site, 0, sizeof *site);
   site->stack_id = stack_id;
+  site->kind = (uint8_t)kind;
   site->first_seq = history.seq;
   site->first_coarse = history.coarse_seq;
-  history.slot_of_stack[stack_id] = index + 1;
+  history.slot_of_stack[kind][stack_id] = index + 1;
   return site;
 }
 
 static void release_slot(site_t *site) {
   uint32_t index = (uint32_t)(site - history.sites);
-  history.slot_of_stack[site->stack_id] = 0;
+  history.slot_of_stack[site->kind][site->stack_id] = 0;
   site->stack_id = UINT32_MAX;
   history.free_slots[history.n_free++] = index;
+}
+
+/* Appends this snapshot's point to a site; frees its slot after a whole window at zero. */
+static void record_point(site_t *site, uint64_t bytes, uint64_t objects, bool coarse) {
+  point_t p = {bytes, objects};
+  site->fine[history.seq % FINE_POINTS] = p;
+  if (coarse)
+    site->coarse[history.coarse_seq % COARSE_POINTS] = p;
+  site->zero_streak = bytes ? 0 : site->zero_streak + 1;
+  if (site->zero_streak >= FINE_POINTS)
+    release_slot(site); /* nothing live for a whole window: make room for others */
+}
+
+static void snapshot_heap(uint32_t count, bool coarse) {
+  for (uint32_t id = 0; id < count; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    uint64_t bytes = __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
+    uint32_t slot = history.slot_of_stack[KIND_HEAP][id];
+    site_t *site = slot ? &history.sites[slot - 1] : NULL;
+    if (!site) {
+      if (!bytes || !(site = take_slot(KIND_HEAP, id)))
+        continue;
+    }
+    record_point(site, bytes, lw__stack_objects(&s->counters, true), coarse);
+  }
+}
+
+/* ---- descriptors and threads: exact counts by creating stack ---------------------------- */
+
+static void count_fd(int fd, uint32_t stack_id, int type, void *context) {
+  (void)fd;
+  (void)context;
+  if (stack_id < history.stack_capacity) {
+    history.counts[stack_id]++;
+    history.types[stack_id] = (uint8_t)type;
+  }
+}
+
+static void count_thread(const lw_thread_state_t *t, void *context) {
+  (void)context;
+  if (t->created_stack && t->created_stack - 1 < history.stack_capacity)
+    history.counts[t->created_stack - 1]++;
+}
+
+typedef struct {
+  int kind;
+  bool coarse;
+} new_sites_t;
+
+/* A stack whose count this snapshot is not zero but that has no slot yet gets one. */
+static void track_new_site(uint32_t stack_id, const new_sites_t *pass) {
+  if (stack_id >= history.stack_capacity || !history.counts[stack_id])
+    return;
+  site_t *site = take_slot(pass->kind, stack_id);
+  if (site) {
+    site->fd_type = history.types[stack_id];
+    record_point(site, history.counts[stack_id], history.counts[stack_id], pass->coarse);
+  }
+  history.counts[stack_id] = 0; /* counted once, and the table is clean for next time */
+}
+
+static void track_new_fd_site(int fd, uint32_t stack_id, int type, void *context) {
+  (void)fd;
+  (void)type;
+  track_new_site(stack_id, context);
+}
+
+static void track_new_thread_site(const lw_thread_state_t *t, void *context) {
+  if (t->created_stack)
+    track_new_site(t->created_stack - 1, context);
+}
+
+static void snapshot_counted(int kind, bool coarse) {
+  if (!history.slot_of_stack[kind]) {
+    history.slot_of_stack[kind] = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
+    if (!history.counts)
+      history.counts = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
+    if (!history.types)
+      history.types = lw__arena_reserve(history.stack_capacity);
+    if (!history.slot_of_stack[kind] || !history.counts || !history.types)
+      return; /* retried next snapshot; heap history goes on */
+  }
+  if (kind == KIND_FDS)
+    lw__fd_for_each(count_fd, NULL);
+  else
+    lw__thread_for_each(count_thread, NULL);
+  /* Tracked sites first (their count may be zero now), then the new ones. */
+  for (uint32_t i = 0; i < history.n_sites; i++) {
+    site_t *site = &history.sites[i];
+    if (site->stack_id == UINT32_MAX || site->kind != kind)
+      continue;
+    uint32_t n = history.counts[site->stack_id];
+    history.counts[site->stack_id] = 0;
+    record_point(site, n, n, coarse);
+  }
+  new_sites_t pass = {kind, coarse};
+  if (kind == KIND_FDS)
+    lw__fd_for_each(track_new_fd_site, &pass);
+  else
+    lw__thread_for_each(track_new_thread_site, &pass);
 }
 
 void lw__history_snapshot(void) {
@@ -109,23 +225,10 @@ void lw__history_snapshot(void) {
   uint32_t count = lw__stacks_count();
   if (count > history.stack_capacity)
     count = (uint32_t)history.stack_capacity;
-  for (uint32_t id = 0; id < count; id++) {
-    const lw_stack_t *s = lw__stacks_get(id);
-    uint64_t bytes = __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
-    uint32_t slot = history.slot_of_stack[id];
-    site_t *site = slot ? &history.sites[slot - 1] : NULL;
-    if (!site) {
-      if (!bytes || !(site = take_slot(id)))
-        continue;
-    }
-    point_t p = {bytes, lw__stack_objects(&s->counters, true)};
-    site->fine[seq % FINE_POINTS] = p;
-    if (coarse)
-      site->coarse[history.coarse_seq % COARSE_POINTS] = p;
-    site->zero_streak = bytes ? 0 : site->zero_streak + 1;
-    if (site->zero_streak >= FINE_POINTS)
-      release_slot(site); /* nothing live for a whole window: make room for others */
-  }
+  snapshot_heap(count, coarse);
+  if (lw__options.track_fds)
+    snapshot_counted(KIND_FDS, coarse);
+  snapshot_counted(KIND_THREADS, coarse);
   history.seq++;
   if (coarse)
     history.coarse_seq++;
@@ -148,7 +251,7 @@ static void count_age(const lw_live_entry_t *entry, void *context) {
   ages_scan_t *scan = context;
   if (entry->stack_id >= history.stack_capacity)
     return;
-  uint32_t slot = history.slot_of_stack[entry->stack_id];
+  uint32_t slot = history.slot_of_stack[KIND_HEAP][entry->stack_id];
   if (!slot)
     return;
   ages_t *a = &scan->ages[slot - 1];
@@ -195,10 +298,13 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
       continue;
     const lw_stack_t *s = lw__stacks_get(site->stack_id);
     const ages_t *a = scan.ages ? &scan.ages[i] : NULL;
-    lw_buf_printf(out, "site %u truncated %d epoch %u live %llu old %llu oldest_ms %llu\nframes",
+    lw_buf_printf(out, "site %u truncated %d epoch %u live %llu old %llu oldest_ms %llu kind %s",
                   site->stack_id, s->truncated, s->epoch,
                   (unsigned long long)(a ? a->live : 0), (unsigned long long)(a ? a->old : 0),
-                  (unsigned long long)(a && a->live ? a->oldest_ms : 0));
+                  (unsigned long long)(a && a->live ? a->oldest_ms : 0), kind_names[site->kind]);
+    if (site->kind == KIND_FDS)
+      lw_buf_printf(out, " type %s", lw_fd_type_name((lw_fd_type_t)site->fd_type));
+    lw_buf_append_str(out, "\nframes");
     for (uint16_t f = 0; f < s->depth; f++)
       lw_buf_printf(out, " 0x%llx", (unsigned long long)s->frames[f]);
     lw_buf_append_byte(out, '\n');

@@ -217,6 +217,17 @@ static bool query_int(lw_http_slice_t query, const char *name, long long *value,
   return true;
 }
 
+/* The legacy text form of a profile (?debug=1) into text; on failure replies 500 and
+ * returns false. */
+static bool profile_text(exchange_t *x, const lw_export_options_t *options, lw_buf_t *text) {
+  lw_buf_init(text, &lw__output_allocator);
+  if (lw__export_profile_text(options, text) == 0)
+    return true;
+  lw_buf_free(text);
+  pprof_error(x, 500, "could not build the profile: out of memory");
+  return false;
+}
+
 /* /debug/pprof/threadcreate and /debug/pprof/fd: exact counts of what is live now. */
 static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_kind_t kind) {
   long long debug = 0, seconds = 0;
@@ -235,13 +246,8 @@ static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_ki
   const char *name = kind == LW_EXPORT_FDS ? "fd" : "threadcreate";
   if (debug > 0) {
     lw_buf_t text;
-    lw_buf_init(&text, &lw__output_allocator);
-    if (lw__export_profile_text(&options, &text) < 0) {
-      lw_buf_free(&text);
-      pprof_error(x, 500, "could not build the profile: out of memory");
-      return;
-    }
-    reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
+    if (profile_text(x, &options, &text))
+      reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
     return;
   }
   send_profile(x, &options, name);
@@ -283,12 +289,8 @@ static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
   lw_export_options_t options = {.alloc_default = allocs};
   if (debug > 0) {
     lw_buf_t text;
-    lw_buf_init(&text, &lw__output_allocator);
-    if (lw__export_profile_text(&options, &text) < 0) {
-      lw_buf_free(&text);
-      pprof_error(x, 500, "could not build the profile: out of memory");
+    if (!profile_text(x, &options, &text))
       return;
-    }
     lw_stats_t s;
     lw_stats(&s, sizeof s);
     lw_buf_append_str(&text, "\n# leakwatch stats\n");

@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/unwind.h"
 #include "common/fmt.h"
+#include "common/output_names.h"
 
 volatile int lw__agent_state = LW_AGENT_OFF;
 uint64_t lw__profiles_written;
@@ -167,6 +168,28 @@ __attribute__((constructor)) static void agent_constructor(void) {
   lw__agent_thread_start();
 }
 
+static void count_created_thread(const lw_thread_state_t *thread, void *context) {
+  if (thread->created_stack)
+    ++*(uint64_t *)context;
+}
+
+/* Descriptors still open and threads still running at exit, beside the heap profile
+ * (out.fds.pb.gz, out.threads.pb.gz). With none, a file from an earlier run under the same
+ * name is removed: it would describe a run that is not this one. */
+static void write_exit_sidecar(lw_export_kind_t kind, const char *name, uint64_t live) {
+  char path[sizeof output_path + 32];
+  if (lw_output_sidecar_path(output_path, name, path, sizeof path) < 0)
+    return;
+  if (!live) {
+    unlink(path);
+    return;
+  }
+  lw_export_options_t options = {.kind = kind};
+  int result = lw__export_profile_with(path, &options);
+  if (result < 0)
+    lw__log("cannot write %s profile '%s': %s", name, path, strerror(-result));
+}
+
 __attribute__((destructor)) static void agent_destructor(void) {
   lw__agent_thread_stop();
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
@@ -194,4 +217,9 @@ __attribute__((destructor)) static void agent_destructor(void) {
     lw__reachability_free(reach, reach_count);
   if (result < 0)
     lw__log("cannot write heap profile '%s': %s", output_path, strerror(-result));
+  uint64_t threads = 0;
+  lw__thread_for_each(count_created_thread, &threads);
+  write_exit_sidecar(LW_EXPORT_THREADS, "threads", threads);
+  if (lw__options.track_fds)
+    write_exit_sidecar(LW_EXPORT_FDS, "fds", lw__fd_live_count());
 }

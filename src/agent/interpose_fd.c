@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/unwind.h"
 #include "common/procfs.h"
 
 /* REAL(name) is the next definition of name, looked up once. */
@@ -40,13 +41,28 @@
 
 static inline bool tracking(void) { return LW_UNLIKELY(lw__fd_tracking()); }
 
-/* Records fd (if the call made one), keeping the call's errno. */
-static int created(int fd, int kind) {
-  if (fd >= 0 && tracking()) {
-    int saved = errno;
-    lw__fd_created(fd, kind);
-    errno = saved;
-  }
+/* Records the descriptors a call made (-1 entries are skipped), keeping the call's errno.
+ * Always inlined into the exported wrapper, so the stack walk starts at the program's frame
+ * that called it: no agent frame is walked (each costs about as much as a program frame),
+ * and a pipe's two descriptors share one walk. */
+static inline __attribute__((always_inline)) void record_created(const int *fds, int count,
+                                                                 int kind) {
+  if (!tracking() || !lw__fd_wanted(fds[0] >= 0 ? fds[0] : fds[count - 1]))
+    return;
+  int saved = errno;
+  lw_thread_state_t *thread = &lw__thread;
+  lw__guard_enter(thread); /* a signal handler's descriptors, meanwhile, are not recorded */
+  uint64_t frames[LW_MAX_DEPTH];
+  bool truncated = false;
+  int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
+  lw__fd_record(fds, count, kind, frames, depth, truncated);
+  lw__guard_exit(thread);
+  errno = saved;
+}
+
+static inline __attribute__((always_inline)) int created(int fd, int kind) {
+  if (fd >= 0)
+    record_created(&fd, 1, kind);
   return fd;
 }
 
@@ -119,26 +135,20 @@ LW_EXPORT int accept4(int fd, struct sockaddr *address, socklen_t *len, int flag
 }
 LW_EXPORT int socketpair(int domain, int type, int protocol, int fds[2]) {
   int result = REAL(socketpair)(domain, type, protocol, fds);
-  if (result == 0) {
-    created(fds[0], LW_FD_SOCKET);
-    created(fds[1], LW_FD_SOCKET);
-  }
+  if (result == 0)
+    record_created(fds, 2, LW_FD_SOCKET);
   return result;
 }
 LW_EXPORT int pipe(int fds[2]) {
   int result = REAL(pipe)(fds);
-  if (result == 0) {
-    created(fds[0], LW_FD_PIPE);
-    created(fds[1], LW_FD_PIPE);
-  }
+  if (result == 0)
+    record_created(fds, 2, LW_FD_PIPE);
   return result;
 }
 LW_EXPORT int pipe2(int fds[2], int flags) {
   int result = REAL(pipe2)(fds, flags);
-  if (result == 0) {
-    created(fds[0], LW_FD_PIPE);
-    created(fds[1], LW_FD_PIPE);
-  }
+  if (result == 0)
+    record_created(fds, 2, LW_FD_PIPE);
   return result;
 }
 LW_EXPORT int eventfd(unsigned int value, int flags) {
@@ -165,12 +175,11 @@ LW_EXPORT int memfd_create(const char *name, unsigned int flags) {
 
 /* ---- duplicates ------------------------------------------------------------------------ */
 
-static int duplicated(int from, int to) {
-  if (to >= 0 && tracking()) {
-    int saved = errno;
-    lw__fd_duplicated(from, to);
-    errno = saved;
-  }
+/* A duplicate has the kind of its source (unknown when the source is not tracked) and the
+ * stack that duplicated it. */
+static inline __attribute__((always_inline)) int duplicated(int from, int to) {
+  if (to >= 0 && tracking())
+    record_created(&to, 1, lw__fd_kind(from));
   return to;
 }
 
@@ -227,7 +236,7 @@ LW_EXPORT void closefrom(int low) {
 
 /* ---- stdio: libc opens and closes these descriptors internally ------------------------- */
 
-static FILE *opened_stream(FILE *f) {
+static inline __attribute__((always_inline)) FILE *opened_stream(FILE *f) {
   if (f && tracking())
     created(fileno(f), LW_FD_FILE);
   return f;

@@ -141,10 +141,17 @@ int lw__metrics_prometheus(lw_buf_t *out) {
        "Mean bytes between samples (1 = every allocation).", s.sampling_rate},
       {"leakwatch_sampling_enabled", LW_PROM_GAUGE,
        "1 while the agent samples, 0 after it stopped.", s.sampling_enabled},
+      {"leakwatch_threads_live", LW_PROM_GAUGE,
+       "Threads running now that the agent has seen (created or allocating).", s.threads_live},
   };
   for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
     lw_prom_family(&w, metrics[i].name, metrics[i].type, metrics[i].help);
     lw_prom_sample_u64(&w, NULL, NULL, 0, metrics[i].value);
+  }
+  if (lw__fd_tracking()) { /* absent, not 0, when nobody asked for descriptors to be tracked */
+    lw_prom_family(&w, "leakwatch_fds_tracked", LW_PROM_GAUGE,
+                   "Open file descriptors with a known creating stack.");
+    lw_prom_sample_u64(&w, NULL, NULL, 0, s.fds_live);
   }
   return lw_prom_finish(&w);
 }

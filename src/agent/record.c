@@ -48,20 +48,36 @@ static void subtract(uint64_t *counter, uint64_t value) {
   __atomic_sub_fetch(counter, value, __ATOMIC_RELAXED);
 }
 
+uint32_t lw__record_intern_walk(const uint64_t *frames, int depth, bool truncated) {
+  uint64_t tag = lw__unwind_last_walk_tag();
+  uint32_t epoch = lw__mappings_epoch();
+  lw_thread_state_t *t = &lw__thread;
+  int slot = (int)(tag & 1);
+  /* Equal tags mean the unwinder returned the very same frames; the epoch decides which
+   * mappings the id's addresses belong to, so it must match too. */
+  if (tag && t->walk_tag[slot] == tag && t->walk_epoch[slot] == epoch)
+    return t->walk_stack[slot];
+  uint32_t id = lw__stacks_intern(frames, depth > 0 ? depth : 0, truncated, epoch);
+  if (tag) {
+    t->walk_tag[slot] = tag;
+    t->walk_stack[slot] = id;
+    t->walk_epoch[slot] = epoch;
+  }
+  return id;
+}
+
 uint32_t lw__record_current_stack(void) {
   uint64_t frames[LW_MAX_DEPTH];
   bool truncated = false;
   int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
-  return lw__stacks_intern(frames, depth > 0 ? depth : 0, truncated, lw__mappings_epoch());
+  return lw__record_intern_walk(frames, depth, truncated);
 }
 
 void lw__record_alloc(void *address, size_t size) {
   uint64_t frames[LW_MAX_DEPTH];
   bool truncated = false;
   int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
-  if (depth < 0)
-    depth = 0;
-  uint32_t id = lw__stacks_intern(frames, depth, truncated, lw__mappings_epoch());
+  uint32_t id = lw__record_intern_walk(frames, depth, truncated);
   lw_stack_t *stack = lw__stacks_get(id);
   uint64_t objects_fp, bytes_fp;
   lw__record_weights(size, &objects_fp, &bytes_fp);

@@ -20,6 +20,7 @@
 
 #include "agent/unwind_cache.h"
 #include "agent/unwind_cfi.h"
+#include "agent/unwind_memo.h"
 #include "agent/unwind_stack_bounds.h"
 #include "agent/unwind_step.h"
 
@@ -37,22 +38,31 @@ typedef struct {
   _Atomic uint64_t cache_misses;
   _Atomic uint64_t uncacheable;
   _Atomic uint64_t stopped_unsafe;
+  _Atomic uint64_t memo_hits;
 } __attribute__((aligned(64))) unwind_stat_stripe_t;
 
 static struct {
   atomic_bool initialized;
+  atomic_bool memo_off;
   _Atomic uintptr_t skip_start; /* [skip_start, skip_end): the object whose leading */
   _Atomic uintptr_t skip_end;   /* frames are dropped; empty when equal */
   _Atomic uint32_t next_stripe;
   unwind_stat_stripe_t stripes[LW_UNWIND_STAT_STRIPES];
 } unwind_state;
 
+/* The tag of this thread's last walk (lw__unwind_last_walk_tag), and memo hits not yet
+ * added to the stripe (batched: an atomic add would cost as much as the hit). */
+static __thread __attribute__((tls_model("initial-exec"))) uint64_t last_walk_tag;
+static __thread __attribute__((tls_model("initial-exec"))) uint32_t pending_memo_hits;
+
+uint64_t lw__unwind_last_walk_tag(void) { return last_walk_tag; }
+
 /* 1 + this thread's stripe index; 0 until the thread's first walk. */
 static __thread __attribute__((tls_model("initial-exec"))) uint32_t unwind_thread_stripe;
 
 /* Counts of one walk, added to the stripe at the end. */
 typedef struct {
-  uint64_t cache_hits, cache_misses, uncacheable, stopped_unsafe;
+  uint64_t cache_hits, cache_misses, uncacheable, stopped_unsafe, memo_hits;
 } walk_counts_t;
 
 int lw__unwind_init(void) {
@@ -82,6 +92,10 @@ void lw__unwind_skip_module(const void *address_in_module) {
 
 void lw__unwind_flush_cache(void) { lw__unwind_cache_flush(); }
 
+void lw__unwind_set_memo(bool on) {
+  atomic_store_explicit(&unwind_state.memo_off, !on, memory_order_relaxed);
+}
+
 void lw__unwind_get_stats(lw_unwind_stats_t *out) {
   *out = (lw_unwind_stats_t){0};
   for (int i = 0; i < LW_UNWIND_STAT_STRIPES; i++) {
@@ -90,6 +104,7 @@ void lw__unwind_get_stats(lw_unwind_stats_t *out) {
     out->cache_misses += atomic_load_explicit(&stripe->cache_misses, memory_order_relaxed);
     out->uncacheable += atomic_load_explicit(&stripe->uncacheable, memory_order_relaxed);
     out->stopped_unsafe += atomic_load_explicit(&stripe->stopped_unsafe, memory_order_relaxed);
+    out->memo_hits += atomic_load_explicit(&stripe->memo_hits, memory_order_relaxed);
   }
 }
 
@@ -108,6 +123,8 @@ static void add_counts(const walk_counts_t *counts) {
   if (counts->stopped_unsafe)
     atomic_fetch_add_explicit(&stripe->stopped_unsafe, counts->stopped_unsafe,
                               memory_order_relaxed);
+  if (counts->memo_hits)
+    atomic_fetch_add_explicit(&stripe->memo_hits, counts->memo_hits, memory_order_relaxed);
 }
 
 /* The registers the assembly entry captures: exactly the caller's values at the call. */
@@ -259,15 +276,16 @@ static __attribute__((noinline)) enum frame_outcome slow_frame(walk_t *walk,
  * slow_frame. If a frame later needs a register a cached step discarded (rbx for glibc's
  * lazy-binding trampoline, say), the walk returns LW_WALK_RESTART_PRECISE and is redone
  * in precise mode, which interprets every frame and so keeps every register it can. */
-static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, int max_depth,
-                      int skip, bool *truncated, bool precise, walk_counts_t *counts) {
+static int walk_stack(const lw_unwind_entry_registers_t *entry, const lw_stack_region_t *start,
+                      uint64_t *pcs, int max_depth, int skip, bool *truncated, bool precise,
+                      walk_counts_t *counts, lw_unwind_read_log_t *log) {
   walk_t walk;
   walk.registers_valid = false; /* filled from *entry on the first slow frame */
   walk.counts = counts;
   walk.precise = precise;
   walk.registers_lost = false;
   walk.pc_is_return_address = true;
-  lw__stack_region_for((uintptr_t)entry->sp, &walk.region);
+  walk.region = *start;
 
   /* Local, and only ever passed to an inlined function, so it lives in registers. */
   recorder_t recorder;
@@ -306,6 +324,8 @@ static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, i
                        rbp_kind == LW_RULE_RBP_AT_RBP;
       if (__builtin_expect(needs_rbp && !rbp_known, 0))
         goto slow; /* rbp was lost by an interpreted frame: interpret this one too */
+      if (log && needs_rbp)
+        lw__unwind_log_rbp_used(log); /* the walk now depends on rbp's value */
       hits++;
       if (!record_frame(&recorder, pc - 1)) {
         *truncated = true;
@@ -318,11 +338,15 @@ static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, i
         cfa = rbp + (uint64_t)lw__rule_cfa_offset(rule);
       } else if (cfa_kind == LW_RULE_OUTERMOST) {
         break;
-      } else if (!lw__stack_read(&region, (uintptr_t)(rbp + (uint64_t)lw__rule_cfa_offset(rule)),
-                                 &cfa)) {
-        counts->stopped_unsafe++;
-        *truncated = true;
-        break;
+      } else {
+        uintptr_t at = (uintptr_t)(rbp + (uint64_t)lw__rule_cfa_offset(rule));
+        if (!lw__stack_read(&region, at, &cfa)) {
+          counts->stopped_unsafe++;
+          *truncated = true;
+          break;
+        }
+        if (log)
+          lw__unwind_log_read(log, at, cfa);
       }
       /* Strictly upward; the read's bounds check also keeps the CFA below the top. */
       uint64_t return_address;
@@ -331,14 +355,18 @@ static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, i
         *truncated = true;
         break;
       }
+      if (log)
+        lw__unwind_log_read(log, (uintptr_t)(cfa - 8), return_address);
       if (rbp_kind != LW_RULE_RBP_SAME) {
         uint64_t base = rbp_kind == LW_RULE_RBP_AT_CFA ? cfa : rbp;
-        if (!lw__stack_read(&region, (uintptr_t)(base + (uint64_t)lw__rule_rbp_offset(rule)),
-                            &rbp)) {
+        uintptr_t at = (uintptr_t)(base + (uint64_t)lw__rule_rbp_offset(rule));
+        if (!lw__stack_read(&region, at, &rbp)) {
           counts->stopped_unsafe++;
           *truncated = true;
           break;
         }
+        if (log) /* logged only if a later frame uses it: rbp often holds plain data */
+          lw__unwind_log_rbp_read(log, at, rbp);
         rbp_known = true;
       }
       sp = cfa;
@@ -379,6 +407,8 @@ static int walk_stack(const lw_unwind_entry_registers_t *entry, uint64_t *pcs, i
     walk.pc_is_return_address = pc_is_return_address;
 
     uint64_t record_pc;
+    if (log)
+      log->usable = false; /* the slow path's reads are not logged */
     enum frame_outcome outcome = slow_frame(&walk, &record_pc);
     if (outcome == FRAME_RESTART_PRECISE) {
       counts->cache_hits += hits;
@@ -420,9 +450,50 @@ int lw__unwind_from_entry(uint64_t *pcs, int max_depth, int skip, bool *truncate
     lw__unwind_init();
 
   walk_counts_t counts = {0};
-  int written = walk_stack(entry, pcs, max_depth, skip, truncated, false, &counts);
-  if (written == LW_WALK_RESTART_PRECISE)
-    written = walk_stack(entry, pcs, max_depth, skip, truncated, true, &counts);
+  lw_stack_region_t region;
+  lw__stack_region_for((uintptr_t)entry->sp, &region);
+  /* A walk that repeats a recent one is answered from the memo (unwind_memo.h). */
+  bool memo = !atomic_load_explicit(&unwind_state.memo_off, memory_order_relaxed) &&
+              lw__unwind_memo_begin();
+  lw_unwind_memo_key_t key;
+  lw_unwind_read_log_t log;
+  if (memo) {
+    key = (lw_unwind_memo_key_t){
+        entry->pc,
+        entry->sp,
+        entry->rbp,
+        lw__unwind_cache_generation(),
+        atomic_load_explicit(&unwind_state.skip_start, memory_order_relaxed),
+        max_depth,
+        skip};
+    int found = lw__unwind_memo_find(&key, &region, pcs, truncated, &last_walk_tag);
+    if (found >= 0) {
+      lw__unwind_memo_end();
+      if (++pending_memo_hits == 256) {
+        counts.memo_hits = pending_memo_hits;
+        pending_memo_hits = 0;
+        add_counts(&counts);
+      }
+      return found;
+    }
+  }
+  bool logging = memo && lw__unwind_memo_prepare(&log, entry->sp);
+  int written = walk_stack(entry, &region, pcs, max_depth, skip, truncated, false, &counts,
+                           logging ? &log : NULL);
+  if (written == LW_WALK_RESTART_PRECISE) {
+    log.usable = false; /* the precise walk is not logged */
+    written = walk_stack(entry, &region, pcs, max_depth, skip, truncated, true, &counts, NULL);
+  }
+  last_walk_tag = 0;
+  if (logging) {
+    if (counts.stopped_unsafe)
+      log.usable = false; /* it ended on a refused read: depends on more than the words */
+    last_walk_tag = lw__unwind_memo_store(&key, &log, pcs, written, *truncated);
+  }
+  if (memo)
+    lw__unwind_memo_end();
+  counts.memo_hits = pending_memo_hits; /* a full walk costs far more than this add */
+  pending_memo_hits = 0;
   add_counts(&counts);
   return written;
 }

@@ -9,7 +9,8 @@
  *   - never faults: every read of stack memory is checked against the stack it lies on,
  *   - preserves errno (malloc's callers may look at it).
  *
- * Files: unwind.c (entry point, walker, stats), unwind_cache.c (the rule table),
+ * Files: unwind.c (entry point, walker, stats), unwind_memo.c (recent walks, per thread),
+ * unwind_cache.c (the rule table),
  * unwind_cfi.c (finding and interpreting DWARF CFI), unwind_step.c (applying CFI to
  * registers, DWARF expressions), unwind_stack_bounds.c (where reads are safe).
  * The method is described in docs/INTERNALS.md, section "Unwinding".
@@ -47,8 +48,20 @@ void lw__unwind_skip_module(const void *address_in_module);
  * not prove safe to read. Reaching pc 0, a frame whose return address is undefined in CFI
  * (_start, thread start, makecontext) or a pc that no FDE covers ends the walk normally.
  * Cost (docs/PERFORMANCE.md): about 90 ns for 10 frames once their pcs are cached (some 70
- * instructions per frame); 250-300 ns per frame the first time a pc is seen. */
+ * instructions per frame); 250-300 ns per frame the first time a pc is seen; a repeat of
+ * one of the thread's last two walks over unchanged stack words, a few instructions per
+ * frame (unwind_memo.h). */
 int lw__unwind_here(uint64_t *pcs, int max_depth, int skip, bool *truncated);
+
+/* A number that identifies the frames the calling thread's last lw__unwind_here returned:
+ * equal tags (not 0) mean identical frames, so a caller may reuse what it derived from them
+ * (the agent keeps the interned stack id). 0 when the walk was not remembered. Only
+ * meaningful right after the walk, on the same thread, with no walk in between. */
+uint64_t lw__unwind_last_walk_tag(void);
+
+/* Turns the memo of recent walks on (the default) or off, for every thread: benchmarks
+ * use it to time full walks. */
+void lw__unwind_set_memo(bool on);
 
 /* Forgets every cached rule. The agent calls it after dlclose: code unloaded from an
  * address range must not be unwound with the rules learned for it if new code is later
@@ -60,6 +73,7 @@ typedef struct {
   uint64_t cache_misses;   /* frames whose pc was not in the cache (CFI was interpreted) */
   uint64_t uncacheable;    /* frames whose rule cannot be cached (interpreted every time) */
   uint64_t stopped_unsafe; /* walks stopped because a read was outside any known stack */
+  uint64_t memo_hits;      /* walks answered from the thread's memo of recent walks */
 } lw_unwind_stats_t;
 
 /* Sums the counters of all threads. Counters are relaxed: a walk running concurrently may

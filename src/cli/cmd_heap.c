@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/control_client.h"
 #include "cli/leak_report.h"
+#include "cli/live_profile.h"
 #include "cli/profile_io.h"
 #include "cli/symbolize.h"
 #include "common/file.h"
@@ -93,24 +93,14 @@ int lw_cmd_heap(int argc, char **argv) {
   } else {
     snprintf(request, sizeof request, "heap");
   }
-  lw_buf_t bytes;
-  lw_buf_init(&bytes, &lw_libc_allocator);
-  if (lw_control_call(pid, request, &bytes, (int)(seconds + 30) * 1000, error, sizeof error) < 0) {
-    lw_cli_error("%s", error);
-    lw_buf_free(&bytes);
-    return LW_EXIT_FAILURE;
-  }
   lw_profile_t profile;
   int result = LW_EXIT_OK;
-  if (lw_cli_load_profile_data(output, bytes.data, bytes.len, &profile, error, sizeof error) < 0) {
-    lw_cli_error("the agent of pid %d sent a bad profile: %s", pid, error);
+  lw_symbolize_options_t so = {debug_dirs, n_debug_dirs, false, warn, NULL};
+  if (lw_cli_fetch_profile(pid, request, (int)(seconds + 30) * 1000, no_symbolize ? NULL : &so,
+                           &profile, error, sizeof error) < 0) {
+    lw_cli_error("%s", error);
     result = LW_EXIT_FAILURE;
     goto out;
-  }
-  if (!no_symbolize) {
-    lw_symbolize_options_t so = {debug_dirs, n_debug_dirs, false, warn, NULL};
-    if (lw_symbolize_profile(&profile, &so, NULL) < 0)
-      lw_cli_warn("out of memory while symbolizing; the profile keeps the agent's names");
   }
   if (lw_cli_save_profile(output, &profile, error, sizeof error) < 0) {
     lw_cli_error("%s", error);
@@ -130,6 +120,5 @@ int lw_cmd_heap(int argc, char **argv) {
   }
 out:
   lw_profile_free(&profile);
-  lw_buf_free(&bytes);
   return result;
 }

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/control_client.h"
 #include "cli/leak_suspects.h"
+#include "cli/live_profile.h"
 #include "cli/profile_io.h"
 #include "cli/symbolize.h"
 
@@ -94,27 +95,33 @@ int lw_cmd_leaks(int argc, char **argv) {
     return LW_EXIT_FAILURE;
   }
   lw_buf_free(&text);
-  /* A heap profile of the same process names the frames (same addresses). */
-  lw_profile_t profile;
-  bool have_profile = false;
-  lw_buf_t bytes;
-  lw_buf_init(&bytes, &lw_libc_allocator);
-  if (lw_control_call(pid, "heap", &bytes, 30000, error, sizeof error) == 0 &&
-      lw_cli_load_profile_data("heap", bytes.data, bytes.len, &profile, error, sizeof error) == 0) {
-    have_profile = true;
-    if (!no_symbolize) {
-      lw_symbolize_options_t so = {NULL, 0, false, warn, NULL};
-      lw_symbolize_profile(&profile, &so, NULL);
+  /* Profiles of the same process name the frames (same addresses): the heap profile, and
+   * the fd and threadcreate profiles when descriptor or thread sites are tracked. */
+  bool wanted[3] = {true, false, false};
+  for (size_t i = 0; i < history.n_sites; i++)
+    wanted[history.sites[i].kind] = true;
+  static const char *const requests[3] = {"heap", "fds", "threads"};
+  lw_profile_t profiles[3];
+  const lw_profile_t *loaded[3];
+  size_t n_loaded = 0;
+  lw_symbolize_options_t so = {NULL, 0, false, warn, NULL};
+  for (int k = 0; k < 3; k++) {
+    if (!wanted[k])
+      continue;
+    lw_profile_t *profile = &profiles[n_loaded];
+    if (lw_cli_fetch_profile(pid, requests[k], 30000, no_symbolize ? NULL : &so, profile, error,
+                             sizeof error) == 0) {
+      loaded[n_loaded++] = profile;
+    } else {
+      lw_profile_free(profile);
+      lw_cli_warn("cannot name frames: %s", error);
     }
-  } else {
-    lw_cli_warn("cannot name frames: %s", error);
   }
-  lw_buf_free(&bytes);
   snprintf(subject, sizeof subject, "in pid %d", pid);
   o.subject = subject;
-  int suspects = lw_leak_suspects_write(stdout, &history, have_profile ? &profile : NULL, &o);
-  if (have_profile)
-    lw_profile_free(&profile);
+  int suspects = lw_leak_suspects_write(stdout, &history, loaded, n_loaded, &o);
+  for (size_t i = 0; i < n_loaded; i++)
+    lw_profile_free(&profiles[i]);
   lw_history_free(&history);
   if (suspects < 0) {
     lw_cli_error("out of memory");

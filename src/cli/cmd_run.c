@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/handle_report.h"
 #include "cli/leak_report.h"
 #include "cli/leak_suspects.h"
 #include "cli/memory_cap.h"
@@ -27,6 +28,7 @@
 #include "cli/symbolize.h"
 #include "common/file.h"
 #include "common/fmt.h"
+#include "common/output_names.h"
 
 static const lw_cli_option_t options[] = {
     {"rate", 'r', "BYTES", "mean bytes between samples (default 512k; 1 = every allocation, exact)"},
@@ -41,6 +43,7 @@ static const lw_cli_option_t options[] = {
     {"debug-dir", 0, "DIR", "also look for split debug info here (repeatable)"},
     {"agent", 0, "PATH", "the libleakwatch.so to preload (default: installed beside leakwatch)"},
     {"leaks", 'l', NULL, "also judge which sites grew during the run (leak verdicts)"},
+    {"fds", 0, NULL, "also record who opened each file descriptor; report those left open"},
     {"history-interval", 0, "DURATION", "with --leaks: how often site history is taken (default 10s)"},
     {"min-window", 0, "DURATION", "with --leaks: run time needed before judging growth (default 3m)"},
     {"old-after", 0, "DURATION", "with --leaks: live allocations older than this count as old (default 1m)"},
@@ -76,6 +79,7 @@ typedef struct {
   size_t n_debug_dirs;
   const char *agent;
   bool leaks;
+  bool fds;
   const char *history_interval;
   const char *old_after;
   uint64_t min_window_ms;
@@ -193,7 +197,7 @@ static void symbolize_warning(void *context, const char *message) {
 
 /* The "grew during the run" section: verdicts from the history the agent wrote at exit. */
 static void explain_growth(const run_options_t *o, const char *profile_path,
-                           const lw_profile_t *profile, FILE *out) {
+                           const lw_profile_t *const namers[3], FILE *out) {
   char path[PATH_MAX + 16], error[512];
   if (snprintf(path, sizeof path, "%s.history", profile_path) >= (int)sizeof path) {
     lw_cli_warn("profile path too long to find its history next to it");
@@ -222,52 +226,106 @@ static void explain_growth(const run_options_t *o, const char *profile_path,
       fprintf(out, ",\"grew_during_the_run\":");
     else
       fputc('\n', out);
-    lw_leak_suspects_write(out, &history, profile, &so);
+    lw_leak_suspects_write(out, &history, namers, 3, &so);
   }
   lw_history_free(&history);
   lw_buf_free(&text);
 }
 
-/* Loads, symbolizes and rewrites the profile, then reports. Returns false if there was no
- * usable profile. */
-static bool explain(const run_options_t *o, const char *profile_path) {
-  lw_profile_t profile;
+/* Loads a profile the agent wrote and symbolizes it in place (rewriting the file), so the
+ * report and any later `go tool pprof` show the same names. */
+static int load_symbolized(const run_options_t *o, const char *path, lw_profile_t *profile) {
   char error[512];
-  if (lw_cli_load_profile(profile_path, &profile, error, sizeof error) < 0) {
+  if (lw_cli_load_profile(path, profile, error, sizeof error) < 0) {
     lw_cli_error("%s", error);
+    return -1;
+  }
+  if (!o->no_symbolize && lw_symbolize_needed(profile)) {
+    lw_symbolize_options_t so = {o->debug_dirs, o->n_debug_dirs, false, symbolize_warning, NULL};
+    lw_symbolize_result_t result;
+    if (lw_symbolize_profile(profile, &so, &result) < 0)
+      lw_cli_warn("out of memory while symbolizing '%s'; the report shows raw names", path);
+    else if (lw_cli_save_profile(path, profile, error, sizeof error) < 0)
+      lw_cli_warn("cannot rewrite the symbolized profile: %s", error);
+  }
+  return 0;
+}
+
+/* The threads (and with --fds, descriptors) still alive at exit, from the files the agent
+ * wrote beside the profile (loaded by explain; NULL when there was none: none were left). */
+static void explain_handles(const run_options_t *o, const lw_profile_t *profile,
+                            const char *path, lw_handle_report_kind_t kind, FILE *out) {
+  if (o->json)
+    fprintf(out, kind == LW_HANDLE_REPORT_FDS ? ",\"fds_open_at_exit\":"
+                                              : ",\"threads_running_at_exit\":");
+  else if (!profile && kind == LW_HANDLE_REPORT_THREADS)
+    return; /* most programs end their threads: say nothing rather than "none" */
+  else
+    fputc('\n', out);
+  lw_handle_report_options_t ho = {kind, (int)o->top, (int)o->frames, o->json, path, "at exit"};
+  if (lw_handle_report_write(out, profile, &ho) < 0)
+    lw_cli_warn("out of memory while reporting what was left at exit");
+}
+
+/* Loads the profile beside profile_path for `kind` ("fds", "threads") if the agent wrote
+ * one; false when there is none (or it cannot be read, which was said). */
+static bool load_sidecar(const run_options_t *o, const char *profile_path, const char *kind,
+                         char *path, size_t path_size, lw_profile_t *profile) {
+  if (lw_output_sidecar_path(profile_path, kind, path, path_size) < 0 || access(path, F_OK) != 0)
+    return false;
+  if (load_symbolized(o, path, profile) < 0) {
+    lw_profile_free(profile);
+    return false;
+  }
+  return true;
+}
+
+/* Loads, symbolizes and rewrites the profiles, then reports. Returns false if there was no
+ * usable heap profile. */
+static bool explain(const run_options_t *o, const char *profile_path) {
+  lw_profile_t profile, threads, fds;
+  if (load_symbolized(o, profile_path, &profile) < 0) {
     lw_profile_free(&profile);
     return false;
   }
-  if (!o->no_symbolize && lw_symbolize_needed(&profile)) {
-    lw_symbolize_options_t so = {o->debug_dirs, o->n_debug_dirs, false, symbolize_warning, NULL};
-    lw_symbolize_result_t result;
-    if (lw_symbolize_profile(&profile, &so, &result) < 0)
-      lw_cli_warn("out of memory while symbolizing '%s'; the report shows raw names",
-                  profile_path);
-    else if (lw_cli_save_profile(profile_path, &profile, error, sizeof error) < 0)
-      lw_cli_warn("cannot rewrite the symbolized profile: %s", error);
-  }
+  char threads_path[PATH_MAX + 32], fds_path[PATH_MAX + 32];
+  bool have_threads = load_sidecar(o, profile_path, "threads", threads_path,
+                                   sizeof threads_path, &threads);
+  bool have_fds = o->fds && load_sidecar(o, profile_path, "fds", fds_path, sizeof fds_path, &fds);
   if (!o->no_report) {
     FILE *out = stderr;
     if (o->report_path) {
       out = fopen(o->report_path, "w");
-      if (!out) {
+      if (!out)
         lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
-        lw_profile_free(&profile);
-        return false;
-      }
     }
-    lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path, "at exit"};
-    if (o->leaks && o->json)
-      fprintf(out, "{\"still_allocated_at_exit\":");
-    lw_leak_report_write(out, &profile, &ro);
-    if (o->leaks)
-      explain_growth(o, profile_path, &profile, out);
-    if (o->leaks && o->json)
-      fprintf(out, "}\n");
-    if (out != stderr && fclose(out) != 0)
-      lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+    if (out) {
+      /* JSON: one object whose keys are the report's sections, the same for every run with
+       * the same options. */
+      lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path,
+                                     "at exit"};
+      if (o->json)
+        fprintf(out, "{\"still_allocated_at_exit\":");
+      lw_leak_report_write(out, &profile, &ro);
+      if (o->leaks) {
+        const lw_profile_t *namers[3] = {&profile, have_fds ? &fds : NULL,
+                                         have_threads ? &threads : NULL};
+        explain_growth(o, profile_path, namers, out);
+      }
+      explain_handles(o, have_threads ? &threads : NULL, threads_path, LW_HANDLE_REPORT_THREADS,
+                      out);
+      if (o->fds)
+        explain_handles(o, have_fds ? &fds : NULL, fds_path, LW_HANDLE_REPORT_FDS, out);
+      if (o->json)
+        fprintf(out, "}\n");
+      if (out != stderr && fclose(out) != 0)
+        lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+    }
   }
+  if (have_threads)
+    lw_profile_free(&threads);
+  if (have_fds)
+    lw_profile_free(&fds);
   lw_profile_free(&profile);
   return true;
 }
@@ -319,6 +377,8 @@ int lw_cmd_run(int argc, char **argv) {
       o.agent = value;
     } else if (strcmp(name, "leaks") == 0) {
       o.leaks = true;
+    } else if (strcmp(name, "fds") == 0) {
+      o.fds = true;
     } else if (strcmp(name, "history-interval") == 0) {
       uint64_t ms;
       if (!lw_cli_parse_duration_ms(&spec, name, value, &ms))
@@ -414,6 +474,8 @@ int lw_cmd_run(int argc, char **argv) {
         setenv("LEAKWATCH_HISTORY_OLD_AFTER", o.old_after, 1);
     }
     setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
+    if (o.fds)
+      setenv("LEAKWATCH_TRACK_FDS", "1", 1);
     if (o.rate)
       setenv("LEAKWATCH_RATE", o.rate, 1);
     char depth_text[16];

@@ -103,6 +103,11 @@ static void print_text(int pid, const snapshot_t *n) {
          (unsigned long long)s->stacks);
   printf("  dropped                %llu samples, %llu stacks\n",
          (unsigned long long)s->dropped_samples, (unsigned long long)s->dropped_stacks);
+  printf("  threads seen running   %llu (leakwatch threads PID: by creating stack)\n",
+         (unsigned long long)s->threads_live);
+  if (s->fds_live)
+    printf("  fds with known stacks  %llu (leakwatch fds PID: by creating stack)\n",
+           (unsigned long long)s->fds_live);
   uint64_t in_use = 0, free_bytes = 0, mmap_bytes = 0, releasable = 0;
   if (lw_json_lookup_uint(n->allocator, "in_use_bytes", &in_use)) {
     lw_json_lookup_uint(n->allocator, "free_bytes", &free_bytes);

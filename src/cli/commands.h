@@ -11,6 +11,8 @@ LW_DECLARE_COMMAND(run, "run a command with the agent preloaded and report what 
 LW_DECLARE_COMMAND(ps, "list this user's processes running with the agent")
 LW_DECLARE_COMMAND(stats, "show a live process's heap counters (once, or every interval)")
 LW_DECLARE_COMMAND(heap, "take a heap profile of a live process (now, or over a window)")
+LW_DECLARE_COMMAND(fds, "list a live process's open file descriptors by the stack that opened them")
+LW_DECLARE_COMMAND(threads, "list a live process's threads by the stack that started them")
 LW_DECLARE_COMMAND(trim, "return a live process's free heap memory to the system")
 LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")
 LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values, largest first")

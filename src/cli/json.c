@@ -99,6 +99,12 @@ void lw_json_escape(FILE *out, const char *text) {
   }
 }
 
+void lw_json_quoted(FILE *out, const char *text) {
+  fputc('"', out);
+  lw_json_escape(out, text);
+  fputc('"', out);
+}
+
 void lw_json_key(lw_json_t *j, const char *key) {
   before_value(j);
   fputc('"', j->out);

@@ -36,5 +36,7 @@ void lw_json_kdouble(lw_json_t *j, const char *key, double value);
 void lw_json_kbool(lw_json_t *j, const char *key, bool value);
 /* Writes `text` escaped as a JSON string body (no quotes) to any FILE (used by HTML too). */
 void lw_json_escape(FILE *out, const char *text);
+/* The same with the quotes, for writers that lay out their JSON by hand. */
+void lw_json_quoted(FILE *out, const char *text);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/json.h"
 #include "cli/symbolize.h"
 #include "common/units.h"
 
@@ -73,9 +74,8 @@ bool lw_leak_report_is_allocator_frame(const char *name) {
   return false;
 }
 
-/* Frames of a sample as display strings, leaf first, inline frames expanded. */
-static int sample_frames(const lw_profile_t *p, const lw_profile_sample_t *s, char frames[][512],
-                         int max, bool *more) {
+int lw_leak_report_sample_frames(const lw_profile_t *p, const lw_profile_sample_t *s,
+                                 char frames[][512], int max, bool *more) {
   int n = 0;
   *more = false;
   for (uint32_t i = 0; i < s->n_locations; i++) {
@@ -92,19 +92,6 @@ static int sample_frames(const lw_profile_t *p, const lw_profile_sample_t *s, ch
     }
   }
   return n;
-}
-
-static void json_string(FILE *out, const char *text) {
-  fputc('"', out);
-  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      fprintf(out, "\\%c", *c);
-    else if (*c < 0x20)
-      fprintf(out, "\\u%04x", *c);
-    else
-      fputc(*c, out);
-  }
-  fputc('"', out);
 }
 
 int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_options_t *o) {
@@ -151,7 +138,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
   bool exact = p->period <= 1;
   if (o->json) {
     fprintf(out, "{\"profile\":");
-    json_string(out, o->profile_path ? o->profile_path : "");
+    lw_json_quoted(out, o->profile_path ? o->profile_path : "");
     fprintf(out, ",\"exact\":%s,\"sampling_rate\":%lld,\"inuse_bytes\":%lld,"
                  "\"inuse_objects\":%lld,\"sites\":[",
             exact ? "true" : "false", (long long)p->period, (long long)total_bytes,
@@ -187,7 +174,7 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
       continue;
     const lw_profile_sample_t *s = &p->samples[sites[i].sample];
     bool more;
-    int n = sample_frames(p, s, frames, max_frames, &more);
+    int n = lw_leak_report_sample_frames(p, s, frames, max_frames, &more);
     int site_frame = 0;
     while (site_frame + 1 < n && lw_leak_report_is_allocator_frame(frames[site_frame]))
       site_frame++;
@@ -197,12 +184,12 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
       if (sites[i].reachability >= 0)
         fprintf(out, "\"reachability\":\"%s\",", reach_names[sites[i].reachability]);
       fprintf(out, "\"site\":");
-      json_string(out, n ? frames[site_frame] : "?");
+      lw_json_quoted(out, n ? frames[site_frame] : "?");
       fprintf(out, ",\"stack\":[");
       for (int f = 0; f < n; f++) {
         if (f)
           fputc(',', out);
-        json_string(out, frames[f]);
+        lw_json_quoted(out, frames[f]);
       }
       fprintf(out, "]}");
       continue;

@@ -22,6 +22,11 @@ typedef struct lw_leak_report_options {
  * but not what a report names as the site. */
 bool lw_leak_report_is_allocator_frame(const char *frame_name);
 
+/* Frames of a sample as display strings, leaf first, inline frames expanded; at most max,
+ * *more set when some were left out. Returns how many. */
+int lw_leak_report_sample_frames(const lw_profile_t *profile, const lw_profile_sample_t *sample,
+                                 char frames[][512], int max, bool *more);
+
 /* Writes the report for a heap profile (in-use values) to out. Returns the number of sites
  * with live bytes. */
 int lw_leak_report_write(FILE *out, const lw_profile_t *profile,

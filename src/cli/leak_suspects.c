@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "cli/leak_report.h"
+#include "cli/json.h"
 #include "cli/symbolize.h"
 #include "common/units.h"
 
 typedef struct {
   uint64_t address;
   const lw_profile_location_t *location;
+  const lw_profile_t *profile; /* the one location belongs to */
 } address_entry_t;
 
 typedef struct {
@@ -26,8 +28,12 @@ static int by_address(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Suspects first (high before medium), then by growth rate. */
+/* Heap sites, then descriptors, then threads; in each, suspects first (high before medium),
+ * then by growth rate. */
 static int by_suspicion(const void *a, const void *b) {
+  lw_history_kind_t kx = ((const judged_t *)a)->site->kind, ky = ((const judged_t *)b)->site->kind;
+  if (kx != ky)
+    return kx < ky ? -1 : 1;
   const lw_leak_verdict_t *x = &((const judged_t *)a)->verdict;
   const lw_leak_verdict_t *y = &((const judged_t *)b)->verdict;
   if (x->suspect != y->suspect)
@@ -65,7 +71,6 @@ static size_t build_series(const lw_history_t *h, const lw_history_site_t *s,
 typedef struct {
   address_entry_t *entries;
   size_t n;
-  const lw_profile_t *profile;
 } namer_t;
 
 /* Display names of a site's frames (inline frames expanded), leaf first. */
@@ -73,7 +78,7 @@ static int site_frames(const namer_t *namer, const lw_history_site_t *s, char fr
                        int max) {
   int n = 0;
   for (size_t i = 0; i < s->n_frames && n < max; i++) {
-    address_entry_t key = {s->frames[i], NULL};
+    address_entry_t key = {s->frames[i], NULL, NULL};
     const address_entry_t *hit =
         namer->n ? bsearch(&key, namer->entries, namer->n, sizeof key, by_address) : NULL;
     if (!hit) {
@@ -82,48 +87,43 @@ static int site_frames(const namer_t *namer, const lw_history_site_t *s, char fr
     }
     uint32_t lines = hit->location->n_lines ? hit->location->n_lines : 1;
     for (uint32_t j = 0; j < lines && n < max; j++)
-      lw_symbolize_frame_name(namer->profile, hit->location, j, frames[n++], 512);
+      lw_symbolize_frame_name(hit->profile, hit->location, j, frames[n++], 512);
   }
   if (s->truncated && n < max)
     snprintf(frames[n++], 512, "[truncated stack]");
   return n;
 }
 
-static void json_string(FILE *out, const char *text) {
-  fputc('"', out);
-  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-    if (*c == '"' || *c == '\\')
-      fprintf(out, "\\%c", *c);
-    else if (*c < 0x20)
-      fprintf(out, "\\u%04x", *c);
-    else
-      fputc(*c, out);
-  }
-  fputc('"', out);
-}
-
 static const char *confidence_name(lw_leak_confidence_t c) {
   return c == LW_LEAK_HIGH ? "high" : c == LW_LEAK_MEDIUM ? "medium" : "none";
 }
 
+static const char *const kind_names[] = {"heap", "fds", "threads"};
+
 static void write_json_site(FILE *out, const judged_t *j, char frames[][512], int n_frames,
                             int site_frame, bool first) {
   const lw_leak_verdict_t *v = &j->verdict;
-  fprintf(out, "%s{\"site\":", first ? "" : ",");
-  json_string(out, n_frames ? frames[site_frame] : "?");
+  fprintf(out, "%s{\"kind\":\"%s\",\"site\":", first ? "" : ",", kind_names[j->site->kind]);
+  lw_json_quoted(out, n_frames ? frames[site_frame] : "?");
+  fprintf(out, ",\"suspect\":%s,\"confidence\":\"%s\",", v->suspect ? "true" : "false",
+          confidence_name(v->confidence));
+  if (j->site->kind == LW_HISTORY_HEAP)
+    fprintf(out, "\"bytes_per_minute\":%.0f,\"growth_bytes\":%.0f,\"live_bytes\":%.0f,"
+                 "\"live_objects\":%.0f,",
+            v->slope_bytes_per_second * 60, v->growth_bytes, v->last_bytes, v->last_objects);
+  else /* exact counts of open descriptors or running threads */
+    fprintf(out, "\"per_minute\":%.2f,\"growth\":%.0f,\"live\":%.0f,\"type\":\"%s\",",
+            v->slope_bytes_per_second * 60, v->growth_bytes, v->last_bytes, j->site->fd_type);
   fprintf(out,
-          ",\"suspect\":%s,\"confidence\":\"%s\",\"bytes_per_minute\":%.0f,\"growth_bytes\":%.0f,"
-          "\"span_seconds\":%.0f,\"r2\":%.4f,\"rising_share\":%.4f,\"live_bytes\":%.0f,"
-          "\"live_objects\":%.0f,\"old_share\":%.4f,\"growing_for_seconds\":%.0f,\"why\":",
-          v->suspect ? "true" : "false", confidence_name(v->confidence),
-          v->slope_bytes_per_second * 60, v->growth_bytes, v->span_seconds, v->r2,
-          v->rising_share, v->last_bytes, v->last_objects, v->old_share, v->growing_for_seconds);
-  json_string(out, v->why);
+          "\"span_seconds\":%.0f,\"r2\":%.4f,\"rising_share\":%.4f,\"old_share\":%.4f,"
+          "\"growing_for_seconds\":%.0f,\"why\":",
+          v->span_seconds, v->r2, v->rising_share, v->old_share, v->growing_for_seconds);
+  lw_json_quoted(out, v->why);
   fprintf(out, ",\"stack\":[");
   for (int f = 0; f < n_frames; f++) {
     if (f)
       fputc(',', out);
-    json_string(out, frames[f]);
+    lw_json_quoted(out, frames[f]);
   }
   fprintf(out, "]}");
 }
@@ -131,9 +131,20 @@ static void write_json_site(FILE *out, const judged_t *j, char frames[][512], in
 static void write_text_site(FILE *out, int rank, const judged_t *j, char frames[][512],
                             int n_frames, int site_frame) {
   const lw_leak_verdict_t *v = &j->verdict;
-  char rate[32], live[32], since[32];
-  lw_format_bytes(rate, sizeof rate, v->slope_bytes_per_second * 60);
-  lw_format_bytes(live, sizeof live, v->last_bytes);
+  const lw_history_site_t *site = j->site;
+  char rate[48], live[48], since[32];
+  if (site->kind == LW_HISTORY_HEAP) {
+    lw_format_bytes(rate, sizeof rate, v->slope_bytes_per_second * 60);
+    lw_format_bytes(live, sizeof live, v->last_bytes);
+  } else {
+    const char *unit = site->kind == LW_HISTORY_FDS ? "fds" : "threads";
+    snprintf(rate, sizeof rate, "%.1f %s", v->slope_bytes_per_second * 60, unit);
+    if (site->kind == LW_HISTORY_FDS)
+      snprintf(live, sizeof live, "%.0f open %s%sfds", v->last_bytes, site->fd_type,
+               site->fd_type[0] ? " " : "");
+    else
+      snprintf(live, sizeof live, "%.0f threads running", v->last_bytes);
+  }
   lw_format_duration(v->growing_for_seconds, since, sizeof since);
   if (v->suspect)
     fprintf(out, "\n  #%-2d LEAK SUSPECT (%s confidence), %s/min at %s\n", rank,
@@ -141,23 +152,74 @@ static void write_text_site(FILE *out, int rank, const judged_t *j, char frames[
   else
     fprintf(out, "\n  #%-2d not a suspect: %s\n", rank, n_frames ? frames[site_frame] : "?");
   fprintf(out, "      %s\n", v->why);
-  if (v->suspect)
+  if (v->suspect && site->kind == LW_HISTORY_HEAP)
     fprintf(out, "      live now: %s in %.0f objects; growing for %s\n", live, v->last_objects,
             since);
+  else if (v->suspect)
+    fprintf(out, "      now: %s; growing for %s\n", live, since);
   for (int f = 0; f < n_frames; f++)
     fprintf(out, "        %s %s\n", f == 0 ? "  " : "<-", frames[f]);
 }
 
-int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t *profile,
-                           const lw_leak_suspects_options_t *o) {
-  namer_t namer = {NULL, 0, profile};
-  if (profile && profile->n_locations) {
-    namer.entries = malloc(profile->n_locations * sizeof *namer.entries);
+/* The headline of one kind's section: how much history, and how many suspects. */
+static void write_headline(FILE *out, const lw_history_t *h, lw_history_kind_t kind,
+                           size_t tracked, int suspects, double span_seconds,
+                           const lw_leak_verdict_options_t *vo, const char *subject) {
+  char span[32], need[32], interval[32], rate[32];
+  lw_format_duration(span_seconds, span, sizeof span);
+  lw_format_duration(vo->min_window_seconds, need, sizeof need);
+  lw_format_duration((double)h->interval_ms / 1000.0, interval, sizeof interval);
+  if (h->rate <= 1)
+    snprintf(rate, sizeof rate, "every allocation");
+  else
+    lw_format_bytes(rate, sizeof rate, (double)h->rate);
+  static const char *const what[] = {"leak", "descriptor leak", "thread leak"};
+  static const char *const grew[] = {"allocation site grew", "creating stack's open descriptors "
+                                     "grew", "creating stack's running threads grew"};
+  static const char *const noun[] = {"site", "creating stack", "creating stack"};
+  static const char *const whose[] = {"whose live memory grew", "whose open descriptors grew",
+                                      "whose running threads grew"};
+  if (kind == LW_HISTORY_HEAP && tracked == 0) {
+    fprintf(out, "leakwatch: no allocation site holds memory %s yet (history every %s)\n",
+            subject, interval);
+  } else if (span_seconds < vo->min_window_seconds) {
+    fprintf(out,
+            "leakwatch: too little history %s to judge %sgrowth: %s of the %s needed (history "
+            "every %s)%s\n",
+            subject, kind == LW_HISTORY_FDS ? "descriptor " : kind == LW_HISTORY_THREADS ? "thread "
+                                                                                         : "",
+            span, need, interval,
+            strstr(subject, "run") ? "; a longer run, or --min-window, gives a verdict"
+                                   : "; run again later");
+  } else if (suspects == 0) {
+    fprintf(out, "leakwatch: no %s suspected %s: no %s steadily over the last %s (%zu tracked, "
+                 "history every %s",
+            what[kind], subject, grew[kind], span, tracked, interval);
+    fprintf(out, kind == LW_HISTORY_HEAP ? ", sampling every %s)\n" : ")\n", rate);
+  } else {
+    const char *plural = suspects == 1 ? "" : "s";
+    fprintf(out, "leakwatch: %d %s suspect%s %s: %s%s %s steadily over the last %s (%zu tracked, "
+                 "history every %s",
+            suspects, what[kind], plural, subject, noun[kind], plural, whose[kind], span, tracked,
+            interval);
+    fprintf(out, kind == LW_HISTORY_HEAP ? ", sampling every %s)\n" : ")\n", rate);
+  }
+}
+
+int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t *const *profiles,
+                           size_t n_profiles, const lw_leak_suspects_options_t *o) {
+  namer_t namer = {NULL, 0};
+  size_t n_locations = 0;
+  for (size_t p = 0; p < n_profiles; p++)
+    n_locations += profiles[p] ? profiles[p]->n_locations : 0;
+  if (n_locations) {
+    namer.entries = malloc(n_locations * sizeof *namer.entries);
     if (!namer.entries)
       return -1;
-    for (size_t i = 0; i < profile->n_locations; i++)
-      namer.entries[namer.n++] = (address_entry_t){profile->locations[i].address,
-                                                   &profile->locations[i]};
+    for (size_t p = 0; p < n_profiles; p++)
+      for (size_t i = 0; profiles[p] && i < profiles[p]->n_locations; i++)
+        namer.entries[namer.n++] = (address_entry_t){profiles[p]->locations[i].address,
+                                                     &profiles[p]->locations[i], profiles[p]};
     qsort(namer.entries, namer.n, sizeof *namer.entries, by_address);
   }
   judged_t *judged = calloc(h->n_sites ? h->n_sites : 1, sizeof *judged);
@@ -175,75 +237,63 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
     free(frames);
     return -1;
   }
-  lw_leak_verdict_options_t vo = o->verdict;
-  vo.sampling_rate = (double)(h->rate ? h->rate : 1);
-  int suspects = 0;
-  double longest_span = 0;
+  /* Heap series are sampled estimates; descriptor and thread series are exact counts. */
+  lw_leak_verdict_options_t vo[3] = {o->verdict, o->verdict, o->verdict};
+  vo[LW_HISTORY_HEAP].sampling_rate = (double)(h->rate ? h->rate : 1);
+  vo[LW_HISTORY_FDS].sampling_rate = vo[LW_HISTORY_THREADS].sampling_rate = 1;
+  vo[LW_HISTORY_FDS].count_unit = "fds";
+  vo[LW_HISTORY_THREADS].count_unit = "threads";
+  int suspects[3] = {0, 0, 0};
+  size_t tracked[3] = {0, 0, 0};
+  double longest_span[3] = {0, 0, 0};
   for (size_t i = 0; i < h->n_sites; i++) {
-    size_t n = build_series(h, &h->sites[i], series);
-    judged[i].site = &h->sites[i];
-    lw_leak_verdict(series, n, h->sites[i].live, h->sites[i].old, &vo, &judged[i].verdict);
-    suspects += judged[i].verdict.suspect;
-    if (n && series[n - 1].t_seconds - series[0].t_seconds > longest_span)
-      longest_span = series[n - 1].t_seconds - series[0].t_seconds;
+    const lw_history_site_t *site = &h->sites[i];
+    size_t n = build_series(h, site, series);
+    judged[i].site = site;
+    lw_leak_verdict(series, n, site->live, site->old, &vo[site->kind], &judged[i].verdict);
+    suspects[site->kind] += judged[i].verdict.suspect;
+    tracked[site->kind]++;
+    if (n && series[n - 1].t_seconds - series[0].t_seconds > longest_span[site->kind])
+      longest_span[site->kind] = series[n - 1].t_seconds - series[0].t_seconds;
   }
   qsort(judged, h->n_sites, sizeof *judged, by_suspicion);
-  char span[32], need[32], interval[32], rate[32];
-  lw_format_duration(longest_span, span, sizeof span);
-  lw_format_duration(vo.min_window_seconds, need, sizeof need);
-  lw_format_duration((double)h->interval_ms / 1000.0, interval, sizeof interval);
-  if (h->rate <= 1)
-    snprintf(rate, sizeof rate, "every allocation");
-  else
-    lw_format_bytes(rate, sizeof rate, (double)h->rate);
   int max_sites = o->max_sites > 0 ? o->max_sites : 10;
   const char *subject = o->subject ? o->subject : "";
-  if (o->json) {
+  if (o->json)
     fprintf(out, "{\"pid\":%d,\"history_seconds\":%.0f,\"interval_seconds\":%.3f,"
                  "\"sampling_rate\":%llu,\"sites_tracked\":%zu,\"enough_history\":%s,"
-                 "\"suspects\":[",
-            h->pid, longest_span, (double)h->interval_ms / 1000.0, (unsigned long long)h->rate,
-            h->n_sites, longest_span >= vo.min_window_seconds ? "true" : "false");
-  } else if (h->n_sites == 0) {
-    fprintf(out, "leakwatch: no allocation site holds memory %s yet (history every %s)\n",
-            subject, interval);
-  } else if (longest_span < vo.min_window_seconds) {
-    fprintf(out,
-            "leakwatch: too little history %s to judge growth: %s of the %s needed (history "
-            "every %s)%s\n",
-            subject, span, need, interval,
-            strstr(subject, "run") ? "; a longer run, or --min-window, gives a verdict"
-                                   : "; run again later");
-  } else if (suspects == 0) {
-    fprintf(out,
-            "leakwatch: no leak suspected %s: no allocation site grew steadily over the last %s "
-            "(%zu sites tracked, history every %s, sampling every %s)\n",
-            subject, span, h->n_sites, interval, rate);
-  } else {
-    fprintf(out,
-            "leakwatch: %d leak suspect%s %s: site%s whose live memory grew steadily over the "
-            "last %s (%zu sites tracked, history every %s, sampling every %s)\n",
-            suspects, suspects == 1 ? "" : "s", subject, suspects == 1 ? "" : "s", span,
-            h->n_sites, interval, rate);
-  }
-  int shown = 0;
+                 "\"descriptor_sites_tracked\":%zu,\"thread_sites_tracked\":%zu,\"suspects\":[",
+            h->pid, longest_span[0], (double)h->interval_ms / 1000.0,
+            (unsigned long long)h->rate, tracked[0],
+            longest_span[0] >= vo[0].min_window_seconds ? "true" : "false", tracked[1],
+            tracked[2]);
   bool first_json = true;
-  for (size_t i = 0; i < h->n_sites && shown < max_sites; i++) {
-    const judged_t *j = &judged[i];
-    if (!j->verdict.suspect && !o->all)
-      continue;
-    if (!j->verdict.suspect && !o->json && !j->verdict.enough_history)
-      continue;
-    int n_frames = site_frames(&namer, j->site, frames, max_frames);
-    int site_frame = 0;
-    while (site_frame + 1 < n_frames && lw_leak_report_is_allocator_frame(frames[site_frame]))
-      site_frame++;
-    if (o->json)
-      write_json_site(out, j, frames, n_frames, site_frame, first_json);
-    else
-      write_text_site(out, shown + 1, j, frames, n_frames, site_frame);
-    first_json = false;
-    shown++;
+  size_t i = 0;
+  for (int kind = 0; kind < 3; kind++) {
+    /* Descriptor and thread sections appear only when such sites were tracked. */
+    if (!o->json && (kind == 0 || tracked[kind])) {
+      if (kind)
+        fputc('\n', out);
+      write_headline(out, h, (lw_history_kind_t)kind, tracked[kind], suspects[kind],
+                     longest_span[kind], &vo[kind], subject);
+    }
+    int shown = 0;
+    for (; i < h->n_sites && judged[i].site->kind == (lw_history_kind_t)kind; i++) {
+      const judged_t *j = &judged[i];
+      if (shown >= max_sites || (!j->verdict.suspect && !o->all) ||
+          (!j->verdict.suspect && !o->json && !j->verdict.enough_history))
+        continue;
+      int n_frames = site_frames(&namer, j->site, frames, max_frames);
+      int site_frame = 0;
+      while (site_frame + 1 < n_frames && lw_leak_report_is_allocator_frame(frames[site_frame]))
+        site_frame++;
+      if (o->json)
+        write_json_site(out, j, frames, n_frames, site_frame, first_json);
+      else
+        write_text_site(out, shown + 1, j, frames, n_frames, site_frame);
+      first_json = false;
+      shown++;
+    }
   }
   if (o->json)
     fprintf(out, "]}\n");
@@ -251,5 +301,5 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
   free(judged);
   free(series);
   free(frames);
-  return suspects;
+  return suspects[0] + suspects[1] + suspects[2];
 }

@@ -22,9 +22,12 @@ typedef struct lw_leak_suspects_options {
   const char *subject;               /* "in pid 4242", "during the run" */
 } lw_leak_suspects_options_t;
 
-/* profile names the frames (a heap profile of the same process, symbolized); NULL leaves
- * addresses. Returns the number of suspects, or -1 when out of memory. */
-int lw_leak_suspects_write(FILE *out, const lw_history_t *history, const lw_profile_t *profile,
+/* profiles name the frames (heap, fd and threadcreate profiles of the same process,
+ * symbolized; entries may be NULL); frames none of them know stay addresses. Heap sites
+ * come first, then descriptor and thread sections when the history has such sites. Returns
+ * the number of suspects, or -1 when out of memory. */
+int lw_leak_suspects_write(FILE *out, const lw_history_t *history,
+                           const lw_profile_t *const *profiles, size_t n_profiles,
                            const lw_leak_suspects_options_t *options);
 
 #endif

@@ -82,6 +82,26 @@ void lw_history_free(lw_history_t *h) {
   memset(h, 0, sizeof *h);
 }
 
+/* The optional tail of a site line: " kind heap|fds|threads" and, for fds, " type NAME". */
+static bool parse_site_kind(const char *tail, lw_history_site_t *site) {
+  static const char *const names[] = {"heap", "fds", "threads"};
+  site->kind = LW_HISTORY_HEAP;
+  if (!*tail)
+    return true; /* histories from before descriptors and threads were tracked */
+  char kind[16] = "", type[16] = "";
+  int fields = sscanf(tail, " kind %15s type %15s", kind, type);
+  if (fields < 1)
+    return false;
+  bool known = false;
+  for (int k = 0; k < 3; k++)
+    if (strcmp(kind, names[k]) == 0) {
+      site->kind = (lw_history_kind_t)k;
+      known = true;
+    }
+  memcpy(site->fd_type, type, sizeof site->fd_type);
+  return known;
+}
+
 int lw_history_parse(const char *text, size_t len, lw_history_t *h, char *error,
                      size_t error_size) {
   memset(h, 0, sizeof *h);
@@ -121,8 +141,10 @@ int lw_history_parse(const char *text, size_t len, lw_history_t *h, char *error,
       memset(site, 0, sizeof *site);
       unsigned stack, truncated, epoch;
       unsigned long long live, old, oldest;
-      if (sscanf(line, "site %u truncated %u epoch %u live %llu old %llu oldest_ms %llu", &stack,
-                 &truncated, &epoch, &live, &old, &oldest) != 6)
+      int used = 0;
+      if (sscanf(line, "site %u truncated %u epoch %u live %llu old %llu oldest_ms %llu%n", &stack,
+                 &truncated, &epoch, &live, &old, &oldest, &used) != 6 ||
+          !parse_site_kind(line + used, site))
         problem = "malformed site line";
       site->stack_id = stack;
       site->truncated = truncated != 0;

@@ -15,8 +15,15 @@ typedef struct lw_history_point {
   uint64_t objects;
 } lw_history_point_t;
 
+/* What a site counts: sampled heap memory (estimated bytes and objects), or the exact number
+ * of descriptors still open / threads still running that its stack created (bytes and
+ * objects both hold that count). */
+typedef enum { LW_HISTORY_HEAP = 0, LW_HISTORY_FDS, LW_HISTORY_THREADS } lw_history_kind_t;
+
 typedef struct lw_history_site {
   uint32_t stack_id;
+  lw_history_kind_t kind;
+  char fd_type[16]; /* LW_HISTORY_FDS: "socket", "pipe", ... ("" when not said) */
   bool truncated;
   uint64_t live;      /* live sampled allocations now */
   uint64_t old;       /* ... of which older than old_after_ms */

@@ -19,6 +19,7 @@ void lw_leak_verdict_defaults(lw_leak_verdict_options_t *o) {
   o->min_r2 = 0.85;
   o->min_rising_share = 0.8;
   o->min_recent_ratio = 0.25;
+  o->count_unit = NULL; /* bytes */
 }
 
 void lw_format_duration(double seconds, char *out, size_t size) {
@@ -33,6 +34,17 @@ void lw_format_duration(double seconds, char *out, size_t size) {
 }
 
 /* Least-squares fit of points[first..n) (bytes over time). */
+/* A value of the series for the why sentence: bytes, or an exact count of fds or threads. */
+static void format_amount(char *out, size_t size, double value,
+                          const lw_leak_verdict_options_t *o) {
+  if (!o->count_unit)
+    lw_format_bytes(out, size, value);
+  else if (value != floor(value) && fabs(value) < 10)
+    lw_fmt(out, size, "%.1f %s", value, o->count_unit);
+  else
+    lw_fmt(out, size, "%.0f %s", value, o->count_unit);
+}
+
 static bool fit(const lw_site_point_t *points, size_t first, size_t n, lw_trend_fit_t *out) {
   enum { CAPACITY = 512 };
   lw_trend_point_t storage[CAPACITY];
@@ -138,14 +150,14 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
   /* A site that shrank lately must also have grown lately by more than its turnover noise
    * to count as still growing: a full cache's estimate drifts up as often as down. */
   bool unclear = !levelled && recent_down > 0 && recent_growth < 2 * turnover_sigma;
-  char growth[32], rate[32], noise[32], quiet_text[32];
-  lw_format_bytes(growth, sizeof growth, v->growth_bytes);
-  lw_format_bytes(rate, sizeof rate, all.slope_per_second * 60);
-  lw_format_bytes(noise, sizeof noise, v->noise_bytes);
+  char growth[48], rate[48], noise[48], quiet_text[32];
+  format_amount(growth, sizeof growth, v->growth_bytes > 0 ? v->growth_bytes : 0, o);
+  format_amount(rate, sizeof rate, all.slope_per_second * 60, o);
+  format_amount(noise, sizeof noise, v->noise_bytes, o);
   lw_format_duration(quiet, quiet_text, sizeof quiet_text);
   if (v->growth_bytes < v->noise_bytes) {
-    lw_fmt(v->why, sizeof v->why, "no growth beyond sampling noise over %s (%s, noise %s)", span,
-           v->growth_bytes > 0 ? growth : "0 B", noise);
+    lw_fmt(v->why, sizeof v->why, "no growth beyond %s over %s (%s, noise %s)",
+           o->count_unit ? "random turnover" : "sampling noise", span, growth, noise);
     return 0;
   }
   /* Levelled off first: a plateau explains a poor straight-line fit better than anything. */
@@ -157,9 +169,9 @@ int lw_leak_verdict(const lw_site_point_t *points, size_t n, uint64_t live, uint
     return 0;
   }
   if (unclear) {
-    char recent_text[32], sigma_text[32];
-    lw_format_bytes(recent_text, sizeof recent_text, recent_growth > 0 ? recent_growth : 0);
-    lw_format_bytes(sigma_text, sizeof sigma_text, 2 * turnover_sigma);
+    char recent_text[48], sigma_text[48];
+    format_amount(recent_text, sizeof recent_text, recent_growth > 0 ? recent_growth : 0, o);
+    format_amount(sigma_text, sizeof sigma_text, 2 * turnover_sigma, o);
     lw_fmt(v->why, sizeof v->why,
            "grew %s over %s, but lately only %s, within the +-%s its turnover of allocations "
            "produces: not clearly still growing",

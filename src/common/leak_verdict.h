@@ -32,6 +32,8 @@ typedef struct lw_leak_verdict_options {
                                  (default 0.8) */
   double min_recent_ratio;    /* a last third slower than this share of the window's rate,
                                  with shrinking in it, means levelled off (default 0.25) */
+  const char *count_unit;     /* NULL: the series are bytes. Else they are exact counts of
+                                 this ("fds", "threads"), and sampling_rate should be 1 */
 } lw_leak_verdict_options_t;
 
 void lw_leak_verdict_defaults(lw_leak_verdict_options_t *options);

@@ -4,39 +4,14 @@
 # types, dispositions, error statuses and bodies; `go tool pprof` over HTTP; promtool on
 # /metrics; hostile clients (oversized heads, slowloris, garbage, path tricks) that must not
 # stall other requests or the host; and the loopback-only rule.
-set -u
-AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
-FIX="$LW_BUILD_DIR/tests/fixtures"
-work=$(mktemp -d /tmp/lw-http-XXXXXX)
-export XDG_RUNTIME_DIR="$work/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
+. "$(dirname "$0")/lib.sh"
+lw_test_begin http
 
 # Start the service with an HTTP endpoint on a free port; read the address from its log.
 LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=127.0.0.1:0 "$FIX/live_service" 30 >service.out 2>service.err &
 svc=$!
 pids+=("$svc")
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -n 's|.*HTTP endpoint on http://\([0-9.:]*\)/debug/pprof/.*|\1|p' service.err)
-  [ -n "$addr" ] && break
-  sleep 0.05
-done
+lw_wait_http service.err
 check "endpoint announced on stderr" test -n "$addr"
 check "loopback address" bash -c "[[ '$addr' == 127.0.0.1:* ]]"
 sleep 0.5 # let it allocate
@@ -143,5 +118,4 @@ check "non-loopback with permission warns" grep -q "WARNING: serving heap profil
 LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=nonsense "$FIX/live_service" 1 >/dev/null 2>bad.err
 check "bad address: one clear line" grep -q "LEAKWATCH_HTTP='nonsense' is not host:port" bad.err
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+lw_test_end

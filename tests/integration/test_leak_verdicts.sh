@@ -6,28 +6,8 @@
 #   - caches that fill up and then stay full are never a suspect over 10 minutes;
 #   - the same churn without the leak gives no suspect.
 # The method and its error rates: docs/LEAKS.md.
-set -u
-LW="$LW_BUILD_DIR/bin/leakwatch"
-AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
-FIX="$LW_BUILD_DIR/tests/fixtures"
-work=$(mktemp -d /tmp/lw-leaks-XXXXXX)
-export XDG_RUNTIME_DIR="$work/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
+lw_test_begin leaks
 # Scaled: 3 minutes of history needed -> 18 s; allocations older than 1 minute -> 6 s.
 VERDICT="--min-window 18s --old-after 6s"
 
@@ -37,7 +17,7 @@ start() { # NAME FIXTURE ARGS... -> $pid
   LD_PRELOAD="$AGENT" LEAKWATCH_HISTORY_INTERVAL=1s "$FIX/$1" "${@:2}" >"$name.out" 2>"$name.err" &
   pid=$!
   pids+=("$pid")
-  for _ in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/leakwatch/$pid.sock" ] && return; sleep 0.05; done
+  lw_wait_socket "$pid"
 }
 
 # The leak and the no-leak case run side by side (each uses well under one core).
@@ -78,5 +58,4 @@ check "the caches were judged (enough history, sites tracked)" \
   jq -e '.enough_history and .sites_tracked >= 3' caches-59.json
 wait "$caches" 2>/dev/null
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+lw_test_end

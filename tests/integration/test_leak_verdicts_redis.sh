@@ -3,25 +3,10 @@
 # redis-server (Debian's, allocating through jemalloc, which the agent forwards to) runs
 # under redis-benchmark on loopback for 3 minutes at the default sampling rate and history
 # interval; `leakwatch leaks` must then report no suspect.
-set -u
-LW="$LW_BUILD_DIR/bin/leakwatch"
-AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
-work=$(mktemp -d /tmp/lw-redis-leaks-XXXXXX)
-export XDG_RUNTIME_DIR="$work/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  echo "redis-server/redis-benchmark not installed (scripts/setup.sh installs them)"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+. "$(dirname "$0")/lib.sh"
+lw_test_begin redis-leaks
+lw_test_require redis-server "a real server under load"
+lw_test_require redis-benchmark "drives the server"
 port=$(shuf -i 20000-60000 -n 1)
 LD_PRELOAD="$AGENT" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
   --daemonize no >redis.out 2>&1 &
@@ -36,18 +21,10 @@ while [ $SECONDS -lt $end ]; do
     >>bench.out 2>&1
 done
 "$LW" leaks "$redis" --json --all >redis.json 2>redis.err
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
 check "leakwatch leaks answered" jq -e . redis.json >/dev/null
 check "3 minutes of history were judged" jq -e '.enough_history' redis.json
 n=$(jq '[.suspects[] | select(.suspect)] | length' redis.json)
 check "no leak suspect in redis-server under load (got $n: $(jq -c '[.suspects[] | select(.suspect) | .site]' redis.json))" test "$n" = 0
 check "redis sites were tracked ($(jq .sites_tracked redis.json))" test "$(jq .sites_tracked redis.json)" -ge 5
 check "redis served the load" grep -q "requests per second" bench.out
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+lw_test_end

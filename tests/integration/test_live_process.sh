@@ -2,29 +2,8 @@
 # test_live_process.sh - looking inside a running process (issue 3): the control socket and
 # `leakwatch ps/stats/heap/trim`, the periodic stats log, error messages for processes
 # without an agent, and garbage on the socket. The HTTP endpoint has its own test.
-set -u
-LW="$LW_BUILD_DIR/bin/leakwatch"
-AGENT="$LW_BUILD_DIR/lib/libleakwatch.so"
-FIX="$LW_BUILD_DIR/tests/fixtures"
-work=$(mktemp -d /tmp/lw-live-XXXXXX)
-export XDG_RUNTIME_DIR="$work/run" # a private socket directory for this test
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work" || exit 1
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name" >&2; fi
-}
-quiet() { "$@" >/dev/null 2>&1; }
+. "$(dirname "$0")/lib.sh"
+lw_test_begin live
 
 # start_service SECONDS [ARGS] -> sets $svc to its pid once its socket exists
 start_service() {
@@ -32,12 +11,7 @@ start_service() {
     "$FIX/live_service" "$@" >"$work/service.out" 2>"$work/service.err" &
   svc=$!
   pids+=("$svc")
-  for _ in $(seq 100); do
-    [ -S "$XDG_RUNTIME_DIR/leakwatch/$svc.sock" ] && return 0
-    sleep 0.05
-  done
-  echo "service $svc never created its socket" >&2
-  return 1
+  lw_wait_socket "$svc"
 }
 
 start_service 20
@@ -55,7 +29,11 @@ check "ps --json has the pid and a rate" quiet jq -e ".[] | select(.pid == $svc)
 check "stats shows estimated heap" grep -q "heap in use (est.)" stats.txt
 check "stats shows the process" grep -q "process .*rss" stats.txt
 check "stats shows glibc's figures" grep -q "allocator (glibc)" stats.txt
-"$LW" stats "$svc" --json >stats.json
+for _ in $(seq 50); do # the service starts churning just after it is ready
+  "$LW" stats "$svc" --json >stats.json
+  quiet jq -e '.stats.malloc_calls > 1000' stats.json && break
+  sleep 0.1
+done
 check "stats --json has exact counts" quiet jq -e '.stats.malloc_calls > 1000 and .stats.free_calls > 0 and .process.rss_bytes > 0' stats.json
 "$LW" stats "$svc" --interval 300ms --count 3 >interval.txt
 check "stats --interval prints a header and 3 lines" test "$(wc -l <interval.txt)" -eq 4
@@ -119,5 +97,4 @@ kill -TERM "$svc"
 wait "$svc" 2>/dev/null
 check "socket removed at exit" test ! -e "$XDG_RUNTIME_DIR/leakwatch/$svc.sock"
 
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+lw_test_end

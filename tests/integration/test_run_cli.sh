@@ -60,9 +60,10 @@ check "signal death reported" grep -q "killed by signal 11" err.txt
 
 "$LW" run --json --rate 1 -o j.pb.gz -- "$FIX/leak_depths" >/dev/null 2>json.txt
 quiet() { "$@" >/dev/null; }
-check "--json prints valid JSON" quiet jq -e '.sites | length > 0' json.txt
+check "--json prints valid JSON" quiet jq -e '.still_allocated_at_exit.sites | length > 0' json.txt
+check "--json has the thread section (empty here)" quiet jq -e '.threads_running_at_exit.total == 0' json.txt
 check "--json top site is chain_leaf with 4000 bytes" \
-  quiet jq -e '.sites[0].bytes == 4000 and (.sites[0].site | startswith("chain_leaf"))' json.txt
+  quiet jq -e '.still_allocated_at_exit.sites[0] | .bytes == 4000 and (.site | startswith("chain_leaf"))' json.txt
 
 "$LW" run --rate 1 -o r.pb.gz --report report.txt -- "$FIX/leak_depths" >/dev/null 2>err.txt
 check "--report writes the report to a file" grep -q "chain_leaf" report.txt

@@ -140,6 +140,35 @@ static void test_growing_for(void **state) {
   assert_true(v.growing_for_seconds > 500 && v.growing_for_seconds < 620);
 }
 
+/* Exact counts (descriptors, threads): one leaked per interval is a suspect, phrased in the
+ * unit; a pool that fills and holds is not; 3 extra are within the floor of 4. */
+static void test_exact_counts(void **state) {
+  (void)state;
+  lw_leak_verdict_options_t o;
+  lw_leak_verdict_defaults(&o);
+  o.sampling_rate = 1;
+  o.count_unit = "fds";
+  lw_site_point_t p[40];
+  for (int i = 0; i < 30; i++)
+    p[i] = (lw_site_point_t){10.0 * (i + 1), i + 1, i + 1};
+  lw_leak_verdict_t v;
+  assert_int_equal(lw_leak_verdict(p, 30, 0, 0, &o, &v), 0);
+  assert_true(v.suspect);
+  assert_int_equal(v.confidence, LW_LEAK_HIGH);
+  assert_non_null(strstr(v.why, "grew 29 fds in"));
+  assert_non_null(strstr(v.why, "(6 fds/min)"));
+  for (int i = 0; i < 30; i++) /* 8 over the first 80 s, then held */
+    p[i] = (lw_site_point_t){10.0 * (i + 1), i < 8 ? i + 1 : 8, i < 8 ? i + 1 : 8};
+  assert_int_equal(lw_leak_verdict(p, 30, 0, 0, &o, &v), 0);
+  assert_false(v.suspect);
+  assert_non_null(strstr(v.why, "levelled off"));
+  for (int i = 0; i < 30; i++)
+    p[i] = (lw_site_point_t){10.0 * (i + 1), 5 + (i >= 15) * 3, 5 + (i >= 15) * 3};
+  assert_int_equal(lw_leak_verdict(p, 30, 0, 0, &o, &v), 0);
+  assert_false(v.suspect);
+  assert_non_null(strstr(v.why, "noise 4 fds"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_slow_leak_found_within_five_minutes),
@@ -148,6 +177,7 @@ int main(void) {
       cmocka_unit_test(test_too_young_to_judge),
       cmocka_unit_test(test_growth_within_noise),
       cmocka_unit_test(test_growing_for),
+      cmocka_unit_test(test_exact_counts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

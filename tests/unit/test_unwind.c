@@ -209,6 +209,53 @@ LOCAL_LINK(local_chain_9, local_chain_8)
 LOCAL_LINK(local_chain_10, local_chain_9)
 LOCAL_LINK(local_chain_11, local_chain_10)
 
+/* Two callers of the same chain with identical frames: below them, the walk starts at the
+ * same pc and sp every time, and only a return address deeper in the stack differs. */
+__attribute__((noinline)) static int twin_a(fixture_callback_t callback, void *context) {
+  int result = local_chain_2(callback, context);
+  KEEP_FRAME();
+  return result + 1;
+}
+__attribute__((noinline)) static int twin_b(fixture_callback_t callback, void *context) {
+  int result = local_chain_2(callback, context);
+  KEEP_FRAME();
+  return result + 2;
+}
+__attribute__((noinline)) static int call_twin(int which, capture_t *result) {
+  int value = (which ? twin_b : twin_a)(capture, result);
+  KEEP_FRAME();
+  return value;
+}
+
+/* The memo (unwind_memo.c) answers repeated walks, and never with a stale stack: walks
+ * alternating between the twins must each match backtrace(). */
+static void test_memo_repeats_but_never_stale(void **state) {
+  (void)state;
+  lw_unwind_stats_t before, after;
+  lw__unwind_get_stats(&before);
+  capture_t result, first[2];
+  for (int round = 0; round < 300; round++) {
+    for (int which = 0; which < 2; which++) {
+      call_twin(which, &result);
+      assert_matches_backtrace(which ? "twin b" : "twin a", &result, 0);
+      if (round == 0) {
+        first[which] = result;
+        continue;
+      }
+      assert_int_equal(result.count, first[which].count);
+      assert_memory_equal(result.pcs, first[which].pcs, (size_t)result.count * sizeof result.pcs[0]);
+    }
+  }
+  /* Same start (pc and sp), different stacks. */
+  assert_int_equal(first[0].pcs[0], first[1].pcs[0]);
+  assert_memory_not_equal(first[0].pcs, first[1].pcs, (size_t)first[0].count * sizeof(uint64_t));
+  local_chain_7(capture, &result); /* a full walk adds the batched memo counts */
+  lw__unwind_get_stats(&after);
+  print_message("memo answered %llu of 600 walks\n",
+                (unsigned long long)(after.memo_hits - before.memo_hits));
+  assert_true(after.memo_hits - before.memo_hits >= 500);
+}
+
 static void test_chain_in_executable(void **state) {
   (void)state;
   capture_t result;
@@ -1071,6 +1118,7 @@ int main(void) {
       cmocka_unit_test(test_makecontext_fiber),
       cmocka_unit_test(test_never_allocates),
       cmocka_unit_test(test_walk_in_first_allocation),
+      cmocka_unit_test(test_memo_repeats_but_never_stale),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
