@@ -18,7 +18,7 @@ lw run -- 'C:\no\such\program.exe' > /dev/null 2> "$tmp/err"; rc=$?
 set -e
 [ $rc -eq 127 ] || fail "missing program: exit $rc"
 grep -q "command not found" "$tmp/err" || fail "missing program: $(cat "$tmp/err")"
-lw run --help | grep -q -- "--memory-max" || fail "run --help"
+lw run --help | grep -- "--memory-max" >/dev/null || fail "run --help"
 
 # site_bytes REPORT FUNCTION: bytes of the site whose innermost frame is FUNCTION.
 site_bytes() { jq -r --arg f "$2" '[.sites[] | select(.site | startswith($f + " "))] | .[0].bytes // "none"' "$1"; }

@@ -36,3 +36,7 @@ int lw__unwind_here(uint64_t *pcs, int max_depth, int skip, bool *truncated) {
 }
 
 uint32_t lw__mappings_epoch(void) { return 0; }
+
+/* No memo of recent walks on Windows (RtlCaptureStackBackTrace walks every time): tag 0
+ * tells the recorder to intern each walk. */
+uint64_t lw__unwind_last_walk_tag(void) { return 0; }
