@@ -2,15 +2,18 @@
 # setup.sh - installs what is missing (Debian 12, run as root), then builds leakwatch.
 #   scripts/setup.sh            install + build into ./build
 #   scripts/setup.sh --demo     ... and run `leakwatch run` on the bundled leaky example
+#   scripts/setup.sh --packages-only   install what is missing, build nothing
 # Extra CMake arguments can be passed in LW_CMAKE_ARGS (CI sets -DLW_WERROR=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 demo=0
+packages_only=0
 for arg in "$@"; do
   case "$arg" in
     --demo) demo=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --packages-only) packages_only=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "$packages_only" = 1 ] && exit 0
 
 # shellcheck disable=SC2086
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo ${LW_CMAKE_ARGS:-} >/dev/null

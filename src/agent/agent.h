@@ -164,6 +164,10 @@ void lw__thread_postfork_child(void);
 /* Sets a fresh countdown for the calling thread, after folding the bytes consumed so far
  * into bytes_base. Called from the slow path after every sampling decision. */
 void lw__sampler_reset(lw_thread_state_t *t);
+/* The slow path's decision for an allocation of `size` bytes whose countdown ran out (the
+ * allocation hooks of both platforms call it): starts the agent if needed, registers a new
+ * thread. True when the allocation is to be recorded; call lw__sampler_reset after. */
+bool lw__sampler_should_record(lw_thread_state_t *t, size_t size);
 
 /* ---- stack_table.c: deduplicated call stacks ------------------------------------------ */
 

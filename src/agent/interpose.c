@@ -98,14 +98,7 @@ static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t
   if (t->guard || !HOOKS_OPEN())
     return call_real(kind, a, b, result); /* agent code (or a handler inside it) */
   lw__guard_enter(t);
-  bool sample = lw__agent_ensure_ready();
-  if (sample && !t->registered) {
-    /* A new thread starts with countdown 0, so its first allocation always lands here:
-     * decide it with a fresh draw instead, or first allocations would be over-sampled. */
-    lw__thread_register();
-    lw__sampler_reset(t);
-    sample = lw__options.rate <= 1 || (int64_t)size > t->countdown;
-  }
+  bool sample = lw__sampler_should_record(t, size);
   void *p = call_real(kind, a, b, result);
   if (p && sample)
     lw__record_alloc(p, size);

@@ -25,3 +25,15 @@ void lw__sampler_reset(lw_thread_state_t *t) {
   __atomic_store_n(&t->countdown, next, __ATOMIC_RELAXED);
   __atomic_store_n(&t->countdown_start, next, __ATOMIC_RELAXED);
 }
+
+bool lw__sampler_should_record(lw_thread_state_t *t, size_t size) {
+  bool sample = lw__agent_ensure_ready();
+  if (sample && !t->registered) {
+    /* A new thread starts with countdown 0, so its first allocation always lands here:
+     * decide it with a fresh draw instead, or first allocations would be over-sampled. */
+    lw__thread_register();
+    lw__sampler_reset(t);
+    sample = lw__options.rate <= 1 || (int64_t)size > t->countdown;
+  }
+  return sample;
+}

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum { LW_EXIT_OK = 0, LW_EXIT_FAILURE = 1, LW_EXIT_USAGE = 2, LW_EXIT_NOT_FOUND = 127 };
 
@@ -53,6 +54,11 @@ void lw_cli_parser_free(lw_cli_parser_t *parser);
  * missing value prints a one-line error and exits 2. */
 int lw_cli_next(lw_cli_parser_t *parser, const char **value);
 void lw_cli_print_help(const lw_cli_spec_t *spec);
+
+/* Where errors and warnings go: stderr unless set (a Windows service has no stderr, so the
+ * exporter points this at its log file). */
+FILE *lw_cli_diagnostics(void);
+void lw_cli_set_diagnostics(FILE *stream);
 
 /* "leakwatch: <message>" on stderr. */
 void lw_cli_error(const char *format, ...) __attribute__((format(printf, 1, 2)));

@@ -10,30 +10,41 @@
 #include "cli/cli.h"
 #include "common/units.h"
 
+static FILE *diagnostics;
+
+FILE *lw_cli_diagnostics(void) { return diagnostics ? diagnostics : stderr; }
+
+void lw_cli_set_diagnostics(FILE *stream) { diagnostics = stream; }
+
 void lw_cli_error(const char *format, ...) {
   va_list args;
   va_start(args, format);
-  fputs("leakwatch: ", stderr);
-  vfprintf(stderr, format, args);
-  fputc('\n', stderr);
+  FILE *out = lw_cli_diagnostics();
+  fputs("leakwatch: ", out);
+  vfprintf(out, format, args);
+  fputc('\n', out);
+  fflush(out);
   va_end(args);
 }
 
 void lw_cli_warn(const char *format, ...) {
   va_list args;
   va_start(args, format);
-  fputs("leakwatch: warning: ", stderr);
-  vfprintf(stderr, format, args);
-  fputc('\n', stderr);
+  FILE *out = lw_cli_diagnostics();
+  fputs("leakwatch: warning: ", out);
+  vfprintf(out, format, args);
+  fputc('\n', out);
+  fflush(out);
   va_end(args);
 }
 
 int lw_cli_usage_error(const lw_cli_spec_t *spec, const char *format, ...) {
   va_list args;
   va_start(args, format);
-  fprintf(stderr, "leakwatch %s: ", spec->name);
-  vfprintf(stderr, format, args);
-  fprintf(stderr, " (see 'leakwatch %s --help')\n", spec->name);
+  FILE *out = lw_cli_diagnostics();
+  fprintf(out, "leakwatch %s: ", spec->name);
+  vfprintf(out, format, args);
+  fprintf(out, " (see 'leakwatch %s --help')\n", spec->name);
   va_end(args);
   return LW_EXIT_USAGE;
 }

@@ -8,26 +8,25 @@
  *  - SIGHUP: re-reads the config file; a broken file is reported and the previous
  *    configuration stays (leakwatch_exporter_config_last_reload_successful says so);
  *  - logs one line per event on stderr (the journal), never per request.
+ * On Windows the same runs in a console or, with --service, under the Service Control
+ * Manager (exporter_loop_windows.c; `leakwatch service install` registers it).
  * Metrics are collected when scraped, as Prometheus exporters do: no background sampling.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <regex.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/exporter_config.h"
+#include "cli/exporter_loop.h"
 #include "cli/exporter_metrics.h"
 #include "cli/exporter_server.h"
+#include "cli/net_socket.h"
+#include "cli/os_process.h"
 #include "cli/proc_discovery.h"
 #include "cli/watch_sample.h"
 #include "common/file.h"
@@ -45,6 +44,13 @@ static const lw_cli_option_t options[] = {
     {"config", 'c', "FILE", "read settings from FILE (re-read on SIGHUP; see docs/WATCH.md)"},
     {"no-fd-types", 0, NULL, "count descriptors without telling their types (cheaper)"},
     {"no-smaps", 0, NULL, "skip smaps_rollup (no PSS/USS)"},
+#ifdef _WIN32
+    {"service", 0, NULL, "run under the Service Control Manager (as `leakwatch service install` "
+                         "registers it)"},
+    {"service-name", 0, "NAME", "with --service: the name it is installed under (default "
+                                "leakwatch-exporter)"},
+    {"log", 0, "FILE", "append log lines to FILE instead of stderr (services have no console)"},
+#endif
     {NULL, 0, NULL, NULL},
 };
 
@@ -80,29 +86,28 @@ static struct {
   lw_watch_sample_t *samples;
   lw_exporter_stats_t stats;
   lw_http_server_stats_t http;
+  char bound[300]; /* the address served, for the log */
 } x;
+
+static void log_text(const char *line) {
+  FILE *out = lw_cli_diagnostics();
+  fprintf(out, "leakwatch exporter: %s\n", line);
+  fflush(out);
+  lw_exporter_loop_syslog(line, false);
+}
 
 static void log_line(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void log_line(const char *format, ...) {
+  char line[1024];
   va_list args;
   va_start(args, format);
-  fputs("leakwatch exporter: ", stderr);
-  vfprintf(stderr, format, args);
-  fputc('\n', stderr);
+  vsnprintf(line, sizeof line, format, args);
   va_end(args);
+  log_text(line);
 }
 
-static double wall_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double wall_now(void) { return lw_os_wall_now(); }
+static double mono_now(void) { return lw_os_mono_now(); }
 
 static target_t *find_target(int pid) {
   for (size_t i = 0; i < x.n_targets; i++)
@@ -263,11 +268,12 @@ static size_t collect(void) {
     if (denied) {
       x.stats.partial_processes++;
       if (!t->logged_denied) {
-        char what[256];
+        char what[256], where[128];
         lw_watch_denied_text(denied, what, sizeof what);
-        log_line("pid %d (%s): permission denied reading %s of /proc/%d; those metrics are "
-                 "not exported (run as the process's user or with CAP_SYS_PTRACE)",
-                 t->t.pid, x.samples[n].comm, what, t->t.pid);
+        lw_watch_denied_where(&t->t, where, sizeof where);
+        log_line("pid %d (%s): permission denied reading %s of %s; those metrics are "
+                 "not exported (%s)",
+                 t->t.pid, x.samples[n].comm, what, where, lw_watch_denied_fix);
         t->logged_denied = true;
       }
     }
@@ -318,6 +324,30 @@ static void free_all(void) {
   free(x.samples);
 }
 
+static void ready_callback(void *context) {
+  (void)context;
+  log_line("listening on http://%s/metrics (%zu pids, %zu patterns)", x.bound, x.active.n_pids,
+           x.active.n_patterns);
+}
+
+static void reload_callback(void *context) {
+  (void)context;
+  reload();
+}
+
+/* One waiting client; the errors worth a line are logged, running out of descriptors
+ * pauses briefly instead of spinning. */
+static void serve_callback(void *context) {
+  int listen_fd = *(const int *)context;
+  int rc = lw_http_serve_one(listen_fd, REQUEST_TIMEOUT_MS, handle, NULL, &x.http);
+  if (rc != 0 && rc != -EAGAIN && rc != -ECONNABORTED && rc != -EMFILE && rc != -ENFILE)
+    log_line("accept: %s", strerror(-rc));
+  if (rc == -EMFILE || rc == -ENFILE) {
+    volatile sig_atomic_t never = 0;
+    lw_os_sleep_until(lw_os_mono_now() + 0.1, &never);
+  }
+}
+
 int lw_cmd_exporter(int argc, char **argv) {
   memset(&x, 0, sizeof x);
   lw_exporter_config_init(&x.cli);
@@ -326,8 +356,17 @@ int lw_cmd_exporter(int argc, char **argv) {
   const char *value;
   int opt, rc = 0;
   char err[600];
+  lw_exporter_loop_t loop = {0};
+  loop.service_name = "leakwatch-exporter";
+  const char *log_path = NULL;
   while (rc == 0 && (opt = lw_cli_next(&parser, &value)) != LW_CLI_END) {
     const char *name = options[opt].long_name;
+    if (strcmp(name, "service") == 0)
+      loop.service = true;
+    else if (strcmp(name, "service-name") == 0)
+      loop.service_name = value;
+    else if (strcmp(name, "log") == 0)
+      log_path = value;
     if (strcmp(name, "listen") == 0) {
       snprintf(x.cli.listen, sizeof x.cli.listen, "%s", value);
     } else if (strcmp(name, "pid") == 0) {
@@ -350,6 +389,17 @@ int lw_cmd_exporter(int argc, char **argv) {
     return rc;
   if (extra)
     return lw_cli_usage_error(&spec, "unexpected argument; use --pid PID");
+  /* A service has no console (and no usable stderr stream): its lines go to the log file
+   * (and the event log, exporter_loop_windows.c). */
+  FILE *log_file = NULL;
+  if (log_path) {
+    log_file = fopen(log_path, "a");
+    if (!log_file) {
+      lw_cli_error("%s: %s", log_path, strerror(errno));
+      return LW_EXIT_FAILURE;
+    }
+    lw_cli_set_diagnostics(log_file);
+  }
 
   lw_exporter_config_t *config = malloc(sizeof *config);
   if (!config) {
@@ -372,11 +422,7 @@ int lw_cmd_exporter(int argc, char **argv) {
     return LW_EXIT_FAILURE;
   }
   x.sampler.smaps_every = 1; /* scrapes are seconds apart: read PSS/USS fresh each time */
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &lim);
-  }
+  lw_os_raise_fd_limit();
   if (apply(config, true) != 0) {
     free(config);
     free_all();
@@ -395,60 +441,21 @@ int lw_cmd_exporter(int argc, char **argv) {
     free_all();
     return LW_EXIT_FAILURE;
   }
-  /* Signals arrive as reads on a descriptor, between requests, never in the middle of
-   * one: that is what makes "finish the scrape in flight" hold. */
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
-  int sig_fd = -1;
-  if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0 ||
-      (sig_fd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
-    lw_cli_error("signalfd: %s", strerror(errno));
-    close(listen_fd);
-    free_all();
-    return LW_EXIT_FAILURE;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  log_line("listening on http://%s/metrics (%zu pids, %zu patterns)", bound, x.active.n_pids,
-           x.active.n_patterns);
-
-  int status = LW_EXIT_OK;
-  for (;;) {
-    struct pollfd fds[2] = {{sig_fd, POLLIN, 0}, {listen_fd, POLLIN, 0}};
-    int n = poll(fds, 2, -1);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      log_line("poll: %s", strerror(errno));
-      status = LW_EXIT_FAILURE;
-      break;
-    }
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo info;
-      if (read(sig_fd, &info, sizeof info) == (ssize_t)sizeof info) {
-        if (info.ssi_signo == SIGHUP) {
-          reload();
-        } else {
-          log_line("stopping on %s", info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-          break;
-        }
-      }
-      continue; /* signals first: a SIGTERM is not kept waiting by a queue of clients */
-    }
-    if (fds[1].revents & POLLIN) {
-      rc = lw_http_serve_one(listen_fd, REQUEST_TIMEOUT_MS, handle, NULL, &x.http);
-      if (rc != 0 && rc != -EAGAIN && rc != -ECONNABORTED && rc != -EMFILE && rc != -ENFILE)
-        log_line("accept: %s", strerror(-rc));
-      if (rc == -EMFILE || rc == -ENFILE) { /* out of descriptors: do not spin */
-        struct timespec pause = {0, 100000000};
-        nanosleep(&pause, NULL);
-      }
-    }
-  }
-  close(sig_fd);
-  close(listen_fd);
+  /* Stop and reload requests are taken between connections, never in the middle of one:
+   * that is what makes "finish the scrape in flight" hold (exporter_loop.h). */
+  loop.listen_fd = listen_fd;
+  loop.serve = serve_callback;
+  loop.reload = reload_callback;
+  loop.log = log_text;
+  loop.ready = ready_callback;
+  loop.context = &loop.listen_fd;
+  snprintf(x.bound, sizeof x.bound, "%s", bound);
+  int status = lw_exporter_loop_run(&loop);
+  lw_net_close(listen_fd);
   free_all();
+  if (log_file) {
+    lw_cli_set_diagnostics(NULL);
+    fclose(log_file);
+  }
   return status;
 }

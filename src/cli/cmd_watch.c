@@ -7,8 +7,9 @@
  * Exit status: 0 done, 1 nothing could be watched or an output failed, 2 usage error,
  * 3 an alert fired during the watch (docs/WATCH.md).
  *
- * The pieces: watch_sample.c reads a sample, watch_output.c renders it, trend.h and
- * alert_rule.h (src/common) do the maths; this file is the loop and the glue.
+ * The pieces: watch_sample.c reads a sample (watch_sample_windows.c on Windows),
+ * watch_output.c renders it, trend.h and alert_rule.h (src/common) do the maths,
+ * os_process.h starts and stops processes; this file is the loop and the glue.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,13 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/os_process.h"
 #include "cli/proc_discovery.h"
 #include "cli/watch_metrics.h"
 #include "cli/watch_output.h"
@@ -37,6 +36,8 @@
 #include "common/units.h"
 
 enum { EXIT_ALERT = 3 };
+/* stop_signal when stdout was closed (a pager quit): not a signal to pass on. */
+enum { STOP_OUTPUT_CLOSED = -1 };
 #define MAX_RULES 64
 /* Points per trended counter: 120 x 16 bytes x 9 counters, about 17 KiB per process; over
  * the default 30 min window a point every 15 s at most, 40 points in 10 min. */
@@ -123,8 +124,8 @@ static struct {
   size_t n_procs;
   size_t n_alive;
 
-  pid_t child;
-  pid_t hooks[MAX_HOOKS];
+  int child;
+  int hooks[MAX_HOOKS];
   char events[EVENT_LINES][512];
   size_t n_events;
   uint64_t samples;
@@ -132,13 +133,7 @@ static struct {
 
 static volatile sig_atomic_t stop_signal;
 
-static void on_stop(int sig) { stop_signal = sig; }
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double mono_now(void) { return lw_os_mono_now(); }
 
 static int write_all(int fd, const void *data, size_t len) {
   const char *p = data;
@@ -158,7 +153,7 @@ static int write_all(int fd, const void *data, size_t len) {
 /* Writes a buffer to stdout; a closed stdout (a pager quit) ends the watch quietly. */
 static void out_buf(lw_buf_t *buf) {
   if (buf->len && write_all(STDOUT_FILENO, buf->data, buf->len) != 0)
-    stop_signal = SIGPIPE;
+    stop_signal = STOP_OUTPUT_CLOSED;
   lw_buf_reset(buf);
 }
 
@@ -189,10 +184,7 @@ static void event_json(const char *kind, const watched_t *w, const char *extra) 
     return;
   lw_buf_t buf;
   lw_buf_init(&buf, &lw_libc_allocator);
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  lw_buf_printf(&buf, "{\"event\":\"%s\",\"time_unix\":%.3f", kind,
-                (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+  lw_buf_printf(&buf, "{\"event\":\"%s\",\"time_unix\":%.3f", kind, lw_os_wall_now());
   if (w) {
     lw_buf_printf(&buf, ",\"pid\":%d,\"comm\":", w->target.pid);
     lw_watch_json_string(&buf, w->cur.comm);
@@ -275,44 +267,14 @@ static void scan_by_name(void) {
   }
 }
 
-/* fork + exec of `-- COMMAND`; a failed exec exits 127 like a shell. */
-static int spawn(char **argv) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0)
-    return -errno;
-  pid_t pid = fork();
-  if (pid < 0)
-    return -errno;
-  if (pid == 0) {
-    signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], argv);
-    int err = errno;
-    (void)!write(pipefd[1], &err, sizeof err);
-    _exit(127);
-  }
-  close(pipefd[1]);
-  int err = 0;
-  ssize_t n;
-  do
-    n = read(pipefd[0], &err, sizeof err);
-  while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
-  if (n == sizeof err) {
-    waitpid(pid, NULL, 0);
-    return -err;
-  }
-  g.child = pid;
-  return pid;
-}
-
 /* ---- Alerts --------------------------------------------------------------------------- */
 
 static void reap_hooks(bool wait_all) {
   for (int i = 0; i < MAX_HOOKS; i++) {
     if (g.hooks[i] <= 0)
       continue;
-    pid_t r = waitpid(g.hooks[i], NULL, wait_all ? 0 : WNOHANG);
-    if (r == g.hooks[i] || (r < 0 && errno == ECHILD))
+    lw_os_exit_t ended;
+    if (lw_os_wait(g.hooks[i], wait_all, &ended) != 0)
       g.hooks[i] = 0;
   }
 }
@@ -328,32 +290,26 @@ static void run_hook(const lw_alert_rule_t *rule, const watched_t *w, const char
                 MAX_HOOKS, rule->name);
     return;
   }
-  pid_t pid = fork();
+  /* Details go to the command in LEAKWATCH_* variables (docs/WATCH.md). */
+  char vars[10][600];
+  snprintf(vars[0], sizeof vars[0], "LEAKWATCH_ALERT=%s", rule->name);
+  snprintf(vars[1], sizeof vars[1], "LEAKWATCH_ALERT_STATE=%s", state);
+  snprintf(vars[2], sizeof vars[2], "LEAKWATCH_ALERT_RULE=%s", rule->text);
+  snprintf(vars[3], sizeof vars[3], "LEAKWATCH_ALERT_METRIC=%s",
+           lw_watch_rule_metrics[rule->metric].name);
+  snprintf(vars[4], sizeof vars[4], "LEAKWATCH_ALERT_VALUE=%.17g", value);
+  snprintf(vars[5], sizeof vars[5], "LEAKWATCH_ALERT_THRESHOLD=%.17g", rule->threshold);
+  snprintf(vars[6], sizeof vars[6], "LEAKWATCH_ALERT_SINCE=%.3f", since_unix);
+  snprintf(vars[7], sizeof vars[7], "LEAKWATCH_PID=%d", w->target.pid);
+  snprintf(vars[8], sizeof vars[8], "LEAKWATCH_COMM=%s", w->cur.comm);
+  const char *env[10];
+  for (int i = 0; i < 9; i++)
+    env[i] = vars[i];
+  env[9] = NULL;
+  int pid = lw_os_spawn_shell(g.on_alert, env);
   if (pid < 0) {
-    lw_cli_warn("--on-alert: cannot start '%s': %s", g.on_alert, strerror(errno));
+    lw_cli_warn("--on-alert: cannot start '%s': %s", g.on_alert, strerror(-pid));
     return;
-  }
-  if (pid == 0) {
-    char number[64];
-    setenv("LEAKWATCH_ALERT", rule->name, 1);
-    setenv("LEAKWATCH_ALERT_STATE", state, 1);
-    setenv("LEAKWATCH_ALERT_RULE", rule->text, 1);
-    setenv("LEAKWATCH_ALERT_METRIC", lw_watch_rule_metrics[rule->metric].name, 1);
-    snprintf(number, sizeof number, "%.17g", value);
-    setenv("LEAKWATCH_ALERT_VALUE", number, 1);
-    snprintf(number, sizeof number, "%.17g", rule->threshold);
-    setenv("LEAKWATCH_ALERT_THRESHOLD", number, 1);
-    snprintf(number, sizeof number, "%.3f", since_unix);
-    setenv("LEAKWATCH_ALERT_SINCE", number, 1);
-    snprintf(number, sizeof number, "%d", w->target.pid);
-    setenv("LEAKWATCH_PID", number, 1);
-    setenv("LEAKWATCH_COMM", w->cur.comm, 1);
-    int null = open("/dev/null", O_RDONLY);
-    if (null >= 0)
-      dup2(null, STDIN_FILENO);
-    signal(SIGPIPE, SIG_DFL);
-    execl("/bin/sh", "sh", "-c", g.on_alert, (char *)NULL);
-    _exit(127);
   }
   g.hooks[slot] = pid;
 }
@@ -375,9 +331,7 @@ static void evaluate_alerts(watched_t *w, bool present) {
     const lw_alert_metric_t *m = &lw_watch_rule_metrics[rule->metric];
     char shown[64];
     lw_watch_describe_value(shown, sizeof shown, value, m->unit, rule->rate);
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    double since = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - (now - e->active_since);
+    double since = lw_os_wall_now() - (now - e->active_since);
     char line[512];
     snprintf(line, sizeof line, "ALERT %s %s: pid %d (%s): %s (%s%s%s = %s)", rule->name,
              firing ? "firing" : "resolved", w->target.pid, w->cur.comm, rule->text,
@@ -447,16 +401,12 @@ static void report_denied(watched_t *w, unsigned denied) {
   if (!denied || w->denial_reported)
     return;
   w->denial_reported = true;
-  char what[256], path[64];
+  char what[256], where[128];
   lw_watch_denied_text(denied, what, sizeof what);
-  snprintf(path, sizeof path, "/proc/%d", w->target.pid);
-  struct stat st;
-  char owner[64] = "";
-  if (stat(path, &st) == 0)
-    snprintf(owner, sizeof owner, " (owned by uid %u)", (unsigned)st.st_uid);
-  lw_cli_warn("pid %d (%s): permission denied reading %s of /proc/%d%s; run as the "
-              "process's user or with CAP_SYS_PTRACE to see them; watching the rest",
-              w->target.pid, w->cur.comm, what, w->target.pid, owner);
+  lw_watch_denied_where(&w->target, where, sizeof where);
+  lw_cli_warn("pid %d (%s): permission denied reading %s of %s; %s to see them; watching the "
+              "rest",
+              w->target.pid, w->cur.comm, what, where, lw_watch_denied_fix);
 }
 
 static void process_gone(watched_t *w) {
@@ -465,16 +415,16 @@ static void process_gone(watched_t *w) {
   char line[320], span[32], extra[128] = "";
   format_span(mono_now() - w->first_mono, span, sizeof span);
   if (w->spawned) {
-    int status = 0;
-    pid_t r = waitpid(w->target.pid, &status, 0);
-    if (r == w->target.pid && WIFEXITED(status)) {
+    lw_os_exit_t ended;
+    int r = lw_os_wait(w->target.pid, true, &ended);
+    if (r == 1 && !ended.signaled) {
       snprintf(line, sizeof line, "pid %d (%s) exited with status %d after %s", w->target.pid,
-               w->cur.comm, WEXITSTATUS(status), span);
-      snprintf(extra, sizeof extra, "\"exit_status\":%d", WEXITSTATUS(status));
-    } else if (r == w->target.pid && WIFSIGNALED(status)) {
+               w->cur.comm, ended.exit_status, span);
+      snprintf(extra, sizeof extra, "\"exit_status\":%d", ended.exit_status);
+    } else if (r == 1) {
       snprintf(line, sizeof line, "pid %d (%s) was killed by signal %d (%s) after %s",
-               w->target.pid, w->cur.comm, WTERMSIG(status), strsignal(WTERMSIG(status)), span);
-      snprintf(extra, sizeof extra, "\"signal\":%d", WTERMSIG(status));
+               w->target.pid, w->cur.comm, ended.signal, lw_os_signal_text(ended.signal), span);
+      snprintf(extra, sizeof extra, "\"signal\":%d", ended.signal);
     } else {
       snprintf(line, sizeof line, "pid %d (%s) exited after %s", w->target.pid, w->cur.comm, span);
     }
@@ -804,11 +754,7 @@ int lw_cmd_watch(int argc, char **argv) {
     return LW_EXIT_FAILURE;
   }
   /* One descriptor per proc file is kept open per process: allow as many as we may. */
-  struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &lim);
-  }
+  lw_os_raise_fd_limit();
   for (int i = 0; i < n_pids; i++) {
     int error;
     if (!add_process(pids[i], false, &error)) {
@@ -823,26 +769,22 @@ int lw_cmd_watch(int argc, char **argv) {
   }
   free(pids);
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop; /* no SA_RESTART: the sleep between samples must wake up */
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  lw_os_catch_stop(&stop_signal);
 
   if (command) {
-    int pid = spawn(command);
+    int pid = lw_os_spawn(command);
     if (pid < 0) {
       lw_cli_error("%s: %s", command[0], strerror(-pid));
       cleanup();
       return -pid == ENOENT ? LW_EXIT_NOT_FOUND : LW_EXIT_FAILURE;
     }
+    g.child = pid;
     int error;
     if (!add_process(pid, true, &error)) {
       lw_cli_error("pid %d: %s", pid, strerror(-error));
-      kill(pid, SIGTERM);
-      waitpid(pid, NULL, 0);
+      lw_os_exit_t ended;
+      lw_os_terminate(pid, false);
+      lw_os_wait(pid, true, &ended);
       cleanup();
       return LW_EXIT_FAILURE;
     }
@@ -855,8 +797,9 @@ int lw_cmd_watch(int argc, char **argv) {
       unlink(g.csv_path); /* do not leave an empty file looking like output */
     }
     if (g.child > 0) {
-      kill(g.child, SIGTERM);
-      waitpid(g.child, NULL, 0);
+      lw_os_exit_t ended;
+      lw_os_terminate(g.child, false);
+      lw_os_wait(g.child, true, &ended);
     }
     cleanup();
     return LW_EXIT_FAILURE;
@@ -873,7 +816,7 @@ int lw_cmd_watch(int argc, char **argv) {
       return LW_EXIT_FAILURE;
     }
   }
-  g.table = !g.plain && !g.json && isatty(STDOUT_FILENO);
+  g.table = !g.plain && !g.json && lw_os_stdout_is_terminal();
   if (g.name_regex && g.n_procs == 0) {
     scan_by_name();
     if (g.n_procs == 0 && !g.json)
@@ -900,13 +843,10 @@ int lw_cmd_watch(int argc, char **argv) {
       break;
     if (next < now) /* we fell behind (suspend, overload): do not burst to catch up */
       next = now;
-    struct timespec until = {(time_t)next, (long)((next - floor(next)) * 1e9)};
-    while (!stop_signal && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
-      ;
+    lw_os_sleep_until(next, &stop_signal);
   }
-  if (stop_signal && g.child > 0 && stop_signal != SIGPIPE) {
-    kill(g.child, stop_signal == SIGINT ? SIGINT : SIGTERM);
-  }
+  if (stop_signal && g.child > 0 && stop_signal != STOP_OUTPUT_CLOSED)
+    lw_os_terminate(g.child, stop_signal == SIGINT);
   if (status == LW_EXIT_OK)
     status = summarize();
   reap_hooks(true);

@@ -2,7 +2,11 @@
  * commands.h - the subcommand list, one line each: LW_DECLARE_COMMAND(name, summary).
  * Included twice (declarations in cli.h, the dispatch table in main.c); no include guard.
  * Each command lives in cmd_<name>.c and defines int lw_cmd_<name>(int argc, char **argv).
+ * The Windows build has its own list (commands_windows.h): no agent control socket there.
  */
+#ifdef _WIN32
+#include "cli/commands_windows.h"
+#else
 LW_DECLARE_COMMAND(run, "run a command with the agent preloaded and report what it leaked")
 LW_DECLARE_COMMAND(ps, "list this user's processes running with the agent")
 LW_DECLARE_COMMAND(stats, "show a live process's heap counters (once, or every interval)")
@@ -20,3 +24,4 @@ LW_DECLARE_COMMAND(leaks, "judge which allocation sites of a live process leak (
 LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, fds, threads, trends, alerts")
 LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
 LW_DECLARE_COMMAND(exporter, "serve Prometheus metrics for chosen processes (a daemon)")
+#endif

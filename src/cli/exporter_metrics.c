@@ -22,12 +22,13 @@ static void process_families(lw_prom_writer_t *w, const lw_watch_sample_t *sampl
       const lw_watch_sample_t *s = &samples[i];
       char pid[16];
       snprintf(pid, sizeof pid, "%d", s->pid);
-      if (fam->by_fd_type) {
-        for (int t = 0; t < LW_FD_TYPE_COUNT; t++) {
-          if (!s->has[fam->field + t])
+      if (fam->by_type) {
+        for (int t = 0; t < fam->by_type->n; t++) {
+          lw_watch_field_t field = fam->by_type->first + t;
+          if (!s->has[field])
             continue;
-          const lw_prom_label_t labels[] = {{"pid", pid}, {"comm", s->comm}, {"type", lw_fd_type_name(t)}};
-          lw_prom_sample(w, NULL, labels, 3, s->v[fam->field + t]);
+          const lw_prom_label_t labels[] = {{"pid", pid}, {"comm", s->comm}, {"type", fam->by_type->name(t)}};
+          lw_prom_sample(w, NULL, labels, 3, s->v[field]);
         }
       } else if (s->has[fam->field]) {
         const lw_prom_label_t labels[] = {{"pid", pid}, {"comm", s->comm}};

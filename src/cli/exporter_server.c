@@ -5,18 +5,13 @@
 #define _GNU_SOURCE
 #include "cli/exporter_server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "cli/net_socket.h"
+#include "cli/os_process.h"
 
 static const char *bind_reason(int err) {
   switch (err) {
@@ -53,6 +48,11 @@ int lw_http_listen(const char *spec, char *bound, size_t bound_size) {
     host[colon - spec] = '\0';
     port = colon + 1;
   }
+  int init = lw_net_init();
+  if (init != 0) {
+    snprintf(bound, bound_size, "cannot start networking: %s", strerror(-init));
+    return init;
+  }
   char *end;
   long port_number = strtol(port, &end, 10);
   if (!*port || *end || port_number < 0 || port_number > 65535) {
@@ -71,16 +71,9 @@ int lw_http_listen(const char *spec, char *bound, size_t bound_size) {
   }
   int fd = -1, err = EADDRNOTAVAIL;
   for (struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    fd = lw_net_listen(ai, 64);
     if (fd < 0) {
-      err = errno;
-      continue;
-    }
-    int one = 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-      err = errno;
-      close(fd);
+      err = -fd;
       fd = -1;
     }
   }
@@ -109,38 +102,28 @@ int lw_http_listen(const char *spec, char *bound, size_t bound_size) {
   return fd;
 }
 
-static long long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static long long now_ms(void) { return (long long)(lw_os_mono_now() * 1000); }
 
 /* Waits until fd is ready for `events` or the deadline passes; returns 1, 0 or -errno. */
-static int wait_ready(int fd, short events, long long deadline) {
+static int wait_ready(int fd, int events, long long deadline) {
   for (;;) {
     long long left = deadline - now_ms();
     if (left <= 0)
       return 0;
-    struct pollfd p = {fd, events, 0};
-    int n = poll(&p, 1, (int)left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    return n > 0;
+    int n = lw_net_wait(fd, events, (int)left);
+    if (n != 0)
+      return n;
   }
 }
 
 static int send_all(int fd, const void *data, size_t len, long long deadline) {
   const char *p = data;
   while (len > 0) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    ssize_t n = lw_net_send(fd, p, len);
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        return -errno;
-      int ready = wait_ready(fd, POLLOUT, deadline);
+      if (n != -EAGAIN)
+        return (int)n;
+      int ready = wait_ready(fd, LW_NET_WRITE, deadline);
       if (ready <= 0)
         return ready < 0 ? ready : -ETIMEDOUT;
       continue;
@@ -191,30 +174,28 @@ static void respond_error(int fd, int status, long long deadline, lw_http_server
  * read and drop what the client still sends for a short while, then close (Apache's
  * "lingering close"). */
 static void close_gently(int fd) {
-  shutdown(fd, SHUT_WR);
+  lw_net_shutdown_write(fd);
   long long deadline = now_ms() + 200;
   char sink[4096];
   size_t drained = 0;
   while (drained < (1 << 20)) {
-    ssize_t n = recv(fd, sink, sizeof sink, 0);
+    ssize_t n = lw_net_recv(fd, sink, sizeof sink);
     if (n > 0) {
       drained += (size_t)n;
       continue;
     }
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ready(fd, POLLIN, deadline) > 0)
+    if (n == -EAGAIN && wait_ready(fd, LW_NET_READ, deadline) > 0)
       continue;
     break; /* EOF, error, or the client keeps its end open: give up */
   }
-  close(fd);
+  lw_net_close(fd);
 }
 
 int lw_http_serve_one(int listen_fd, int timeout_ms, lw_http_handler_t handler, void *context,
                       lw_http_server_stats_t *stats) {
-  int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  int fd = lw_net_accept(listen_fd);
   if (fd < 0)
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+    return fd;
   long long deadline = now_ms() + timeout_ms;
   lw_http_limits_t limits = lw_http_default_limits();
   char buffer[9216]; /* the head limit (8 KiB) and some room to see that it is exceeded */
@@ -222,23 +203,17 @@ int lw_http_serve_one(int listen_fd, int timeout_ms, lw_http_handler_t handler, 
   lw_http_request_t request;
   lw_http_result_t result = LW_HTTP_INCOMPLETE;
   while (result == LW_HTTP_INCOMPLETE) {
-    ssize_t n = recv(fd, buffer + len, sizeof buffer - len, 0);
+    ssize_t n = lw_net_recv(fd, buffer + len, sizeof buffer - len);
     if (n > 0) {
       len += (size_t)n;
       result = lw_http_parse_request(buffer, len, &limits, &request);
       continue;
     }
-    if (n == 0) { /* the client went away before a whole request: nothing to answer */
-      close(fd);
+    if (n == 0 || n != -EAGAIN) { /* the client went away, or an error: nothing to answer */
+      lw_net_close(fd);
       return 0;
     }
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      close(fd);
-      return 0;
-    }
-    int ready = wait_ready(fd, POLLIN, deadline);
+    int ready = wait_ready(fd, LW_NET_READ, deadline);
     if (ready <= 0) {
       respond_error(fd, 408, now_ms() + 1000, stats);
       close_gently(fd);

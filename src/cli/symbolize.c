@@ -28,29 +28,10 @@
 #include "cli/cli.h"
 
 /* libstdc++'s demangler (cxxabi.h is C++ only; this is its C-compatible declaration). */
-extern char *__cxa_demangle(const char *mangled, char *buffer, size_t *length, int *status);
-
 /* An inline chain deeper than this is cut at the outermost frames we keep. */
 #define MAX_FRAMES 64
 
 /* ---- small helpers --------------------------------------------------------------------- */
-
-bool lw_demangle(const char *symbol, char *out, size_t size) {
-  if (size == 0)
-    return false;
-  if (symbol && symbol[0] == '_' && symbol[1] == 'Z') {
-    int status = 0;
-    char *text = __cxa_demangle(symbol, NULL, NULL, &status);
-    if (text && status == 0) {
-      snprintf(out, size, "%s", text);
-      free(text);
-      return true;
-    }
-    free(text);
-  }
-  snprintf(out, size, "%s", symbol ? symbol : "");
-  return false;
-}
 
 static void to_hex(const uint8_t *bytes, size_t n, char *hex, size_t size) {
   static const char digits[] = "0123456789abcdef";
@@ -98,44 +79,6 @@ int lw_read_build_id(const char *path, char *hex, size_t size) {
     elf_end(elf);
   close(fd);
   return rc;
-}
-
-static const char *basename_of(const char *path) {
-  const char *slash = strrchr(path, '/');
-  return slash && slash[1] ? slash + 1 : path;
-}
-
-size_t lw_symbolize_address_name(const lw_profile_t *p, const lw_profile_location_t *l,
-                                 char *out, size_t size) {
-  const lw_profile_mapping_t *m = l->mapping_id ? lw_profile_mapping(p, l->mapping_id) : NULL;
-  const char *file = m ? lw_profile_str(p, m->filename) : "";
-  if (m && file[0] && l->address >= m->memory_start) {
-    uint64_t offset = l->address - m->memory_start + m->file_offset;
-    return (size_t)snprintf(out, size, "[%s+0x%" PRIx64 "]", basename_of(file), offset);
-  }
-  return (size_t)snprintf(out, size, "[0x%" PRIx64 "]", l->address);
-}
-
-size_t lw_symbolize_frame_name(const lw_profile_t *p, const lw_profile_location_t *l,
-                               size_t line_index, char *out, size_t size) {
-  if (line_index >= l->n_lines)
-    return lw_symbolize_address_name(p, l, out, size);
-  const lw_profile_line_t *line = &lw_location_lines(p, l)[line_index];
-  const lw_profile_function_t *f = lw_profile_function(p, line->function_id);
-  const char *name = f ? lw_profile_str(p, f->name) : "";
-  if (!name[0] && f)
-    name = lw_profile_str(p, f->system_name);
-  if (!name[0]) {
-    char address[256];
-    lw_symbolize_address_name(p, l, address, sizeof address);
-    return (size_t)snprintf(out, size, "%s", address);
-  }
-  const char *file = f ? lw_profile_str(p, f->filename) : "";
-  if (file[0] && line->line > 0)
-    return (size_t)snprintf(out, size, "%s %s:%" PRId64, name, basename_of(file), line->line);
-  if (file[0])
-    return (size_t)snprintf(out, size, "%s %s", name, basename_of(file));
-  return (size_t)snprintf(out, size, "%s", name);
 }
 
 /* ---- which locations need work ---------------------------------------------------------- */
@@ -529,7 +472,7 @@ static module_t *module_for(symbolizer_t *s, size_t mapping_index) {
   if (mod->dwfl) {
     dwfl_report_begin(mod->dwfl);
     /* add_p_vaddr: `bias` is added to the file's p_vaddr (libdwfl.h table). */
-    mod->mod = dwfl_report_elf(mod->dwfl, basename_of(path), path, fd, bias, true);
+    mod->mod = dwfl_report_elf(mod->dwfl, lw_symbolize_basename(path), path, fd, bias, true);
     dwfl_report_end(mod->dwfl, NULL, NULL);
   }
   if (!mod->dwfl || !mod->mod) {

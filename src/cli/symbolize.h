@@ -12,7 +12,9 @@
  * mapping names the path and build ID.
  *
  * Profiles that already carry file:line (Go's, or ours after a first pass) are left alone.
- * Pairs with symbolize.c; demangling goes through libstdc++'s __cxa_demangle.
+ * Pairs with symbolize.c (Linux, libdw) or symbolize_windows.c (Windows: PE images with
+ * DWARF); symbolize_names.c formats frames for both. Demangling goes through libstdc++'s
+ * __cxa_demangle.
  */
 #ifndef LW_CLI_SYMBOLIZE_H
 #define LW_CLI_SYMBOLIZE_H
@@ -68,6 +70,9 @@ int lw_read_build_id(const char *path, char *hex, size_t size);
 size_t lw_symbolize_frame_name(const lw_profile_t *profile,
                                const lw_profile_location_t *location, size_t line_index,
                                char *out, size_t size);
+
+/* The last component of a path ('/' or, for Windows profiles, '\\' separated). */
+const char *lw_symbolize_basename(const char *path);
 
 /* "[libfoo.so+0x1a2b]" for a location, whatever its lines. */
 size_t lw_symbolize_address_name(const lw_profile_t *profile,

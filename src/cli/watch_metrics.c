@@ -1,9 +1,13 @@
 /*
- * watch_metrics.c - the tables of watch_metrics.h. Adding a measurement means adding a
+ * watch_metrics.c - the tables of watch_metrics.h for Linux (/proc and cgroups; the
+ * Windows build has watch_metrics_windows.c instead). Adding a measurement means adding a
  * field to the enum and a line here in each table that should show it; the tests
  * (tests/unit/test_watch_metrics.c) check the tables stay consistent.
  */
 #include "cli/watch_metrics.h"
+
+static const char *fd_type_name(int type) { return lw_fd_type_name((lw_fd_type_t)type); }
+static const lw_watch_breakdown_t fds_by_type = {LW_W_FDS_TYPE, LW_FD_TYPE_COUNT, fd_type_name};
 
 #define FD_COLUMN(type, name)                                                            \
   {"fds_" name, LW_W_FDS_TYPE + type, false, false,                                      \
@@ -138,53 +142,77 @@ const size_t lw_watch_n_trended = sizeof lw_watch_trended / sizeof lw_watch_tren
 
 /* Names follow client_golang's process collector where it has one (FORMATS.md 4.3). */
 const lw_watch_family_t lw_watch_families[] = {
-    {"process_resident_memory_bytes", false, "Resident memory size in bytes (VmRSS).", LW_W_RSS, false},
+    {"process_resident_memory_bytes", false, "Resident memory size in bytes (VmRSS).", LW_W_RSS, NULL},
     {"process_proportional_memory_bytes", false,
-     "Proportional set size in bytes (smaps_rollup Pss).", LW_W_PSS, false},
+     "Proportional set size in bytes (smaps_rollup Pss).", LW_W_PSS, NULL},
     {"process_unique_memory_bytes", false,
-     "Unique set size in bytes: private pages (smaps_rollup Private_*).", LW_W_USS, false},
-    {"process_swap_bytes", false, "Swapped-out memory in bytes (VmSwap).", LW_W_SWAP, false},
-    {"process_virtual_memory_bytes", false, "Virtual memory size in bytes.", LW_W_VSIZE, false},
+     "Unique set size in bytes: private pages (smaps_rollup Private_*).", LW_W_USS, NULL},
+    {"process_swap_bytes", false, "Swapped-out memory in bytes (VmSwap).", LW_W_SWAP, NULL},
+    {"process_virtual_memory_bytes", false, "Virtual memory size in bytes.", LW_W_VSIZE, NULL},
     {"process_data_memory_bytes", false, "Data, heap and anonymous mappings in bytes (VmData).",
-     LW_W_DATA, false},
+     LW_W_DATA, NULL},
     {"process_resident_memory_max_bytes", false, "Peak resident memory size in bytes (VmHWM).",
-     LW_W_PEAK_RSS, false},
-    {"process_open_fds", false, "Number of open file descriptors.", LW_W_FDS, false},
+     LW_W_PEAK_RSS, NULL},
+    {"process_open_fds", false, "Number of open file descriptors.", LW_W_FDS, NULL},
     {"process_open_fds_by_type", false,
      "Open file descriptors by type (file, socket, pipe, eventfd, timerfd, epoll, signalfd, "
      "inotify, anon_inode, device, other).",
-     LW_W_FDS_TYPE, true},
-    {"process_max_fds", false, "Maximum number of open file descriptors.", LW_W_MAX_FDS, false},
-    {"process_threads", false, "Number of threads.", LW_W_THREADS, false},
+     LW_W_FDS_TYPE, &fds_by_type},
+    {"process_max_fds", false, "Maximum number of open file descriptors.", LW_W_MAX_FDS, NULL},
+    {"process_threads", false, "Number of threads.", LW_W_THREADS, NULL},
     {"process_cpu_seconds_total", true, "Total user and system CPU time spent in seconds.",
-     LW_W_CPU_SECONDS, false},
+     LW_W_CPU_SECONDS, NULL},
     {"process_minor_page_faults_total", true, "Minor page faults (no I/O needed).",
-     LW_W_MINOR_FAULTS, false},
+     LW_W_MINOR_FAULTS, NULL},
     {"process_major_page_faults_total", true, "Major page faults (I/O needed).",
-     LW_W_MAJOR_FAULTS, false},
+     LW_W_MAJOR_FAULTS, NULL},
     {"process_read_bytes_total", true,
-     "Bytes read by read(2)-family system calls, any file type (io rchar).", LW_W_READ_BYTES,
-     false},
+     "Bytes read by read(2)-family system calls, any file type (io rchar).", LW_W_READ_BYTES, NULL},
     {"process_write_bytes_total", true,
      "Bytes written by write(2)-family system calls, any file type (io wchar).",
-     LW_W_WRITE_BYTES, false},
+     LW_W_WRITE_BYTES, NULL},
     {"process_disk_read_bytes_total", true, "Bytes fetched from storage (io read_bytes).",
-     LW_W_DISK_READ_BYTES, false},
+     LW_W_DISK_READ_BYTES, NULL},
     {"process_disk_write_bytes_total", true, "Bytes sent to storage (io write_bytes).",
-     LW_W_DISK_WRITE_BYTES, false},
+     LW_W_DISK_WRITE_BYTES, NULL},
     {"process_start_time_seconds", false, "Start time of the process since unix epoch in seconds.",
-     LW_W_START_TIME, false},
+     LW_W_START_TIME, NULL},
     {"process_cgroup_memory_current_bytes", false,
      "Memory charged to the process's memory cgroup in bytes (v2 memory.current, v1 "
      "memory.usage_in_bytes).",
-     LW_W_CG_CURRENT, false},
+     LW_W_CG_CURRENT, NULL},
     {"process_cgroup_memory_max_bytes", false,
-     "Memory limit of the process's memory cgroup in bytes; absent when unlimited.", LW_W_CG_MAX,
-     false},
+     "Memory limit of the process's memory cgroup in bytes; absent when unlimited.", LW_W_CG_MAX, NULL},
     {"process_cgroup_memory_peak_bytes", false,
-     "Peak memory usage of the process's memory cgroup in bytes.", LW_W_CG_PEAK, false},
+     "Peak memory usage of the process's memory cgroup in bytes.", LW_W_CG_PEAK, NULL},
     {"process_cgroup_oom_kills_total", true,
-     "Processes killed by the OOM killer in the process's memory cgroup.", LW_W_CG_OOM_KILLS,
-     false},
+     "Processes killed by the OOM killer in the process's memory cgroup.", LW_W_CG_OOM_KILLS, NULL},
 };
 const size_t lw_watch_n_families = sizeof lw_watch_families / sizeof lw_watch_families[0];
+
+const lw_watch_view_item_t lw_watch_table_columns[] = {
+    {"RSS", LW_W_RSS, 8, 'b', NULL},          {"PSS", LW_W_PSS, 8, 'b', NULL},
+    {"USS", LW_W_USS, 8, 'b', NULL},          {"SWAP", LW_W_SWAP, 7, 'b', NULL},
+    {"VSIZE", LW_W_VSIZE, 8, 'b', NULL},      {"DATA", LW_W_DATA, 8, 'b', NULL},
+    {"PEAK", LW_W_PEAK_RSS, 8, 'b', NULL},    {"FDS", LW_W_FDS, 6, 'n', NULL},
+    {"THR", LW_W_THREADS, 5, 'n', NULL},      {"MINFLT/s", LW_W_MINOR_FAULTS_RATE, 9, 'r', NULL},
+    {"MAJFLT/s", LW_W_MAJOR_FAULTS_RATE, 9, 'r', NULL}, {"CPU%", LW_W_CPU_PERCENT, 6, 'p', NULL},
+    {"READ/s", LW_W_READ_RATE, 8, 'B', NULL}, {"WRITE/s", LW_W_WRITE_RATE, 8, 'B', NULL},
+    {"CGROUP", LW_W_CG_CURRENT, 8, 'b', NULL}, {"CG-MAX", LW_W_CG_MAX, 8, 'b', NULL},
+    {"OOM", LW_W_CG_OOM_KILLS, 4, 'n', NULL},
+};
+const size_t lw_watch_n_table_columns =
+    sizeof lw_watch_table_columns / sizeof lw_watch_table_columns[0];
+
+const lw_watch_view_item_t lw_watch_line_items[] = {
+    {"rss", LW_W_RSS, 0, 'b', NULL},        {"pss", LW_W_PSS, 0, 'b', NULL},       {"uss", LW_W_USS, 0, 'b', NULL},
+    {"swap", LW_W_SWAP, 0, 'b', NULL},      {"vsize", LW_W_VSIZE, 0, 'b', NULL},   {"data", LW_W_DATA, 0, 'b', NULL},
+    {"peak", LW_W_PEAK_RSS, 0, 'b', NULL},
+    {"fds", LW_W_FDS, 0, 'n', &fds_by_type},
+    {"threads", LW_W_THREADS, 0, 'n', NULL},
+    {"minflt/s", LW_W_MINOR_FAULTS_RATE, 0, 'r', NULL}, {"majflt/s", LW_W_MAJOR_FAULTS_RATE, 0, 'r', NULL},
+    {"cpu", LW_W_CPU_PERCENT, 0, 'p', NULL}, {"read/s", LW_W_READ_RATE, 0, 'b', NULL},
+    {"write/s", LW_W_WRITE_RATE, 0, 'b', NULL}, {"cgroup", LW_W_CG_CURRENT, 0, 'c', NULL},
+    {"oom_kills", LW_W_CG_OOM_KILLS, 0, 'n', NULL},
+};
+const size_t lw_watch_n_line_items = sizeof lw_watch_line_items / sizeof lw_watch_line_items[0];

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/alert_rule.h"
+#include "common/handle_types.h"
 #include "common/procfs.h"
 
 typedef enum lw_watch_field {
@@ -58,6 +59,17 @@ typedef enum lw_watch_field {
   LW_W_CG_PEAK,
   LW_W_CG_OOM_KILLS,
   LW_W_START_TIME, /* seconds since the epoch */
+  /* Windows only (never present on Linux): Task Manager's and Process Explorer's counters.
+   * Working set, its peak, virtual size, threads, CPU and I/O bytes use the fields above. */
+  LW_W_PRIVATE,          /* private bytes (VM_COUNTERS_EX PrivateUsage): commit charge */
+  LW_W_PAGEFILE,         /* PagefileUsage */
+  LW_W_PEAK_PAGEFILE,    /* PeakPagefileUsage */
+  LW_W_PAGE_FAULTS,      /* PageFaultCount: soft and hard faults, cumulative */
+  LW_W_PAGE_FAULTS_RATE,
+  LW_W_HANDLES,          /* open handles */
+  LW_W_HANDLES_TYPE,     /* LW_HANDLE_TYPE_COUNT entries follow, in lw_handle_type_t order */
+  LW_W_GDI_OBJECTS = LW_W_HANDLES_TYPE + LW_HANDLE_TYPE_COUNT,
+  LW_W_USER_OBJECTS,
   LW_W_FIELD_COUNT
 } lw_watch_field_t;
 
@@ -69,6 +81,26 @@ typedef struct lw_watch_sample {
   double v[LW_W_FIELD_COUNT];
   bool has[LW_W_FIELD_COUNT];
 } lw_watch_sample_t;
+
+/* Sets a field present. */
+static inline void lw_watch_set(lw_watch_sample_t *s, lw_watch_field_t f, double v) {
+  s->v[f] = v;
+  s->has[f] = true;
+}
+
+/* Sets `field` to the per-second rate of `counter` between prev and out, times scale, when
+ * both samples have it and it did not go down (a PID reused by a new process starts its
+ * counters over). Both platforms' samplers compute their rates with it. */
+static inline void lw_watch_rate(lw_watch_sample_t *out, const lw_watch_sample_t *prev,
+                                 lw_watch_field_t counter, lw_watch_field_t field, double scale) {
+  if (!prev || !prev->has[counter] || !out->has[counter])
+    return;
+  double dt = out->time_mono - prev->time_mono;
+  double dv = out->v[counter] - prev->v[counter];
+  if (dt <= 0 || dv < 0)
+    return;
+  lw_watch_set(out, field, dv / dt * scale);
+}
 
 /* One CSV/JSONL column (after time_unix, pid, comm). */
 typedef struct lw_watch_column {
@@ -93,20 +125,47 @@ typedef struct lw_watch_trended {
   lw_watch_field_t field;
   bool bytes;             /* thresholds in bytes/h, else counts/h */
 } lw_watch_trended_t;
+#ifdef _WIN32
+#define LW_WATCH_N_TRENDED 8 /* working_set private_bytes pagefile virtual handles threads gdi user */
+#else
 #define LW_WATCH_N_TRENDED 9 /* rss pss uss swap vsize data fds threads cgroup_memory */
+#endif
 extern const lw_watch_trended_t lw_watch_trended[LW_WATCH_N_TRENDED];
 extern const size_t lw_watch_n_trended;
 
-/* Exporter families: name, type, help and the field; by_fd_type families carry a type
- * label and read LW_W_FDS_TYPE + type. */
+/* A counter split by type: n fields from `first` on, type t named name(t) ("socket"). */
+typedef struct lw_watch_breakdown {
+  lw_watch_field_t first;
+  int n;
+  const char *(*name)(int type);
+} lw_watch_breakdown_t;
+
+/* Exporter families: name, type, help and the field; by_type families (descriptors by type,
+ * handles by type) carry a type label and read by_type->first + type. */
 typedef struct lw_watch_family {
   const char *name;
   bool counter;
   const char *help;
   lw_watch_field_t field;
-  bool by_fd_type;
+  const lw_watch_breakdown_t *by_type; /* NULL for one value per process */
 } lw_watch_family_t;
 extern const lw_watch_family_t lw_watch_families[];
 extern const size_t lw_watch_n_families;
+
+/* The live table's columns and the plain line's items (watch_output.c renders them).
+ * kind: 'b' bytes, 'n' count, 'r' rate of a count, 'p' percent, 'B' bytes per second,
+ * 'c' bytes with the cgroup limit after a slash; with by_type, the plain line follows the
+ * count with its non-zero parts ("fds=12 (file 5, socket 3)"). */
+typedef struct lw_watch_view_item {
+  const char *title;      /* "RSS" in the table, "rss" on the plain line */
+  lw_watch_field_t field;
+  int width;              /* table only */
+  char kind;
+  const lw_watch_breakdown_t *by_type;
+} lw_watch_view_item_t;
+extern const lw_watch_view_item_t lw_watch_table_columns[];
+extern const size_t lw_watch_n_table_columns;
+extern const lw_watch_view_item_t lw_watch_line_items[];
+extern const size_t lw_watch_n_line_items;
 
 #endif

@@ -163,27 +163,8 @@ static bool marked(lw_watch_field_t field, const bool *growing) {
   return false;
 }
 
-typedef struct {
-  const char *title;
-  lw_watch_field_t field;
-  int width;
-  char kind; /* 'b' bytes, 'n' count, 'r' rate count, 'p' percent, 'B' bytes per second */
-} table_column_t;
 
-static const table_column_t table_columns[] = {
-    {"RSS", LW_W_RSS, 8, 'b'},          {"PSS", LW_W_PSS, 8, 'b'},
-    {"USS", LW_W_USS, 8, 'b'},          {"SWAP", LW_W_SWAP, 7, 'b'},
-    {"VSIZE", LW_W_VSIZE, 8, 'b'},      {"DATA", LW_W_DATA, 8, 'b'},
-    {"PEAK", LW_W_PEAK_RSS, 8, 'b'},    {"FDS", LW_W_FDS, 6, 'n'},
-    {"THR", LW_W_THREADS, 5, 'n'},      {"MINFLT/s", LW_W_MINOR_FAULTS_RATE, 9, 'r'},
-    {"MAJFLT/s", LW_W_MAJOR_FAULTS_RATE, 9, 'r'}, {"CPU%", LW_W_CPU_PERCENT, 6, 'p'},
-    {"READ/s", LW_W_READ_RATE, 8, 'B'}, {"WRITE/s", LW_W_WRITE_RATE, 8, 'B'},
-    {"CGROUP", LW_W_CG_CURRENT, 8, 'b'}, {"CG-MAX", LW_W_CG_MAX, 8, 'b'},
-    {"OOM", LW_W_CG_OOM_KILLS, 4, 'n'},
-};
-#define N_TABLE_COLUMNS (sizeof table_columns / sizeof table_columns[0])
-
-static void cell_text(const lw_watch_sample_t *s, const table_column_t *c, char *text, size_t size) {
+static void cell_text(const lw_watch_sample_t *s, const lw_watch_view_item_t *c, char *text, size_t size) {
   if (!s->has[c->field]) {
     snprintf(text, size, "-");
     return;
@@ -207,15 +188,15 @@ static void cell_text(const lw_watch_sample_t *s, const table_column_t *c, char 
 
 void lw_watch_table_header(lw_buf_t *out) {
   lw_buf_printf(out, "%7s %-15s", "PID", "COMM");
-  for (size_t i = 0; i < N_TABLE_COLUMNS; i++)
-    lw_buf_printf(out, " %*s", table_columns[i].width, table_columns[i].title);
+  for (size_t i = 0; i < lw_watch_n_table_columns; i++)
+    lw_buf_printf(out, " %*s", lw_watch_table_columns[i].width, lw_watch_table_columns[i].title);
   lw_buf_append_byte(out, '\n');
 }
 
 void lw_watch_table_row(lw_buf_t *out, const lw_watch_sample_t *s, const bool *growing) {
   lw_buf_printf(out, "%7d %-15.15s", s->pid, s->comm);
-  for (size_t i = 0; i < N_TABLE_COLUMNS; i++) {
-    const table_column_t *c = &table_columns[i];
+  for (size_t i = 0; i < lw_watch_n_table_columns; i++) {
+    const lw_watch_view_item_t *c = &lw_watch_table_columns[i];
     char text[32];
     cell_text(s, c, text, sizeof text);
     if (marked(c->field, growing)) /* "↑" is one column wide but three bytes */
@@ -233,26 +214,14 @@ void lw_watch_plain_line(lw_buf_t *out, const lw_watch_sample_t *s, const bool *
   localtime_r(&t, &tm);
   strftime(when, sizeof when, "%H:%M:%S", &tm);
   lw_buf_printf(out, "%s pid %d (%s)", when, s->pid, s->comm);
-  static const struct {
-    const char *label;
-    lw_watch_field_t field;
-    char kind;
-  } items[] = {
-      {"rss", LW_W_RSS, 'b'},        {"pss", LW_W_PSS, 'b'},       {"uss", LW_W_USS, 'b'},
-      {"swap", LW_W_SWAP, 'b'},      {"vsize", LW_W_VSIZE, 'b'},   {"data", LW_W_DATA, 'b'},
-      {"peak", LW_W_PEAK_RSS, 'b'},  {"fds", LW_W_FDS, 'f'},       {"threads", LW_W_THREADS, 'n'},
-      {"minflt/s", LW_W_MINOR_FAULTS_RATE, 'r'}, {"majflt/s", LW_W_MAJOR_FAULTS_RATE, 'r'},
-      {"cpu", LW_W_CPU_PERCENT, 'p'}, {"read/s", LW_W_READ_RATE, 'b'},
-      {"write/s", LW_W_WRITE_RATE, 'b'}, {"cgroup", LW_W_CG_CURRENT, 'c'},
-      {"oom_kills", LW_W_CG_OOM_KILLS, 'n'},
-  };
-  for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-    lw_watch_field_t f = items[i].field;
+  for (size_t i = 0; i < lw_watch_n_line_items; i++) {
+    const lw_watch_view_item_t *item = &lw_watch_line_items[i];
+    lw_watch_field_t f = item->field;
     if (!s->has[f])
       continue;
     double v = s->v[f];
     char text[64];
-    switch (items[i].kind) {
+    switch (item->kind) {
     case 'b':
     case 'c':
       lw_watch_short_size(text, sizeof text, v);
@@ -266,19 +235,19 @@ void lw_watch_plain_line(lw_buf_t *out, const lw_watch_sample_t *s, const bool *
     default:
       snprintf(text, sizeof text, "%.0f", v);
     }
-    lw_buf_printf(out, " %s=%s%s", items[i].label, text, marked(f, growing) ? "\xE2\x86\x91" : "");
-    if (items[i].kind == 'c' && s->has[LW_W_CG_MAX]) {
+    lw_buf_printf(out, " %s=%s%s", item->title, text, marked(f, growing) ? "\xE2\x86\x91" : "");
+    if (item->kind == 'c' && s->has[LW_W_CG_MAX]) {
       lw_watch_short_size(text, sizeof text, s->v[LW_W_CG_MAX]);
       lw_buf_printf(out, "/%s", text);
     }
-    if (items[i].kind == 'f' && s->has[LW_W_FDS_TYPE]) {
+    if (item->by_type && s->has[item->by_type->first]) {
       /* The non-zero types, e.g. "(file 5, socket 3)". */
       bool first = true;
-      for (int type = 0; type < LW_FD_TYPE_COUNT; type++) {
-        double k = s->v[LW_W_FDS_TYPE + type];
+      for (int type = 0; type < item->by_type->n; type++) {
+        double k = s->v[item->by_type->first + type];
         if (k <= 0)
           continue;
-        lw_buf_printf(out, "%s%s %.0f", first ? " (" : ", ", lw_fd_type_name(type), k);
+        lw_buf_printf(out, "%s%s %.0f", first ? " (" : ", ", item->by_type->name(type), k);
         first = false;
       }
       if (!first)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,11 +73,6 @@ void lw_watch_target_close(lw_watch_target_t *target) {
 static bool is_denied(ssize_t rc) { return rc == -EACCES || rc == -EPERM; }
 static bool is_gone(ssize_t rc) { return rc == -ESRCH || rc == -ENOENT; }
 
-static void set(lw_watch_sample_t *s, lw_watch_field_t f, double v) {
-  s->v[f] = v;
-  s->has[f] = true;
-}
-
 /* The memory cgroup's values, read once per round per group. */
 static void sample_cgroup(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
                           lw_watch_sample_t *out) {
@@ -117,26 +113,13 @@ static void sample_cgroup(lw_watch_sampler_t *sampler, lw_watch_target_t *target
     mem = &own;
   }
   if (mem->has & LW_CGROUP_HAS_CURRENT)
-    set(out, LW_W_CG_CURRENT, (double)mem->current_bytes);
+    lw_watch_set(out, LW_W_CG_CURRENT, (double)mem->current_bytes);
   if ((mem->has & LW_CGROUP_HAS_MAX) && mem->max_bytes != LW_CGROUP_UNLIMITED)
-    set(out, LW_W_CG_MAX, (double)mem->max_bytes);
+    lw_watch_set(out, LW_W_CG_MAX, (double)mem->max_bytes);
   if (mem->has & LW_CGROUP_HAS_PEAK)
-    set(out, LW_W_CG_PEAK, (double)mem->peak_bytes);
+    lw_watch_set(out, LW_W_CG_PEAK, (double)mem->peak_bytes);
   if (mem->has & LW_CGROUP_HAS_OOM_KILLS)
-    set(out, LW_W_CG_OOM_KILLS, (double)mem->oom_kills);
-}
-
-/* Per-second rate of a counter between two samples, when both have it and it did not go
- * down (a PID reused by a new process starts its counters over). */
-static void rate(lw_watch_sample_t *out, const lw_watch_sample_t *prev, lw_watch_field_t counter,
-                 lw_watch_field_t field, double scale) {
-  if (!prev || !prev->has[counter] || !out->has[counter])
-    return;
-  double dt = out->time_mono - prev->time_mono;
-  double dv = out->v[counter] - prev->v[counter];
-  if (dt <= 0 || dv < 0)
-    return;
-  set(out, field, dv / dt * scale);
+    lw_watch_set(out, LW_W_CG_OOM_KILLS, (double)mem->oom_kills);
 }
 
 int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
@@ -162,24 +145,24 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
     return -ESRCH;
   snprintf(out->comm, sizeof out->comm, "%s", st.comm);
   double tck = (double)sampler->clk_tck;
-  set(out, LW_W_VSIZE, (double)st.vsize_bytes);
-  set(out, LW_W_MINOR_FAULTS, (double)st.minflt);
-  set(out, LW_W_MAJOR_FAULTS, (double)st.majflt);
-  set(out, LW_W_CPU_SECONDS, (double)(st.utime_ticks + st.stime_ticks) / tck);
-  set(out, LW_W_THREADS, (double)st.num_threads);
+  lw_watch_set(out, LW_W_VSIZE, (double)st.vsize_bytes);
+  lw_watch_set(out, LW_W_MINOR_FAULTS, (double)st.minflt);
+  lw_watch_set(out, LW_W_MAJOR_FAULTS, (double)st.majflt);
+  lw_watch_set(out, LW_W_CPU_SECONDS, (double)(st.utime_ticks + st.stime_ticks) / tck);
+  lw_watch_set(out, LW_W_THREADS, (double)st.num_threads);
   if (sampler->boot_time_unix > 0)
-    set(out, LW_W_START_TIME, sampler->boot_time_unix + (double)st.starttime_ticks / tck);
+    lw_watch_set(out, LW_W_START_TIME, sampler->boot_time_unix + (double)st.starttime_ticks / tck);
 
   n = lw_proc_read(h, LW_PROC_STATUS, text, size);
   lw_proc_status_t status;
   if (n >= 0 && lw_procfs_parse_status(text, (size_t)n, &status) == 0) {
     if (status.has_vm) {
-      set(out, LW_W_RSS, (double)status.vm_rss_bytes);
-      set(out, LW_W_SWAP, (double)status.vm_swap_bytes);
-      set(out, LW_W_DATA, (double)status.vm_data_bytes);
-      set(out, LW_W_PEAK_RSS, (double)status.vm_hwm_bytes);
+      lw_watch_set(out, LW_W_RSS, (double)status.vm_rss_bytes);
+      lw_watch_set(out, LW_W_SWAP, (double)status.vm_swap_bytes);
+      lw_watch_set(out, LW_W_DATA, (double)status.vm_data_bytes);
+      lw_watch_set(out, LW_W_PEAK_RSS, (double)status.vm_hwm_bytes);
     }
-    set(out, LW_W_THREADS, (double)status.threads);
+    lw_watch_set(out, LW_W_THREADS, (double)status.threads);
   } else if (is_denied(n)) {
     *denied |= LW_DENIED_STATUS;
   } else if (is_gone(n)) {
@@ -207,18 +190,18 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
       /* A kernel thread's rollup is empty: no PSS, not an error. */
     }
     if (target->have_smaps) {
-      set(out, LW_W_PSS, target->pss);
-      set(out, LW_W_USS, target->uss);
+      lw_watch_set(out, LW_W_PSS, target->pss);
+      lw_watch_set(out, LW_W_USS, target->uss);
     }
   }
 
   lw_proc_fds_t fds;
   int rc = lw_proc_read_fds(h, sampler->fd_types, sampler->scratch, sizeof sampler->scratch, &fds);
   if (rc == 0) {
-    set(out, LW_W_FDS, (double)fds.total);
+    lw_watch_set(out, LW_W_FDS, (double)fds.total);
     if (sampler->fd_types)
       for (int t = 0; t < LW_FD_TYPE_COUNT; t++)
-        set(out, LW_W_FDS_TYPE + t, (double)fds.by_type[t]);
+        lw_watch_set(out, LW_W_FDS_TYPE + t, (double)fds.by_type[t]);
   } else if (is_denied(rc)) {
     *denied |= LW_DENIED_FDS;
   }
@@ -226,10 +209,10 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
   n = lw_proc_read(h, LW_PROC_IO, text, size);
   lw_proc_io_t io;
   if (n >= 0 && lw_procfs_parse_io(text, (size_t)n, &io) == 0) {
-    set(out, LW_W_READ_BYTES, (double)io.rchar);
-    set(out, LW_W_WRITE_BYTES, (double)io.wchar);
-    set(out, LW_W_DISK_READ_BYTES, (double)io.read_bytes);
-    set(out, LW_W_DISK_WRITE_BYTES, (double)io.write_bytes);
+    lw_watch_set(out, LW_W_READ_BYTES, (double)io.rchar);
+    lw_watch_set(out, LW_W_WRITE_BYTES, (double)io.wchar);
+    lw_watch_set(out, LW_W_DISK_READ_BYTES, (double)io.read_bytes);
+    lw_watch_set(out, LW_W_DISK_WRITE_BYTES, (double)io.write_bytes);
   } else if (is_denied(n)) {
     *denied |= LW_DENIED_IO;
   }
@@ -247,18 +230,30 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
     }
   }
   if (target->have_limits && target->max_fds >= 0)
-    set(out, LW_W_MAX_FDS, target->max_fds);
+    lw_watch_set(out, LW_W_MAX_FDS, target->max_fds);
 
   sample_cgroup(sampler, target, out);
 
-  rate(out, prev, LW_W_MINOR_FAULTS, LW_W_MINOR_FAULTS_RATE, 1);
-  rate(out, prev, LW_W_MAJOR_FAULTS, LW_W_MAJOR_FAULTS_RATE, 1);
-  rate(out, prev, LW_W_CPU_SECONDS, LW_W_CPU_PERCENT, 100);
-  rate(out, prev, LW_W_READ_BYTES, LW_W_READ_RATE, 1);
-  rate(out, prev, LW_W_WRITE_BYTES, LW_W_WRITE_RATE, 1);
-  rate(out, prev, LW_W_DISK_READ_BYTES, LW_W_DISK_READ_RATE, 1);
-  rate(out, prev, LW_W_DISK_WRITE_BYTES, LW_W_DISK_WRITE_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_MINOR_FAULTS, LW_W_MINOR_FAULTS_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_MAJOR_FAULTS, LW_W_MAJOR_FAULTS_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_CPU_SECONDS, LW_W_CPU_PERCENT, 100);
+  lw_watch_rate(out, prev, LW_W_READ_BYTES, LW_W_READ_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_WRITE_BYTES, LW_W_WRITE_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_DISK_READ_BYTES, LW_W_DISK_READ_RATE, 1);
+  lw_watch_rate(out, prev, LW_W_DISK_WRITE_BYTES, LW_W_DISK_WRITE_RATE, 1);
   return 0;
+}
+
+const char *const lw_watch_denied_fix = "run as the process's user or with CAP_SYS_PTRACE";
+
+void lw_watch_denied_where(const lw_watch_target_t *target, char *out, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d", target->pid);
+  struct stat st;
+  if (stat(path, &st) == 0)
+    snprintf(out, size, "%s (owned by uid %u)", path, (unsigned)st.st_uid);
+  else
+    snprintf(out, size, "%s", path);
 }
 
 void lw_watch_denied_text(unsigned denied, char *out, size_t size) {

@@ -30,6 +30,10 @@ enum {
   LW_DENIED_STATUS = 1u << 4, /* status: RSS, swap, data, threads (hidepid mounts) */
 };
 
+#ifdef _WIN32
+/* The Windows sampler (Toolhelp, NtQueryInformationProcess, the system handle table). */
+#include "cli/watch_sample_windows.h"
+#else
 #define LW_WATCH_CGROUP_CACHE 64
 
 typedef struct lw_watch_sampler {
@@ -71,6 +75,7 @@ typedef struct lw_watch_target {
   uint64_t limits_tick;
   double max_fds; /* < 0: unlimited */
 } lw_watch_target_t;
+#endif /* _WIN32 */
 
 /* smaps_every starts at 10 (watch); the exporter sets 1. Returns 0 or a negative errno
  * (only when /proc itself is unreadable). */
@@ -90,5 +95,9 @@ int lw_watch_sample(lw_watch_sampler_t *sampler, lw_watch_target_t *target,
 
 /* "smaps_rollup (PSS, USS), fd/ (descriptor counts)": what the denied bits cost. */
 void lw_watch_denied_text(unsigned denied, char *out, size_t size);
+/* Where those were read from, for the same message: "/proc/812 (owned by uid 106)". */
+void lw_watch_denied_where(const lw_watch_target_t *target, char *out, size_t size);
+/* How to get them: "run as the process's user or with CAP_SYS_PTRACE". */
+extern const char *const lw_watch_denied_fix;
 
 #endif

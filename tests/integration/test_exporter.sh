@@ -26,6 +26,7 @@ for _ in $(seq 50); do grep -q ready grower.out 2>/dev/null && break; sleep 0.05
 # Starts an exporter with the given arguments; sets $exporter and $addr (host:port).
 start_exporter() {
   local log=$1; shift
+  : > "$log" # exists before the first sed below, whichever process runs first
   "$LW" exporter --listen 127.0.0.1:0 "$@" 2> "$log" & exporter=$!; pids+=("$exporter")
   for _ in $(seq 100); do
     addr=$(sed -n 's|.*listening on http://\(.*\)/metrics.*|\1|p' "$log")

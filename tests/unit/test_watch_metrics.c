@@ -79,8 +79,9 @@ static void test_rule_metrics(void **state) {
       fail_msg("rule metric %s translates to %s, which the exporter does not serve", m->name,
                m->promql);
     assert_int_equal(fam->counter, m->counter);
-    if (fam->by_fd_type)
-      assert_true((int)f >= LW_W_FDS_TYPE && (int)f < LW_W_FDS_TYPE + LW_FD_TYPE_COUNT);
+    if (fam->by_type)
+      assert_true((int)f >= (int)fam->by_type->first &&
+                  (int)f < (int)fam->by_type->first + fam->by_type->n);
     else
       assert_int_equal(fam->field, f);
   }
