@@ -228,27 +228,35 @@ __attribute__((noinline)) static int call_twin(int which, capture_t *result) {
 }
 
 /* The memo (unwind_memo.c) answers repeated walks, and never with a stale stack: walks
- * alternating between the twins must each match backtrace(). */
+ * alternating between the twins must each match backtrace(), and agree with the first walk
+ * of the same twin. Only the frames up to the twin are compared: the compiler may clone or
+ * peel the callers above it (ASan builds peel the loop's first round), which moves their
+ * return addresses without the memo being wrong. */
 static void test_memo_repeats_but_never_stale(void **state) {
   (void)state;
   lw_unwind_stats_t before, after;
   lw__unwind_get_stats(&before);
   capture_t result, first[2];
-  for (int round = 0; round < 300; round++) {
+  for (int which = 0; which < 2; which++) {
+    call_twin(which, &first[which]);
+    assert_matches_backtrace(which ? "twin b" : "twin a", &first[which], 0);
+  }
+  /* Same start (pc and sp), different stacks: the first difference is the twin's frame. */
+  assert_int_equal(first[0].pcs[0], first[1].pcs[0]);
+  int twin_depth = 0;
+  while (twin_depth < first[0].count && twin_depth < first[1].count &&
+         first[0].pcs[twin_depth] == first[1].pcs[twin_depth])
+    twin_depth++;
+  assert_true(twin_depth < first[0].count);
+  twin_depth++;
+  for (int round = 1; round < 300; round++) {
     for (int which = 0; which < 2; which++) {
       call_twin(which, &result);
       assert_matches_backtrace(which ? "twin b" : "twin a", &result, 0);
-      if (round == 0) {
-        first[which] = result;
-        continue;
-      }
-      assert_int_equal(result.count, first[which].count);
-      assert_memory_equal(result.pcs, first[which].pcs, (size_t)result.count * sizeof result.pcs[0]);
+      assert_true(result.count >= twin_depth);
+      assert_memory_equal(result.pcs, first[which].pcs, (size_t)twin_depth * sizeof result.pcs[0]);
     }
   }
-  /* Same start (pc and sp), different stacks. */
-  assert_int_equal(first[0].pcs[0], first[1].pcs[0]);
-  assert_memory_not_equal(first[0].pcs, first[1].pcs, (size_t)first[0].count * sizeof(uint64_t));
   local_chain_7(capture, &result); /* a full walk adds the batched memo counts */
   lw__unwind_get_stats(&after);
   print_message("memo answered %llu of 600 walks\n",
