@@ -31,27 +31,11 @@ static void on_term(int signal_number) {
 
 /* 10,000 stacks: branch() descends 14 levels through left() or right() by the bits of a,
  * so each a < 16384 takes its own path; the leaf keeps 10 allocations per stack. */
-void branch(int depth, int a);
-__attribute__((noinline)) void leaf(int a) {
+#include "../tests/fixtures/branching_stacks.h"
+
+__attribute__((noinline)) void branching_leaf(int a) {
   for (int i = 0; i < 10; i++)
     kept[n_kept++] = malloc(32 + (size_t)(a & 63));
-  sink++;
-}
-__attribute__((noinline)) void left(int depth, int a) {
-  branch(depth, a);
-  sink++;
-}
-__attribute__((noinline)) void right(int depth, int a) {
-  branch(depth, a);
-  sink--;
-}
-__attribute__((noinline)) void branch(int depth, int a) {
-  if (depth == 0)
-    leaf(a);
-  else if (a & (1 << (depth - 1)))
-    left(depth - 1, a);
-  else
-    right(depth - 1, a);
   sink++;
 }
 

@@ -371,13 +371,7 @@ static int build_profile(exporter_t *x) {
   lw_profile_init(p, &lw__scratch_allocator);
   lw_export_kind_t kind = x->options->kind;
   if (kind == LW_EXPORT_HEAP) {
-    lw_profile_add_sample_type(p, "alloc_objects", "count");
-    lw_profile_add_sample_type(p, "alloc_space", "bytes");
-    lw_profile_add_sample_type(p, "inuse_objects", "count");
-    lw_profile_add_sample_type(p, "inuse_space", "bytes");
-    p->period_type.type = lw_profile_string(p, "space");
-    p->period_type.unit = lw_profile_string(p, "bytes");
-    p->period = (int64_t)lw__options.rate;
+    lw_profile_set_heap_layout(p, (int64_t)lw__options.rate);
   } else {
     /* Exact counts of what is live now: Go's threadcreate layout, and the same for fds. */
     const char *type = kind == LW_EXPORT_FDS ? "fds" : "threadcreate";

@@ -182,6 +182,16 @@ void lw_profile_add_sample_type(lw_profile_t *p, const char *type, const char *u
   }
 }
 
+void lw_profile_set_heap_layout(lw_profile_t *p, int64_t sampling_rate) {
+  lw_profile_add_sample_type(p, "alloc_objects", "count");
+  lw_profile_add_sample_type(p, "alloc_space", "bytes");
+  lw_profile_add_sample_type(p, "inuse_objects", "count");
+  lw_profile_add_sample_type(p, "inuse_space", "bytes");
+  p->period_type.type = lw_profile_string(p, "space");
+  p->period_type.unit = lw_profile_string(p, "bytes");
+  p->period = sampling_rate;
+}
+
 uint64_t lw_profile_add_mapping(lw_profile_t *p, const lw_profile_mapping_t *mapping) {
   lw_profile_mapping_t *m = PUSH(p, mappings);
   if (!m)

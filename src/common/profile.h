@@ -135,6 +135,9 @@ int64_t lw_profile_string_n(lw_profile_t *profile, const char *text, size_t len)
 const char *lw_profile_str(const lw_profile_t *profile, int64_t index);
 
 void lw_profile_add_sample_type(lw_profile_t *profile, const char *type, const char *unit);
+/* Go's heap profile layout: alloc_objects, alloc_space, inuse_objects, inuse_space, with
+ * period type space/bytes and the sampling rate as period (what pprof scales by). */
+void lw_profile_set_heap_layout(lw_profile_t *profile, int64_t sampling_rate);
 /* Appends a copy of *mapping with id = count + 1 and returns the id (0 on failure). */
 uint64_t lw_profile_add_mapping(lw_profile_t *profile, const lw_profile_mapping_t *mapping);
 uint64_t lw_profile_add_function(lw_profile_t *profile, int64_t name, int64_t system_name,

@@ -48,13 +48,7 @@ static int probe_profile_build(lw_profile_t *p, probe_run_t *run) {
   if (!out)
     return -1;
   lw_profile_init(p, &lw_libc_allocator);
-  lw_profile_add_sample_type(p, "alloc_objects", "count");
-  lw_profile_add_sample_type(p, "alloc_space", "bytes");
-  lw_profile_add_sample_type(p, "inuse_objects", "count");
-  lw_profile_add_sample_type(p, "inuse_space", "bytes");
-  p->period_type.type = lw_profile_string(p, "space");
-  p->period_type.unit = lw_profile_string(p, "bytes");
-  p->period = 1;
+  lw_profile_set_heap_layout(p, 1);
   p->time_nanos = 1700000000000000000;
 
   char line[8192];

@@ -68,13 +68,7 @@ static void scale(int64_t count, int64_t bytes, double rate, int64_t *out_count,
 static void write_profile(const char *path, const site_spec_t *sites, size_t n, double rate) {
   lw_profile_t p;
   lw_profile_init(&p, &lw_libc_allocator);
-  lw_profile_add_sample_type(&p, "alloc_objects", "count");
-  lw_profile_add_sample_type(&p, "alloc_space", "bytes");
-  lw_profile_add_sample_type(&p, "inuse_objects", "count");
-  lw_profile_add_sample_type(&p, "inuse_space", "bytes");
-  p.period_type.type = lw_profile_string(&p, "space");
-  p.period_type.unit = lw_profile_string(&p, "bytes");
-  p.period = (int64_t)rate;
+  lw_profile_set_heap_layout(&p, (int64_t)rate);
   uint64_t main_fn = lw_profile_add_function(&p, lw_profile_string(&p, "main"),
                                              lw_profile_string(&p, "main"),
                                              lw_profile_string(&p, "/src/app.c"), 1);

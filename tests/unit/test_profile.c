@@ -20,13 +20,7 @@
 /* A two-sample heap profile shaped like Go's: four sample types, bytes label, a mapping. */
 static void build_heap_profile(lw_profile_t *p) {
   lw_profile_init(p, &lw_libc_allocator);
-  lw_profile_add_sample_type(p, "alloc_objects", "count");
-  lw_profile_add_sample_type(p, "alloc_space", "bytes");
-  lw_profile_add_sample_type(p, "inuse_objects", "count");
-  lw_profile_add_sample_type(p, "inuse_space", "bytes");
-  p->period_type.type = lw_profile_string(p, "space");
-  p->period_type.unit = lw_profile_string(p, "bytes");
-  p->period = 524288;
+  lw_profile_set_heap_layout(p, 524288);
   p->time_nanos = 1700000000000000000;
   lw_profile_mapping_t m;
   memset(&m, 0, sizeof m);

@@ -87,13 +87,7 @@ static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_REL
 
 static int build(exporter_t *x) {
   lw_profile_t *p = &x->profile;
-  lw_profile_add_sample_type(p, "alloc_objects", "count");
-  lw_profile_add_sample_type(p, "alloc_space", "bytes");
-  lw_profile_add_sample_type(p, "inuse_objects", "count");
-  lw_profile_add_sample_type(p, "inuse_space", "bytes");
-  p->period_type.type = lw_profile_string(p, "space");
-  p->period_type.unit = lw_profile_string(p, "bytes");
-  p->period = (int64_t)lw__options.rate;
+  lw_profile_set_heap_layout(p, (int64_t)lw__options.rate);
   p->time_nanos = unix_nanos();
   char comment[128];
   lw_fmt(comment, sizeof comment, "leakwatch agent (Windows), pid %lu, sampling every %llu bytes",
