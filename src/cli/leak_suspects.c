@@ -174,8 +174,9 @@ static void write_headline(FILE *out, const lw_history_t *h, lw_history_kind_t k
   else
     lw_format_bytes(rate, sizeof rate, (double)h->rate);
   static const char *const what[] = {"leak", "descriptor leak", "thread leak"};
-  static const char *const grew[] = {"allocation site grew", "creating stack's open descriptors "
-                                     "grew", "creating stack's running threads grew"};
+  static const char *const grew[] = {"allocation site grew",
+                                     "creating stack's open descriptors grew",
+                                     "creating stack's running threads grew"};
   static const char *const noun[] = {"site", "creating stack", "creating stack"};
   static const char *const whose[] = {"whose live memory grew", "whose open descriptors grew",
                                       "whose running threads grew"};
