@@ -152,22 +152,24 @@ int lw_profile_add_sample(lw_profile_t *profile, const uint64_t *location_ids,
                           const lw_profile_label_t *labels, size_t n_labels);
 void lw_profile_add_comment(lw_profile_t *profile, const char *text);
 
-/* Accessors for a sample's pooled parts. */
+/* Accessors for a sample's pooled parts. The arrays stay NULL while empty, and NULL + 0 is
+ * undefined: an element with no locations, values, labels or lines gets NULL, which its
+ * count of zero never dereferences. */
 static inline const uint64_t *lw_sample_locations(const lw_profile_t *p,
                                                   const lw_profile_sample_t *s) {
-  return p->location_ids + s->first_location;
+  return p->location_ids ? p->location_ids + s->first_location : NULL;
 }
 static inline const int64_t *lw_sample_values(const lw_profile_t *p,
                                               const lw_profile_sample_t *s) {
-  return p->values + s->first_value;
+  return p->values ? p->values + s->first_value : NULL;
 }
 static inline const lw_profile_label_t *lw_sample_labels(const lw_profile_t *p,
                                                          const lw_profile_sample_t *s) {
-  return p->labels + s->first_label;
+  return p->labels ? p->labels + s->first_label : NULL;
 }
 static inline const lw_profile_line_t *lw_location_lines(const lw_profile_t *p,
                                                          const lw_profile_location_t *l) {
-  return p->lines + l->first_line;
+  return p->lines ? p->lines + l->first_line : NULL;
 }
 
 /* Id lookups; NULL when absent. lw_profile_build_index must have run after the last add
