@@ -289,6 +289,26 @@ check_same() { # PROGRAM MODE DIR
   fi
 }
 
+# Why the agent cannot be in PROGRAM's executable, if it cannot: the loader ignores
+# LD_PRELOAD for setuid/setgid programs (and the agent refuses them), and a static program
+# has no loader at all. Such a program is skipped with the reason, not failed.
+cannot_preload() { # PROGRAM
+  local exe
+  case $1 in
+    redis) exe=redis-server ;;
+    python3) exe=$py ;;
+    *) exe=$1 ;;
+  esac
+  exe=$(readlink -f "$(command -v "$exe")")
+  if [ -u "$exe" ] || [ -g "$exe" ]; then
+    echo "$exe is setuid or setgid: the agent is never loaded into it"
+  elif ! LC_ALL=C readelf -l "$exe" 2>/dev/null | grep -q 'program interpreter'; then
+    echo "$exe is statically linked (or not ELF): there is no loader to preload the agent"
+  else
+    return 1
+  fi
+}
+
 median() { # NUMBERS...
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
@@ -297,6 +317,11 @@ median() { # NUMBERS...
 declare -A seconds after_exit result
 for prog in "${programs[@]}"; do
   [[ -z "$only" || "$only" == *,"$prog",* ]] || continue
+  if reason=$(cannot_preload "$prog"); then
+    echo "$prog: skipped: $reason (docs/COMPATIBILITY.md)"
+    result[$prog]="skipped: $reason"
+    continue
+  fi
   failed_before=$failed
   for ((rep = 1; rep <= repeat; rep++)); do
     for mode in "${modes[@]}"; do
@@ -358,7 +383,15 @@ printf '%-20s %8s %16s %16s %10s  %s\n' program "plain s" "default s (x)" "exact
   "report s" result
 [ -n "$markdown" ] && : >"$markdown"
 for prog in "${programs[@]}"; do
-  [ -n "${result[$prog]:-}" ] || continue
+  case ${result[$prog]:-} in
+    '') continue ;;
+    skipped*)
+      printf '%-20s %s\n' "$(version_of "$prog")" "${result[$prog]}"
+      [ -n "$markdown" ] && printf '| %s | | | | | %s |\n' "$(version_of "$prog")" \
+        "${result[$prog]}" >>"$markdown"
+      continue
+      ;;
+  esac
   IFS='|' read -r name p d dr e er a r <<<"$(row "$prog")"
   printf '%-20s %8s %9s (%4s) %9s (%4s) %10s  %s\n' "$name" "$p" "$d" "$dr" "$e" "$er" "$a" "$r"
   [ -n "$markdown" ] && printf '| %s | %s | %s (%s×) | %s (%s×) | %s | %s |\n' \
