@@ -1,6 +1,7 @@
 # lib.sh - what the shell integration tests share (sourced, not run): paths to the build,
 # a scratch directory that is removed at exit together with the processes a test started,
-# check/quiet, waiting for an agent's socket or HTTP endpoint, and the summary line.
+# check/quiet, waiting for an agent's socket or HTTP endpoint, free loopback ports and
+# servers that listen on them or exit, and the summary line. tests/compat uses it too.
 #
 #   . "$(dirname "$0")/lib.sh"; lw_test_begin NAME
 #   ... check "what must hold" COMMAND ARGS... ...
@@ -17,10 +18,15 @@ pids=() # processes to kill at exit
 lw_test_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
-  rm -rf "$work"
+  if [ -n "${LW_TEST_KEEP:-}" ]; then
+    echo "LW_TEST_KEEP: scratch directory kept: $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 
-# A scratch directory (the current directory from now on) with a private socket directory.
+# A scratch directory (the current directory from now on) with a private socket directory;
+# LW_TEST_KEEP=1 keeps it after the test, to look at what went wrong.
 lw_test_begin() {
   work=$(mktemp -d "/tmp/lw-$1-XXXXXX")
   export XDG_RUNTIME_DIR="$work/run"
@@ -63,6 +69,59 @@ lw_wait_http() { # ERRFILE [READY_FILE]
     sleep 0.05
   done
   return 1
+}
+
+# A loopback TCP port nothing listens on now, below the kernel's range for outgoing
+# connections (a client's port there makes bind() fail even with SO_REUSEADDR). A server
+# started on it may still lose a race for it; lw_wait_port then says so.
+lw_free_port() {
+  local port low=32768 high=60999 first=10000 last
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+  last=$((low - 1))
+  [ "$last" -gt 12000 ] || { first=$((high + 1)) last=65535; } # little below: take above
+  for _ in $(seq 50); do
+    port=$(shuf -i "$first-$last" -n 1)
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return 0; }
+  done
+  echo "no free loopback port found in 50 tries" >&2
+  return 1
+}
+
+lw_wait_port() { # PORT PID: until something accepts on 127.0.0.1:PORT (10 s), while PID lives
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "pid $2 exited before listening on port $1" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "nothing listens on port $1 after 10 s" >&2
+  return 1
+}
+
+lw_kill_tree() { # PID: SIGKILL to PID and its descendants, children first
+  local child
+  for child in $(pgrep -P "$1"); do lw_kill_tree "$child"; done
+  kill -KILL "$1" 2>/dev/null
+}
+
+# Sets $status to the exit status of PID (a child of this shell) as soon as it ends; past
+# SECONDS a watchdog kills it and its descendants (status 137) and says so, so a hung
+# process fails the test instead of holding it until ctest's timeout.
+lw_wait_exit() { # PID SECONDS
+  (
+    nap=""
+    # Stopped: quietly, and the sleep with it (an orphan would hold ctest's output open).
+    trap '[ -z "$nap" ] || { kill "$nap"; wait "$nap"; } 2>/dev/null; exit 0' TERM
+    sleep "$2" &
+    nap=$!
+    wait "$nap"
+    echo "pid $1 still running after $2 s: killed" >&2
+    lw_kill_tree "$1"
+  ) &
+  local watchdog=$!
+  wait "$1"
+  status=$?
+  kill -TERM "$watchdog" 2>/dev/null
+  wait "$watchdog" 2>/dev/null
 }
 
 lw_test_end() {
