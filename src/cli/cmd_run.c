@@ -8,7 +8,9 @@
  * command starts is (rate, output directory, the command itself), so a mistake costs nothing.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,10 +121,13 @@ static bool find_agent(const char *given, char *out, size_t size) {
   return false;
 }
 
-/* Finds COMMAND as execvp would, so "not found" is reported before anything starts. */
-static bool command_exists(const char *command) {
-  if (strchr(command, '/'))
+/* Finds COMMAND as execvp would, so "not found" is reported before anything starts; the
+ * file found goes to `found`. */
+static bool command_exists(const char *command, char *found, size_t size) {
+  if (strchr(command, '/')) {
+    snprintf(found, size, "%s", command);
     return access(command, X_OK) == 0;
+  }
   const char *path = getenv("PATH");
   if (!path)
     path = "/usr/local/bin:/usr/bin:/bin";
@@ -132,12 +137,49 @@ static bool command_exists(const char *command) {
     size_t len = end ? (size_t)(end - p) : strlen(p);
     snprintf(candidate, sizeof candidate, "%.*s/%s", (int)len, len ? p : ".", command);
     struct stat st;
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0)
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
+      snprintf(found, size, "%s", candidate);
       return true;
+    }
     if (!end)
       return false;
     p = end;
   }
+}
+
+/* Why the agent cannot get into this program, or NULL if it can (or we cannot tell: a
+ * script, a file we cannot read). The dynamic loader is what preloads the agent, so a
+ * statically linked program never has it; and the loader ignores LD_PRELOAD paths for a
+ * program that changes its user or group (docs/SECURITY.md). */
+static const char *uninstrumentable_reason(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return NULL;
+  if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+      ((st.st_mode & S_ISGID) && st.st_gid != getegid()))
+    return "it is setuid/setgid, and the loader ignores LD_PRELOAD for such programs";
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  const char *reason = NULL;
+  Elf64_Ehdr header;
+  if (pread(fd, &header, sizeof header, 0) == (ssize_t)sizeof header &&
+      memcmp(header.e_ident, ELFMAG, SELFMAG) == 0 && header.e_ident[EI_CLASS] == ELFCLASS64 &&
+      header.e_phentsize == sizeof(Elf64_Phdr) && header.e_phnum > 0 && header.e_phnum < 4096) {
+    bool has_interpreter = false;
+    for (unsigned i = 0; i < header.e_phnum && !has_interpreter; i++) {
+      Elf64_Phdr program_header;
+      if (pread(fd, &program_header, sizeof program_header,
+                (off_t)(header.e_phoff + (uint64_t)i * sizeof program_header)) !=
+          (ssize_t)sizeof program_header)
+        break;
+      has_interpreter = program_header.p_type == PT_INTERP;
+    }
+    if (!has_interpreter)
+      reason = "it is statically linked, and only the dynamic loader can preload the agent";
+  }
+  close(fd);
+  return reason;
 }
 
 /* The profile's directory must exist and be writable before we start the command. */
@@ -182,6 +224,38 @@ static void set_preload(const char *agent) {
   snprintf(value, len, "%s:%s", agent, existing);
   setenv("LD_PRELOAD", value, 1);
   free(value);
+}
+
+/* Signals for the program that reach leakwatch: `kill` of leakwatch's pid (a service
+ * manager, a test harness) is passed on to the program, and leakwatch waits to report. The
+ * terminal's own signals (si_code SI_KERNEL: Ctrl-C, Ctrl-backslash, hangup) already reach the
+ * program, which is in the same foreground process group, so they are not sent twice. */
+static const int forwarded_signals[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+static volatile pid_t program_pid;
+
+static void forward_signal(int signal_number, siginfo_t *info, void *context) {
+  (void)context;
+  if (program_pid > 0 && info->si_code != SI_KERNEL)
+    kill(program_pid, signal_number);
+}
+
+/* Installs the forwarding; program_pid is set once the program is forked. */
+static void forward_to_program(struct sigaction *old_actions) {
+  program_pid = 0;
+  struct sigaction action = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
+  sigemptyset(&action.sa_mask);
+  /* A signal leakwatch was started with ignored (nohup, a background job of a script)
+   * stays ignored, so the program inherits that as it would without leakwatch. */
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++)
+    if (sigaction(forwarded_signals[i], NULL, &old_actions[i]) == 0 &&
+        old_actions[i].sa_handler != SIG_IGN)
+      sigaction(forwarded_signals[i], &action, NULL);
+}
+
+static void restore_signals(const struct sigaction *old_actions) {
+  program_pid = 0;
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof forwarded_signals[0]; i++)
+    sigaction(forwarded_signals[i], &old_actions[i], NULL);
 }
 
 static double elapsed_seconds(const struct timespec *start) {
@@ -412,9 +486,15 @@ int lw_cmd_run(int argc, char **argv) {
   char agent[PATH_MAX];
   if (!find_agent(o.agent, agent, sizeof agent))
     return LW_EXIT_FAILURE;
-  if (!command_exists(command[0])) {
+  char program[PATH_MAX];
+  if (!command_exists(command[0], program, sizeof program)) {
     lw_cli_error("cannot run '%s': command not found", command[0]);
     return LW_EXIT_NOT_FOUND;
+  }
+  const char *refusal = uninstrumentable_reason(program);
+  if (refusal) {
+    lw_cli_error("cannot profile '%s': %s", command[0], refusal);
+    return LW_EXIT_FAILURE;
   }
   if (o.output && !output_writable(o.output))
     return LW_EXIT_FAILURE;
@@ -442,18 +522,16 @@ int lw_cmd_run(int argc, char **argv) {
   struct timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
   fflush(NULL);
-  /* Terminal signals reach the whole process group; leakwatch outlives them to report. */
-  struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
-  sigaction(SIGINT, &ignore, &old_int);
-  sigaction(SIGQUIT, &ignore, &old_quit);
+  /* leakwatch outlives the signals meant for the program, to report after it: they are
+   * passed on (exec resets the handlers in the child). */
+  struct sigaction old_actions[sizeof forwarded_signals / sizeof forwarded_signals[0]];
+  forward_to_program(old_actions);
   pid_t child = fork();
   if (child < 0) {
     lw_cli_error("cannot start '%s': %s", command[0], strerror(errno));
     return LW_EXIT_FAILURE;
   }
   if (child == 0) {
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "%d", (int)getpid());
     if (o.output && o.output[0] == '/')
@@ -491,6 +569,7 @@ int lw_cmd_run(int argc, char **argv) {
     fprintf(stderr, "leakwatch: cannot run '%s': %s\n", command[0], strerror(saved));
     _exit(saved == ENOENT ? LW_EXIT_NOT_FOUND : 126);
   }
+  program_pid = child;
   int status = 0;
   struct rusage usage;
   if (o.memory_max) {
@@ -508,8 +587,7 @@ int lw_cmd_run(int argc, char **argv) {
       return LW_EXIT_FAILURE;
     }
   }
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGQUIT, &old_quit, NULL);
+  restore_signals(old_actions);
   double seconds = elapsed_seconds(&started);
   if (o.memory_max) {
     lw_memory_cap_result_t capped;

@@ -86,6 +86,36 @@ expect_error "output is a directory" 1 "is a directory" -- "$LW" run -o "$work" 
 expect_error "missing agent" 1 "cannot use agent" -- "$LW" run --agent /nope/lib.so -- true
 expect_error "unknown command" 2 "unknown command 'frobnicate'" -- "$LW" frobnicate
 
+# Programs the agent cannot get into are refused before they start, not run without it.
+if printf 'int main(void) { return 0; }\n' | cc -static -x c - -o static_prog 2>/dev/null; then
+  expect_error "statically linked program" 1 "cannot profile './static_prog': it is statically linked" -- \
+    "$LW" run -- ./static_prog
+else
+  echo "SKIP: statically linked program (no static libc to build one)"
+fi
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  cp "$(type -P true)" setuid_prog && chown nobody setuid_prog && chmod 4755 setuid_prog
+  expect_error "setuid program" 1 "cannot profile './setuid_prog': it is setuid" -- \
+    "$LW" run -- ./setuid_prog
+else
+  echo "SKIP: setuid program (needs root to make one owned by another user)"
+fi
+
+# SIGTERM sent to leakwatch reaches the program, which exits its own way; leakwatch stays
+# to pass its status on and write the report.
+rm -f forwarded.pb.gz
+# bash, not sh: dash leaves with _exit(), which skips the agent's exit-time profile.
+"$LW" run -o forwarded.pb.gz -- bash -c 'trap "exit 7" TERM; while :; do sleep 0.1; done' \
+  >/dev/null 2>err.txt &
+run_pid=$!
+sleep 1
+kill -TERM "$run_pid"
+wait "$run_pid"
+rc=$?
+check "SIGTERM to leakwatch: the program's own exit status (got $rc)" test "$rc" -eq 7
+check "SIGTERM to leakwatch: the program wrote its profile" test -s forwarded.pb.gz
+check "SIGTERM to leakwatch: the report follows" grep -q "exited with status 7" err.txt
+
 # A killed program writes no profile, and none is left half-written.
 rm -f killed.pb.gz*
 "$LW" run -o killed.pb.gz -- sh -c 'kill -KILL $$' >/dev/null 2>err.txt
