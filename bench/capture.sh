@@ -40,6 +40,12 @@ trap 'rm -rf "$scratch"' EXIT
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# The median of per-repetition ratios A/B: runs of one repetition are back to back, so
+# the ratio of each pair cancels the machine's slower and faster minutes, which a ratio of
+# medians taken over the whole bench does not.
+paired_ratio() { # FILE_A FILE_B FORMAT
+  paste "$scratch/$1" "$scratch/$2" | awk -v f="$3" '{printf f "\n", $1 / $2}' | median
+}
 
 # Runs "$@" under a mode: base, agent (default rate), exact (rate 1), heaptrack.
 run_mode() {
@@ -60,8 +66,8 @@ echo
 # 1. churn
 echo "## 1. Default rate, malloc/free churn of 16-256 B objects"
 echo
-echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | heaptrack ns/pair | heaptrack/no agent |"
-echo "|---|---|---|---|---|---|"
+echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | paired ratio | heaptrack ns/pair | heaptrack/no agent |"
+echo "|---|---|---|---|---|---|---|"
 for threads in 1 2; do
   for mode in base agent heaptrack; do : >"$scratch/churn.$mode"; done
   for ((i = 0; i < reps; i++)); do
@@ -72,7 +78,7 @@ for threads in 1 2; do
     done
   done
   b=$(median <"$scratch/churn.base"); a=$(median <"$scratch/churn.agent"); h=$(median <"$scratch/churn.heaptrack")
-  echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
+  echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $(paired_ratio churn.agent churn.base %.3f) | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
 done
 echo
 
@@ -103,9 +109,9 @@ for ((i = 0; i < reps; i++)); do
   done
 done
 b=$(median <"$scratch/deep.base"); e=$(median <"$scratch/deep.exact"); h=$(median <"$scratch/deep.heaptrack")
-echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent | heaptrack/leakwatch |"
+echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent (paired) | heaptrack/leakwatch (paired) |"
 echo "|---|---|---|---|---|"
-echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") | $(awk "BEGIN{printf \"%.2f\", $h/$e}") |"
+echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") ($(paired_ratio deep.exact deep.base %.2f)) | $(awk "BEGIN{printf \"%.2f\", $h/$e}") ($(paired_ratio deep.heaptrack deep.exact %.2f)) |"
 echo
 echo "## 4. Cost of one sampled allocation"
 echo
