@@ -59,7 +59,9 @@ static const lw_cli_spec_t spec = {
     "leakwatch run [OPTIONS] -- COMMAND [ARGS...]",
     "Runs COMMAND with libleakwatch.so preloaded. When it exits, prints what was still\n"
     "allocated (ranked by bytes, with stacks) and leaves a pprof heap profile. The exit\n"
-    "status of COMMAND is passed through; death by signal N is reported and exits 128+N.",
+    "status of COMMAND is passed through; death by signal N is reported and exits 128+N.\n"
+    "TERM, HUP, INT, QUIT, USR1 and USR2 sent to leakwatch are passed on to COMMAND.\n"
+    "Statically linked and setuid/setgid programs are refused: the agent cannot get in.",
     options,
     "Examples:\n"
     "  leakwatch run -- ./my-service --flag\n"
