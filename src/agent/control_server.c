@@ -23,6 +23,7 @@
 #include "common/control_protocol.h"
 #include "common/fmt.h"
 #include "common/json_writer.h"
+#include "common/procfs.h"
 #include "leakwatch.h"
 
 static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -113,10 +114,7 @@ static void reply_profile(lw_connection_t *c, const lw_export_options_t *options
 /* The process's command line, from /proc/self/cmdline (NUL-separated), space-joined. */
 static void append_cmdline(lw_buf_t *json) {
   char raw[4096];
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw - 1) : -1;
-  if (fd >= 0)
-    close(fd);
+  ssize_t n = lw_proc_read_path("/proc/self/cmdline", raw, sizeof raw - 1);
   if (n < 0)
     n = 0;
   for (ssize_t i = 0; i + 1 < n; i++)
@@ -190,10 +188,7 @@ static void command_stats(lw_connection_t *c) {
 /* Resident bytes from /proc/self/statm (its second field, in pages). */
 static uint64_t resident_bytes(void) {
   char text[128];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-  if (fd >= 0)
-    close(fd);
+  ssize_t n = lw_proc_read_path("/proc/self/statm", text, sizeof text - 1);
   if (n <= 0)
     return 0;
   text[n] = '\0';

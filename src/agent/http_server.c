@@ -21,6 +21,7 @@
 #include "agent/connection.h"
 #include "common/fmt.h"
 #include "common/http_request.h"
+#include "common/procfs.h"
 #include "leakwatch.h"
 
 int lw__metrics_prometheus(lw_buf_t *out);
@@ -360,10 +361,7 @@ static void serve_symbol(exchange_t *x, const char *input, size_t len) {
 
 static void serve_cmdline(exchange_t *x) {
   char raw[8192];
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
-  if (fd >= 0)
-    close(fd);
+  ssize_t n = lw_proc_read_path("/proc/self/cmdline", raw, sizeof raw);
   if (n > 0 && raw[n - 1] == '\0')
     n--; /* os.Args joined by NUL: no trailing NUL */
   reply(x, 200, "text/plain; charset=utf-8", NULL, raw, n > 0 ? (size_t)n : 0);

@@ -32,10 +32,7 @@ typedef struct {
 /* /proc/stat's "btime": the machine's boot time, for process_start_time_seconds. */
 static uint64_t boot_time(void) {
   char text[8192];
-  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
-  if (fd >= 0)
-    close(fd);
+  ssize_t n = lw_proc_read_path("/proc/stat", text, sizeof text - 1);
   if (n <= 0)
     return 0;
   text[n] = '\0';
@@ -165,10 +162,7 @@ void lw__metrics_vars(lw_buf_t *out) {
   lw_stats(&s, sizeof s);
   lw_buf_append_str(out, "{\n\"cmdline\": [");
   char raw[8192];
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
-  if (fd >= 0)
-    close(fd);
+  ssize_t n = lw_proc_read_path("/proc/self/cmdline", raw, sizeof raw);
   for (ssize_t start = 0, i = 0; n > 0 && i < n; i++) {
     if (raw[i] != '\0')
       continue;

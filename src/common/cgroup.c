@@ -14,31 +14,11 @@
 #include <unistd.h>
 
 #include "common/fmt.h"
+#include "common/text_scan.h"
 
 /* v1 prints PAGE_COUNTER_MAX * PAGE_SIZE for "no limit" (9223372036854771712 with 4 KiB
  * pages); any limit this large means none. */
 #define V1_UNLIMITED_FLOOR 0x7FFFFFFFFFFFF000ull
-
-static const char *line_end(const char *p, const char *end) {
-  const char *nl = memchr(p, '\n', (size_t)(end - p));
-  return nl ? nl : end;
-}
-
-static const char *scan_u64(const char *p, const char *end, uint64_t *out) {
-  uint64_t v = 0;
-  const char *start = p;
-  while (p < end && *p >= '0' && *p <= '9') {
-    uint64_t digit = (uint64_t)(*p - '0');
-    if (v > (UINT64_MAX - digit) / 10)
-      return NULL;
-    v = v * 10 + digit;
-    p++;
-  }
-  if (p == start)
-    return NULL;
-  *out = v;
-  return p;
-}
 
 /* Accepts an optional trailing newline and nothing else after the value. */
 static bool only_newline(const char *p, const char *end) {
@@ -46,7 +26,7 @@ static bool only_newline(const char *p, const char *end) {
 }
 
 int lw_cgroup_parse_u64(const char *text, size_t len, uint64_t *out) {
-  const char *p = scan_u64(text, text + len, out);
+  const char *p = lw_scan_u64(text, text + len, out);
   return p && only_newline(p, text + len) ? 0 : -EINVAL;
 }
 
@@ -73,13 +53,13 @@ static int parse_kv_lines(const char *text, size_t len, const kv_t *keys, size_t
   const char *p = text, *end = text + len;
   int found = 0;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     const char *space = memchr(p, ' ', (size_t)(eol - p));
     if (eol > p && !space)
       return -EINVAL;
     if (space) {
       uint64_t v;
-      const char *q = scan_u64(space + 1, eol, &v);
+      const char *q = lw_scan_u64(space + 1, eol, &v);
       if (!q || q != eol)
         return -EINVAL;
       for (size_t i = 0; i < n_keys; i++)
@@ -155,7 +135,7 @@ int lw_cgroup_parse_mountinfo(const char *text, size_t len, lw_cgroup_mounts_t *
   memset(out, 0, sizeof *out);
   const char *p = text, *end = text + len;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     /* id parent maj:min root mountpoint options [optional fields...] - fstype source super */
     enum { MAX_TOKENS = 24 };
     const char *tok[MAX_TOKENS], *tok_end[MAX_TOKENS];

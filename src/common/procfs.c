@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/fmt.h"
+#include "common/text_scan.h"
 
 /* ---- Small scanning helpers over [p, end) ------------------------------------------- */
 
@@ -23,36 +24,14 @@ static const char *skip_spaces(const char *p, const char *end) {
   return p;
 }
 
-/* Parses an unsigned decimal; returns the position after it or NULL (no digits/overflow). */
-static const char *scan_u64(const char *p, const char *end, uint64_t *out) {
-  uint64_t v = 0;
-  const char *start = p;
-  while (p < end && *p >= '0' && *p <= '9') {
-    uint64_t digit = (uint64_t)(*p - '0');
-    if (v > (UINT64_MAX - digit) / 10)
-      return NULL;
-    v = v * 10 + digit;
-    p++;
-  }
-  if (p == start)
-    return NULL;
-  *out = v;
-  return p;
-}
-
 static const char *scan_i64(const char *p, const char *end, int64_t *out) {
   bool negative = p < end && *p == '-';
   uint64_t magnitude;
-  const char *q = scan_u64(p + negative, end, &magnitude);
+  const char *q = lw_scan_u64(p + negative, end, &magnitude);
   if (!q || magnitude > (uint64_t)INT64_MAX + negative)
     return NULL;
   *out = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
   return q;
-}
-
-static const char *line_end(const char *p, const char *end) {
-  const char *nl = memchr(p, '\n', (size_t)(end - p));
-  return nl ? nl : end;
 }
 
 /* Copies [p, q) into a NUL-terminated field, cutting what does not fit. */
@@ -67,7 +46,7 @@ static void copy_cut(char *dst, size_t size, const char *p, const char *q) {
 /* "Key:   123 kB" -> bytes. The value is taken as kB when the unit says so. */
 static bool kb_value(const char *p, const char *end, uint64_t *out) {
   uint64_t v;
-  p = scan_u64(skip_spaces(p, end), end, &v);
+  p = lw_scan_u64(skip_spaces(p, end), end, &v);
   if (!p)
     return false;
   p = skip_spaces(p, end);
@@ -103,7 +82,7 @@ static const key_field_t *find_key(const key_field_t *keys, size_t n_keys, const
 /* Stores the value of a known key's line. Returns false when it is malformed. */
 static bool store_value(const key_field_t *k, const char *value, const char *eol, void *base) {
   uint64_t v;
-  if (k->kb ? !kb_value(value, eol, &v) : !scan_u64(skip_spaces(value, eol), eol, &v))
+  if (k->kb ? !kb_value(value, eol, &v) : !lw_scan_u64(skip_spaces(value, eol), eol, &v))
     return false;
   memcpy((char *)base + k->offset, &v, sizeof v);
   return true;
@@ -116,7 +95,7 @@ static int parse_keyed(const char *text, size_t len, const key_field_t *keys, si
   const char *p = text, *end = text + len;
   int found = 0;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     const char *colon = memchr(p, ':', (size_t)(eol - p));
     const key_field_t *k = colon ? find_key(keys, n_keys, p, (size_t)(colon - p)) : NULL;
     if (k) {
@@ -163,7 +142,7 @@ int lw_procfs_parse_stat(const char *text, size_t len, lw_proc_stat_t *out) {
       continue;
     }
     int64_t negative;
-    q = *p == '-' ? scan_i64(p, end, &negative) : scan_u64(p, end, &fields[field]);
+    q = *p == '-' ? scan_i64(p, end, &negative) : lw_scan_u64(p, end, &fields[field]);
     if (!q)
       return -EINVAL;
     if (*p == '-')
@@ -188,7 +167,7 @@ int lw_procfs_parse_statm(const char *text, size_t len, lw_proc_statm_t *out) {
   uint64_t v[7];
   const char *p = text, *end = text + len;
   for (int i = 0; i < 7; i++) {
-    p = scan_u64(skip_spaces(p, end), end, &v[i]);
+    p = lw_scan_u64(skip_spaces(p, end), end, &v[i]);
     if (!p)
       return -EINVAL;
   }
@@ -205,10 +184,10 @@ int lw_procfs_parse_statm(const char *text, size_t len, lw_proc_statm_t *out) {
 /* "Uid:\t0\t0\t0\t0" -> real and effective. */
 static bool two_ids(const char *p, const char *end, uint32_t *real, uint32_t *effective) {
   uint64_t a, b;
-  p = scan_u64(skip_spaces(p, end), end, &a);
+  p = lw_scan_u64(skip_spaces(p, end), end, &a);
   if (!p)
     return false;
-  p = scan_u64(skip_spaces(p, end), end, &b);
+  p = lw_scan_u64(skip_spaces(p, end), end, &b);
   if (!p || a > UINT32_MAX || b > UINT32_MAX)
     return false;
   *real = (uint32_t)a;
@@ -233,7 +212,7 @@ int lw_procfs_parse_status(const char *text, size_t len, lw_proc_status_t *out) 
   bool have_name = false, have_uid = false;
   const char *p = text, *end = text + len;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     const char *colon = memchr(p, ':', (size_t)(eol - p));
     size_t key_len = colon ? (size_t)(colon - p) : 0;
     if (key_len == 4 && memcmp(p, "Name", 4) == 0) {
@@ -307,7 +286,7 @@ static const char *scan_limit(const char *p, const char *end, uint64_t *out) {
     *out = LW_PROC_UNLIMITED;
     return p + 9;
   }
-  return scan_u64(p, end, out);
+  return lw_scan_u64(p, end, out);
 }
 
 int lw_procfs_parse_limits(const char *text, size_t len, lw_proc_limits_t *out) {
@@ -317,7 +296,7 @@ int lw_procfs_parse_limits(const char *text, size_t len, lw_proc_limits_t *out) 
   const char *p = text, *end = text + len;
   int found = 0;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     uint64_t *soft = NULL, *hard = NULL;
     size_t skip = 0;
     if ((size_t)(eol - p) > sizeof open_files - 1 &&
@@ -363,14 +342,14 @@ int lw_procfs_parse_cgroup(const char *text, size_t len, char *v2_path, size_t v
     v1_memory_path[0] = '\0';
   const char *p = text, *end = text + len;
   while (p < end) {
-    const char *eol = line_end(p, end);
+    const char *eol = lw_line_end(p, end);
     if (eol > p) {
       const char *c1 = memchr(p, ':', (size_t)(eol - p));
       const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
       if (!c2)
         return -EINVAL;
       uint64_t id;
-      if (scan_u64(p, c1, &id) != c1)
+      if (lw_scan_u64(p, c1, &id) != c1)
         return -EINVAL;
       const char *path = c2 + 1;
       char *dst = NULL;
@@ -473,8 +452,8 @@ void lw_proc_close(lw_proc_handle_t *handle) {
   handle->dir_fd = -1;
 }
 
-/* Reads from offset 0 until EOF or the buffer is full. */
-static ssize_t pread_all(int fd, char *buf, size_t size) {
+/* Reads from offset 0 until EOF or the buffer is full; the byte count or -errno. */
+static ssize_t pread_upto(int fd, char *buf, size_t size) {
   size_t got = 0;
   while (got < size) {
     ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
@@ -484,9 +463,17 @@ static ssize_t pread_all(int fd, char *buf, size_t size) {
       return -errno;
     }
     if (n == 0)
-      return (ssize_t)got;
+      break;
     got += (size_t)n;
   }
+  return (ssize_t)got;
+}
+
+/* As pread_upto, and -EFBIG when the file goes on past the buffer. */
+static ssize_t pread_all(int fd, char *buf, size_t size) {
+  ssize_t got = pread_upto(fd, buf, size);
+  if (got < 0 || (size_t)got < size)
+    return got;
   /* Full: is there more? */
   char probe;
   ssize_t n;
@@ -495,7 +482,16 @@ static ssize_t pread_all(int fd, char *buf, size_t size) {
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;
-  return n == 0 ? (ssize_t)got : -EFBIG;
+  return n == 0 ? got : -EFBIG;
+}
+
+ssize_t lw_proc_read_path(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  ssize_t n = pread_upto(fd, buf, size);
+  close(fd);
+  return n;
 }
 
 /* Opens a file relative to the process directory; EMFILE turns keep_open off for good. */

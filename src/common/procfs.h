@@ -158,6 +158,11 @@ void lw_proc_close(lw_proc_handle_t *handle);
  * size bytes; fine for cmdline). */
 ssize_t lw_proc_read(lw_proc_handle_t *handle, lw_proc_file_t file, char *buf, size_t size);
 
+/* Reads a small file by path (the agent's /proc/self/cmdline, statm, /proc/stat) into buf,
+ * not NUL-terminated, cutting it at size bytes. Returns the byte count or a negative
+ * errno. */
+ssize_t lw_proc_read_path(const char *path, char *buf, size_t size);
+
 /* Counts open descriptors by listing /proc/<pid>/fd with getdents64 into `scratch` (any
  * size from 1 KiB; bigger means fewer system calls). With classify, each entry is also
  * readlink'ed and counted by type: one more system call per descriptor, which is the main
