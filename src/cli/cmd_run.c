@@ -8,9 +8,10 @@
  * command starts is (rate, output directory, the command itself), so a mistake costs nothing.
  */
 #define _GNU_SOURCE
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -149,6 +150,30 @@ static bool command_exists(const char *command, char *found, size_t size) {
   }
 }
 
+/* An ELF executable (32- or 64-bit) with program headers but no PT_INTERP: nothing loads
+ * it but the kernel. False for scripts and whatever libelf cannot read. */
+static bool is_statically_linked(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  bool is_static = false;
+  elf_version(EV_CURRENT);
+  Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+  size_t n_headers;
+  if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &n_headers) == 0 &&
+      n_headers > 0) {
+    is_static = true;
+    for (size_t i = 0; i < n_headers && is_static; i++) {
+      GElf_Phdr header;
+      if (!gelf_getphdr(elf, (int)i, &header) || header.p_type == PT_INTERP)
+        is_static = false; /* unreadable: do not refuse on a guess */
+    }
+  }
+  elf_end(elf);
+  close(fd);
+  return is_static;
+}
+
 /* Why the agent cannot get into this program, or NULL if it can (or we cannot tell: a
  * script, a file we cannot read). The dynamic loader is what preloads the agent, so a
  * statically linked program never has it; and the loader ignores LD_PRELOAD paths for a
@@ -160,28 +185,9 @@ static const char *uninstrumentable_reason(const char *path) {
   if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
       ((st.st_mode & S_ISGID) && st.st_gid != getegid()))
     return "it is setuid/setgid, and the loader ignores LD_PRELOAD for such programs";
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return NULL;
-  const char *reason = NULL;
-  Elf64_Ehdr header;
-  if (pread(fd, &header, sizeof header, 0) == (ssize_t)sizeof header &&
-      memcmp(header.e_ident, ELFMAG, SELFMAG) == 0 && header.e_ident[EI_CLASS] == ELFCLASS64 &&
-      header.e_phentsize == sizeof(Elf64_Phdr) && header.e_phnum > 0 && header.e_phnum < 4096) {
-    bool has_interpreter = false;
-    for (unsigned i = 0; i < header.e_phnum && !has_interpreter; i++) {
-      Elf64_Phdr program_header;
-      if (pread(fd, &program_header, sizeof program_header,
-                (off_t)(header.e_phoff + (uint64_t)i * sizeof program_header)) !=
-          (ssize_t)sizeof program_header)
-        break;
-      has_interpreter = program_header.p_type == PT_INTERP;
-    }
-    if (!has_interpreter)
-      reason = "it is statically linked, and only the dynamic loader can preload the agent";
-  }
-  close(fd);
-  return reason;
+  return is_statically_linked(path)
+             ? "it is statically linked, and only the dynamic loader can preload the agent"
+             : NULL;
 }
 
 /* The profile's directory must exist and be writable before we start the command. */
