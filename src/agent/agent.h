@@ -173,8 +173,19 @@ bool lw__sampler_should_record(lw_thread_state_t *t, size_t size);
 
 enum { LW_MAX_DEPTH = 128, LW_STACK_OVERFLOW_ID = 0 };
 
-/* Per-stack counters, in 1/256 units ("fixed point") so that weights of sampled
- * allocations (1 / probability of being sampled, docs/INTERNALS.md) sum exactly. */
+/* What a stack has allocated since the start, in 1/256 units ("fixed point") so that
+ * weights of sampled allocations (1 / probability of being sampled, docs/INTERNALS.md) sum
+ * exactly. Every sample adds to these with relaxed atomic adds. What the stack holds now
+ * is not kept here: the live table is the one record of that, and
+ * lw__stack_counters_read sums it when a reader asks, so frees update no counter. */
+typedef struct lw_stack_allocated {
+  uint64_t samples;
+  uint64_t objects_fp; /* not kept in exact mode, where objects = samples */
+  uint64_t bytes_fp;
+} lw_stack_allocated_t;
+
+/* A stack's counters as readers see them (lw__stack_counters_read): allocated, and in
+ * use now. */
 typedef struct lw_stack_counters {
   uint64_t alloc_samples;
   uint64_t alloc_objects_fp;
@@ -191,7 +202,7 @@ typedef struct lw_stack {
   uint16_t depth;
   uint8_t truncated;
   uint8_t reserved;
-  lw_stack_counters_t counters;
+  lw_stack_allocated_t allocated;
   uint64_t frames[];  /* call sites (return address - 1), innermost first */
 } lw_stack_t;
 
@@ -250,15 +261,13 @@ uint32_t lw__record_current_stack(void);
 /* Interns the frames lw__unwind_here just returned on this thread; a repeat of a recent walk
  * reuses its stack id without hashing the frames. */
 uint32_t lw__record_intern_walk(const uint64_t *frames, int depth, bool truncated);
-/* Forgets a sampled allocation; returns true if it was one. */
+/* Removes a sampled allocation from the live table; returns true if it was one. */
 bool lw__record_free(void *address);
 /* Same without waiting for a table lock (from a signal handler that may have interrupted
  * this thread inside the table): *busy says the lock was taken and nothing was done. */
 bool lw__record_free_nonblocking(void *address, bool *busy);
 /* The weight of one sample of `size` bytes: objects and bytes it stands for, x 256. */
 void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp);
-/* Takes a removed live entry's weight off its stack's in-use counters. */
-void lw__record_forget_entry(const lw_live_entry_t *entry);
 /* Totals of the estimated counters (sum over stacks), for lw_stats. */
 typedef struct lw_estimate_totals {
   uint64_t inuse_bytes;
@@ -271,6 +280,13 @@ void lw__record_totals(lw_estimate_totals_t *out);
 /* A stack's estimated objects (allocated, or in use), from whichever counters the mode
  * keeps: in exact mode objects are samples. */
 uint64_t lw__stack_objects(const lw_stack_counters_t *counters, bool inuse);
+/* Every stack's counters now, for ids [0, *count): allocation counters from the stack
+ * table, in-use ones summed over the live table. NULL when memory cannot be mapped; free
+ * with lw__stack_counters_free. */
+lw_stack_counters_t *lw__stack_counters_read(uint32_t *count);
+/* The same into out[0, count), which the caller provides. */
+void lw__stack_counters_fill(lw_stack_counters_t *out, uint32_t count);
+void lw__stack_counters_free(lw_stack_counters_t *counters, uint32_t count);
 uint64_t lw__now_ms(void);
 
 /* ---- mappings.c: which object each code address belongs to --------------------------- */
@@ -333,7 +349,7 @@ typedef enum { LW_EXPORT_HEAP = 0, LW_EXPORT_FDS, LW_EXPORT_THREADS } lw_export_
 /* What to export besides the plain heap profile (all fields zero = the plain profile). */
 typedef struct lw_export_options {
   lw_export_kind_t kind; /* heap; live descriptors by creating stack; live threads likewise */
-  /* Counters at the start of a window, indexed by stack id (lw__export_snapshot): the
+  /* Counters at the start of a window, indexed by stack id (lw__stack_counters_read): the
    * profile's allocation values become what was allocated since. */
   const lw_stack_counters_t *base;
   uint32_t base_count;
@@ -366,10 +382,6 @@ int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out);
 int lw__export_symbolize(const uint64_t *addresses, size_t n,
                          void (*found)(uint64_t address, const char *name, void *context),
                          void *context);
-/* A copy of every stack's counters, for the start of a window; *count stacks. Released
- * with lw__export_snapshot_free. NULL when out of memory. */
-lw_stack_counters_t *lw__export_snapshot(uint32_t *count);
-void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count);
 /* An allocator whose blocks survive the export's scratch memory: for reply bodies. */
 extern const lw_allocator_t lw__output_allocator;
 void lw__export_prefork(void);

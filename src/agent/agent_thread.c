@@ -65,7 +65,7 @@ static void close_connection(lw_connection_t *c) {
     close(c->fd);
   lw_buf_free(&c->reply);
   if (c->snapshot)
-    lw__export_snapshot_free(c->snapshot, c->snapshot_count);
+    lw__stack_counters_free(c->snapshot, c->snapshot_count);
   memset(c, 0, sizeof *c);
   c->fd = -1;
   c->state = LW_CONN_FREE;

@@ -256,7 +256,7 @@ bool lw__control_handle(lw_connection_t *c) {
     reply_profile(c, NULL);
     break;
   case LW_CONTROL_HEAP_WINDOW:
-    c->snapshot = lw__export_snapshot(&c->snapshot_count);
+    c->snapshot = lw__stack_counters_read(&c->snapshot_count);
     if (!c->snapshot) {
       reply_error(c, "out of memory");
       break;

@@ -66,6 +66,8 @@ static struct {
   uint32_t *counts;                     /* by stack id: fds or threads counted this snapshot */
   uint8_t *types;                       /* by stack id: fd type seen this snapshot */
   uint64_t stack_capacity;
+  lw_stack_counters_t *counters;        /* reserved: stack_capacity; this snapshot's */
+  uint32_t counters_touched;            /* entries of it ever written (memory accounting) */
   uint64_t first_snapshot_ms;
   bool slots_ran_out; /* a site holding memory once found no free slot */
 } history;
@@ -77,7 +79,9 @@ static bool history_init(void) {
   history.free_slots = lw__arena_reserve((size_t)history.max_sites * sizeof(uint32_t));
   history.slot_of_stack[KIND_HEAP] =
       lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
-  history.ready = history.sites && history.free_slots && history.slot_of_stack[KIND_HEAP];
+  history.counters = lw__arena_reserve(history.stack_capacity * sizeof(lw_stack_counters_t));
+  history.ready = history.sites && history.free_slots && history.slot_of_stack[KIND_HEAP] &&
+                  history.counters;
   if (!history.ready)
     lw__log("cannot map memory for allocation-site history; leak verdicts are unavailable");
   return history.ready;
@@ -123,16 +127,21 @@ static void record_point(site_t *site, uint64_t bytes, uint64_t objects, bool co
 }
 
 static void snapshot_heap(uint32_t count, bool coarse) {
+  if (count > history.counters_touched) {
+    lw__arena_note_used((count - history.counters_touched) * sizeof(lw_stack_counters_t));
+    history.counters_touched = count;
+  }
+  lw__stack_counters_fill(history.counters, count);
   for (uint32_t id = 0; id < count; id++) {
-    const lw_stack_t *s = lw__stacks_get(id);
-    uint64_t bytes = __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
+    const lw_stack_counters_t *c = &history.counters[id];
+    uint64_t bytes = c->inuse_bytes_fp / 256;
     uint32_t slot = history.slot_of_stack[KIND_HEAP][id];
     site_t *site = slot ? &history.sites[slot - 1] : NULL;
     if (!site) {
       if (!bytes || !(site = take_slot(KIND_HEAP, id)))
         continue;
     }
-    record_point(site, bytes, lw__stack_objects(&s->counters, true), coarse);
+    record_point(site, bytes, lw__stack_objects(c, true), coarse);
   }
 }
 

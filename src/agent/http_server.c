@@ -275,7 +275,7 @@ static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
       return;
     }
     lw_connection_t *c = x->connection;
-    c->snapshot = lw__export_snapshot(&c->snapshot_count);
+    c->snapshot = lw__stack_counters_read(&c->snapshot_count);
     if (!c->snapshot) {
       pprof_error(x, 500, "could not take the profile: out of memory");
       return;

@@ -234,16 +234,12 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
   if (q) {
     t->malloc_calls++;
     t->free_calls++;
-    if (was_sampled)
-      lw__record_forget_entry(&old);
     if (t->countdown < 0) {
       lw__record_alloc(q, size);
       lw__sampler_reset(t);
     }
   } else if (size == 0) {
     t->free_calls++; /* glibc freed p */
-    if (was_sampled)
-      lw__record_forget_entry(&old);
   } else if (was_sampled) {
     lw__live_insert(old.address, old.size, old.stack_id, old.time_ms); /* p is still live */
   }

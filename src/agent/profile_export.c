@@ -56,6 +56,8 @@ typedef struct {
   uint64_t truncated_location;
   uint64_t overflow_location;
   const lw_export_options_t *options;
+  lw_stack_counters_t *counters; /* per stack id, as of this export (heap profiles) */
+  uint32_t counters_count;
   lw_stack_counters_t *since; /* per stack id: live allocations made since options->since_ms */
   uint32_t since_count;
 } exporter_t;
@@ -198,18 +200,14 @@ static bool grow_locations(exporter_t *x) {
   return true;
 }
 
-static int64_t load(const uint64_t *counter) {
-  return (int64_t)__atomic_load_n(counter, __ATOMIC_RELAXED);
-}
-
 /* The four values of a stack's sample under the export's options. */
 static void stack_values(const exporter_t *x, const lw_stack_t *s, int64_t values[4]) {
-  const lw_stack_counters_t *c = &s->counters;
+  const lw_stack_counters_t *c = &x->counters[s->id];
   const lw_export_options_t *o = x->options;
   values[0] = (int64_t)lw__stack_objects(c, false);
-  values[1] = load(&c->alloc_bytes_fp) / 256;
+  values[1] = (int64_t)(c->alloc_bytes_fp / 256);
   values[2] = (int64_t)lw__stack_objects(c, true);
-  values[3] = load(&c->inuse_bytes_fp) / 256;
+  values[3] = (int64_t)(c->inuse_bytes_fp / 256);
   if (o->base && s->id < o->base_count) {
     const lw_stack_counters_t *b = &o->base[s->id];
     values[0] -= (int64_t)lw__stack_objects(b, false);
@@ -232,7 +230,7 @@ static void emit_counted(exporter_t *x, const lw_stack_t *s, int64_t count, cons
                          const char *value);
 
 static void add_stack_sample(exporter_t *x, const lw_stack_t *s) {
-  if (!__atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED))
+  if (s->id >= x->counters_count || !x->counters[s->id].alloc_samples)
     return;
   int64_t values[4];
   stack_values(x, s, values);
@@ -428,6 +426,11 @@ static int build_profile(exporter_t *x) {
     if (add_count_samples(x, count) < 0)
       return -1;
   } else {
+    x->counters_count = count;
+    x->counters = lw_alloc(&lw__scratch_allocator, (count ? count : 1) * sizeof *x->counters);
+    if (!x->counters)
+      return -1;
+    lw__stack_counters_fill(x->counters, count);
     for (uint32_t id = 0; id < count; id++) {
       const lw_stack_t *s = lw__stacks_get(id);
       if (s)
@@ -641,26 +644,6 @@ int lw__export_symbolize(const uint64_t *addresses, size_t n,
   pthread_mutex_unlock(&export_lock);
   lw__guard_exit(t);
   return result;
-}
-
-lw_stack_counters_t *lw__export_snapshot(uint32_t *count) {
-  uint32_t n = lw__stacks_count();
-  lw_stack_counters_t *copy = lw__arena_map((n ? n : 1) * sizeof *copy);
-  if (!copy)
-    return NULL;
-  for (uint32_t id = 0; id < n; id++) {
-    const lw_stack_t *s = lw__stacks_get(id);
-    const uint64_t *from = (const uint64_t *)&s->counters;
-    uint64_t *to = (uint64_t *)&copy[id];
-    for (size_t i = 0; i < sizeof *copy / sizeof(uint64_t); i++)
-      to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
-  }
-  *count = n;
-  return copy;
-}
-
-void lw__export_snapshot_free(lw_stack_counters_t *snapshot, uint32_t count) {
-  lw__arena_unmap(snapshot, (count ? count : 1) * sizeof *snapshot);
 }
 
 /* An export in progress on another thread must not leave export_lock held in a fork child

@@ -2,12 +2,15 @@
  * record.c - what happens to a sampled allocation, and to the free of one.
  *
  * A sample costs an unwind, a stack-table lookup (lock-free when the stack is known), one
- * striped lock in the live table and a few atomic adds on the stack's counters. Counters are
- * weighted: one sample of size S stands for w(S) = 1 / (1 - exp(-S/rate)) allocations
+ * striped lock in the live table and two or three atomic adds on the stack's allocation
+ * counters; a free of a sample costs the live table's lock and nothing else. In-use counters
+ * are summed from the live table when read (lw__stack_counters_read): exports and history
+ * snapshots are rare, allocations and frees are not. Counters are weighted: one sample of size S stands for w(S) = 1 / (1 - exp(-S/rate)) allocations
  * (src/common/sampling.c), kept in 1/256 units so that sums need no floating point later.
  * Weights are applied per sample before summing, which keeps the estimate unbiased for sites
  * that allocate mixed sizes (docs/INTERNALS.md).
  */
+#include <string.h>
 #include <time.h>
 
 #include "agent/agent.h"
@@ -44,9 +47,6 @@ void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp)
 static void add(uint64_t *counter, uint64_t value) {
   __atomic_add_fetch(counter, value, __ATOMIC_RELAXED);
 }
-static void subtract(uint64_t *counter, uint64_t value) {
-  __atomic_sub_fetch(counter, value, __ATOMIC_RELAXED);
-}
 
 uint32_t lw__record_intern_walk(const uint64_t *frames, int depth, bool truncated) {
   uint64_t tag = lw__unwind_last_walk_tag();
@@ -79,54 +79,87 @@ void lw__record_alloc(void *address, size_t size) {
   int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
   uint32_t id = lw__record_intern_walk(frames, depth, truncated);
   lw_stack_t *stack = lw__stacks_get(id);
-  uint64_t objects_fp, bytes_fp;
-  lw__record_weights(size, &objects_fp, &bytes_fp);
-  /* Exact mode: every weight is 1, so objects = samples and those counters are skipped
-   * (lw__stack_objects derives them); each atomic add costs ~6 ns here. */
-  bool weighted = lw__options.rate > 1;
-  add(&stack->counters.alloc_samples, 1);
-  if (weighted)
-    add(&stack->counters.alloc_objects_fp, objects_fp);
-  add(&stack->counters.alloc_bytes_fp, bytes_fp);
-  /* In-use counts only what the live table holds, so a later free can take it back. */
-  if (lw__live_insert((uint64_t)(uintptr_t)address, size, id, lw__now_ms())) {
-    add(&stack->counters.inuse_samples, 1);
-    if (weighted)
-      add(&stack->counters.inuse_objects_fp, objects_fp);
-    add(&stack->counters.inuse_bytes_fp, bytes_fp);
+  /* Exact mode: every weight is 1, so objects = samples and that counter is skipped
+   * (lw__stack_objects derives it); each atomic add costs several ns here. */
+  if (lw__options.rate > 1) {
+    uint64_t objects_fp, bytes_fp;
+    lw__record_weights(size, &objects_fp, &bytes_fp);
+    add(&stack->allocated.objects_fp, objects_fp);
+    add(&stack->allocated.bytes_fp, bytes_fp);
+  } else {
+    add(&stack->allocated.bytes_fp, (uint64_t)size * 256);
   }
-}
-
-static void forget(const lw_live_entry_t *entry) {
-  lw_stack_t *stack = lw__stacks_get(entry->stack_id);
-  if (!stack)
-    return;
-  uint64_t objects_fp, bytes_fp;
-  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
-  subtract(&stack->counters.inuse_samples, 1);
-  if (lw__options.rate > 1)
-    subtract(&stack->counters.inuse_objects_fp, objects_fp);
-  subtract(&stack->counters.inuse_bytes_fp, bytes_fp);
+  add(&stack->allocated.samples, 1);
+  /* In use is what the live table holds; a full table drops the sample from it (counted),
+   * so the allocation shows as allocated but not in use. */
+  lw__live_insert((uint64_t)(uintptr_t)address, size, id, lw__now_ms());
 }
 
 bool lw__record_free(void *address) {
   lw_live_entry_t entry;
   bool busy;
-  if (!lw__live_remove((uint64_t)(uintptr_t)address, &entry, true, &busy))
-    return false;
-  forget(&entry);
-  return true;
+  return lw__live_remove((uint64_t)(uintptr_t)address, &entry, true, &busy);
 }
 
 bool lw__record_free_nonblocking(void *address, bool *busy) {
   lw_live_entry_t entry;
-  if (!lw__live_remove((uint64_t)(uintptr_t)address, &entry, false, busy))
-    return false;
-  forget(&entry);
-  return true;
+  return lw__live_remove((uint64_t)(uintptr_t)address, &entry, false, busy);
 }
 
-void lw__record_forget_entry(const lw_live_entry_t *entry) { forget(entry); }
+/* Adds one live entry's weight to its stack's in-use counters. */
+typedef struct {
+  lw_stack_counters_t *counters;
+  uint32_t count;
+} inuse_sum_t;
+
+static void add_inuse(const lw_live_entry_t *entry, void *context) {
+  inuse_sum_t *sum = context;
+  if (entry->stack_id >= sum->count)
+    return; /* a stack interned after the reader took its count */
+  lw_stack_counters_t *c = &sum->counters[entry->stack_id];
+  uint64_t objects_fp, bytes_fp;
+  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
+  c->inuse_samples++;
+  c->inuse_objects_fp += objects_fp;
+  c->inuse_bytes_fp += bytes_fp;
+}
+
+void lw__stack_counters_fill(lw_stack_counters_t *out, uint32_t count) {
+  memset(out, 0, (count ? count : 1) * sizeof *out);
+  for (uint32_t id = 0; id < count; id++) {
+    const lw_stack_t *s = lw__stacks_get(id);
+    if (!s)
+      continue;
+    out[id].alloc_samples = __atomic_load_n(&s->allocated.samples, __ATOMIC_RELAXED);
+    out[id].alloc_objects_fp = __atomic_load_n(&s->allocated.objects_fp, __ATOMIC_RELAXED);
+    out[id].alloc_bytes_fp = __atomic_load_n(&s->allocated.bytes_fp, __ATOMIC_RELAXED);
+  }
+  inuse_sum_t sum = {out, count};
+  lw__live_for_each(add_inuse, &sum);
+}
+
+lw_stack_counters_t *lw__stack_counters_read(uint32_t *count) {
+  uint32_t n = lw__stacks_count();
+  lw_stack_counters_t *counters = lw__arena_map((n ? n : 1) * sizeof *counters);
+  if (!counters)
+    return NULL;
+  lw__stack_counters_fill(counters, n);
+  *count = n;
+  return counters;
+}
+
+void lw__stack_counters_free(lw_stack_counters_t *counters, uint32_t count) {
+  lw__arena_unmap(counters, (count ? count : 1) * sizeof *counters);
+}
+
+/* Totals of in-use weights over the live table, without a per-stack array. */
+static void add_inuse_total(const lw_live_entry_t *entry, void *context) {
+  lw_estimate_totals_t *totals = context;
+  uint64_t objects_fp, bytes_fp;
+  lw__record_weights(entry->size, &objects_fp, &bytes_fp);
+  totals->inuse_objects += objects_fp; /* fixed point until the end */
+  totals->inuse_bytes += bytes_fp;
+}
 
 void lw__record_totals(lw_estimate_totals_t *out) {
   lw_estimate_totals_t totals = {0, 0, 0, 0, 0};
@@ -135,14 +168,15 @@ void lw__record_totals(lw_estimate_totals_t *out) {
     const lw_stack_t *s = lw__stacks_get(id);
     if (!s)
       continue;
-    uint64_t samples = __atomic_load_n(&s->counters.alloc_samples, __ATOMIC_RELAXED);
+    uint64_t samples = __atomic_load_n(&s->allocated.samples, __ATOMIC_RELAXED);
     totals.samples_total += samples;
-    totals.alloc_bytes += __atomic_load_n(&s->counters.alloc_bytes_fp, __ATOMIC_RELAXED) / 256;
-    totals.inuse_bytes += __atomic_load_n(&s->counters.inuse_bytes_fp, __ATOMIC_RELAXED) / 256;
-    totals.inuse_objects += lw__stack_objects(&s->counters, true);
+    totals.alloc_bytes += __atomic_load_n(&s->allocated.bytes_fp, __ATOMIC_RELAXED) / 256;
     if (s->truncated)
       totals.stacks_truncated += samples;
   }
+  lw__live_for_each(add_inuse_total, &totals);
+  totals.inuse_objects /= 256;
+  totals.inuse_bytes /= 256;
   *out = totals;
 }
 

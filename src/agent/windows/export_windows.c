@@ -83,8 +83,6 @@ static int64_t unix_nanos(void) {
   return (int64_t)(v.QuadPart - 116444736000000000ull) * 100;
 }
 
-static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-
 static int build(exporter_t *x) {
   lw_profile_t *p = &x->profile;
   lw_profile_set_heap_layout(p, (int64_t)lw__options.rate);
@@ -111,16 +109,21 @@ static int build(exporter_t *x) {
 
   int64_t bytes_key = lw_profile_string(p, "bytes");
   uint32_t count = lw__stacks_count();
+  lw_stack_counters_t *counters =
+      lw_alloc(&lw__win_scratch_allocator, (count ? count : 1) * sizeof *counters);
+  if (!counters)
+    return -ENOMEM;
+  lw__stack_counters_fill(counters, count);
   for (uint32_t id = 0; id < count; id++) {
     const lw_stack_t *s = lw__stacks_get(id);
     if (!s)
       continue;
-    const lw_stack_counters_t *c = &s->counters;
+    const lw_stack_counters_t *c = &counters[id];
     int64_t values[4];
     values[0] = (int64_t)lw__stack_objects(c, false);
-    values[1] = (int64_t)(load(&c->alloc_bytes_fp) / 256);
+    values[1] = (int64_t)(c->alloc_bytes_fp / 256);
     values[2] = (int64_t)lw__stack_objects(c, true);
-    values[3] = (int64_t)(load(&c->inuse_bytes_fp) / 256);
+    values[3] = (int64_t)(c->inuse_bytes_fp / 256);
     if (!values[0] && !values[2])
       continue;
     uint64_t locations[LW_MAX_DEPTH];
