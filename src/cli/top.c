@@ -33,94 +33,94 @@ static int compare_rows(const void *a, const void *b) {
  * edge skips frames that were not kept, counts once per sample, is "inline" only if every
  * occurrence was an inlined call, and is dropped under the edge cutoff (pprof's
  * -edgefraction). Sets called[callee] bit 0 for inline edges, bit 1 for real calls.
- * The table keeps keys in their own array so probing touches 8 bytes per slot. */
+ *
+ * Large profiles have hundreds of thousands of distinct edges, so the table is far bigger
+ * than the caches and each lookup is a memory access: most of `top`'s time went into
+ * waiting for them one after the other. So the edges of a sample are gathered first and
+ * their slots prefetched, and only then looked up and counted; the waits overlap. One slot
+ * holds everything an edge needs, so a lookup touches one place. */
 typedef struct {
-  uint64_t *keys; /* caller << 32 | callee, + 1 so 0 is empty */
-  int64_t *weights;
-  uint32_t *stamps;
-  uint8_t *outline; /* 1 once a real (not inlined) call was seen */
+  uint64_t key;   /* caller << 32 | callee, + 1 so 0 is empty */
+  int64_t weight;
+  uint32_t stamp; /* the last sample that counted this edge */
+  uint8_t outline; /* 1 once a real (not inlined) call was seen */
+} edge_slot_t;
+
+typedef struct {
+  edge_slot_t *slots;
   size_t cap, n;
 } edges_t;
 
-static size_t edge_slot(const edges_t *e, uint64_t key) {
-  size_t slot = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (e->cap - 1);
-  while (e->keys[slot] && e->keys[slot] != key)
+static size_t edge_home(const edges_t *e, uint64_t key) {
+  return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (e->cap - 1);
+}
+
+static edge_slot_t *edge_find(edges_t *e, uint64_t key) {
+  size_t slot = edge_home(e, key);
+  while (e->slots[slot].key && e->slots[slot].key != key)
     slot = (slot + 1) & (e->cap - 1);
-  return slot;
-}
-
-static bool edges_alloc(edges_t *e, size_t cap) {
-  e->cap = cap;
-  e->keys = calloc(cap, sizeof *e->keys);
-  e->weights = calloc(cap, sizeof *e->weights);
-  e->stamps = calloc(cap, sizeof *e->stamps);
-  e->outline = calloc(cap, 1);
-  return e->keys && e->weights && e->stamps && e->outline;
-}
-
-static void edges_free(edges_t *e) {
-  free(e->keys);
-  free(e->weights);
-  free(e->stamps);
-  free(e->outline);
+  return &e->slots[slot];
 }
 
 static bool edges_grow(edges_t *e) {
-  edges_t bigger = {NULL, NULL, NULL, NULL, 0, e->n};
-  if (!edges_alloc(&bigger, e->cap * 2)) {
-    edges_free(&bigger);
+  edges_t bigger = {calloc(e->cap * 2, sizeof(edge_slot_t)), e->cap * 2, e->n};
+  if (!bigger.slots)
     return false;
-  }
-  for (size_t i = 0; i < e->cap; i++) {
-    if (!e->keys[i])
-      continue;
-    size_t slot = edge_slot(&bigger, e->keys[i]);
-    bigger.keys[slot] = e->keys[i];
-    bigger.weights[slot] = e->weights[i];
-    bigger.stamps[slot] = e->stamps[i];
-    bigger.outline[slot] = e->outline[i];
-  }
-  edges_free(e);
+  for (size_t i = 0; i < e->cap; i++)
+    if (e->slots[i].key)
+      *edge_find(&bigger, e->slots[i].key) = e->slots[i];
+  free(e->slots);
   *e = bigger;
   return true;
 }
 
-/* The edge into each callee that was used last, held outside the table: on hot paths a
- * function is reached from the same caller sample after sample, so most updates touch
- * only this small per-frame array and the big table is visited when the caller changes. */
+/* One edge of the sample being counted, as gathered before the lookups. */
 typedef struct {
-  uint64_t key; /* 0: nothing cached */
-  size_t slot;
-  int64_t weight;
-  uint32_t stamp;
+  uint64_t key;
   uint8_t outline;
-} edge_cache_t;
+} pending_edge_t;
 
-static void cache_write_back(edges_t *e, edge_cache_t *c) {
-  if (!c->key)
-    return;
-  e->weights[c->slot] = c->weight;
-  e->stamps[c->slot] = c->stamp;
-  e->outline[c->slot] = c->outline;
-  c->key = 0;
+enum { EDGE_BATCH = 128 };
+
+/* Looks up and counts a gathered batch (their slots were prefetched). */
+static bool count_edges(edges_t *e, const pending_edge_t *batch, size_t n, int64_t value,
+                        uint32_t visit) {
+  for (size_t i = 0; i < n; i++) {
+    /* Up to 3/4 full: at a half, the table's last doubling decided the peak memory. */
+    if ((e->n + 1) * 4 > e->cap * 3 && !edges_grow(e))
+      return false;
+    edge_slot_t *slot = edge_find(e, batch[i].key);
+    if (!slot->key) {
+      slot->key = batch[i].key;
+      e->n++;
+    }
+    if (slot->stamp != visit) { /* pprof counts an edge's first occurrence per sample */
+      slot->stamp = visit;
+      slot->weight += value;
+      slot->outline |= batch[i].outline;
+    }
+  }
+  return true;
 }
 
 static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_cutoff,
                          uint8_t *called) {
-  edges_t e = {NULL, NULL, NULL, NULL, 0, 0};
   const lw_profile_t *p = v->profile;
-  size_t n_frames = v->frames.n;
-  /* Locations with no kept frame are skipped whole: usually most of them. */
-  uint8_t *has_kept = calloc(p->n_locations + 1, 1);
-  edge_cache_t *cache = calloc(n_frames + 1, sizeof *cache);
+  edges_t e = {calloc(4096, sizeof(edge_slot_t)), 4096, 0};
+  /* Locations with no kept frame are skipped whole: usually most of them. With dense ids
+   * (every writer we know) this byte per location id answers before the bigger span
+   * array is touched; otherwise it is indexed by the span's location index. */
+  bool dense = v->span_keys == NULL;
+  uint8_t *has_kept = calloc((dense ? v->n_spans : p->n_locations) + 1, 1);
   int result = -1;
-  if (!edges_alloc(&e, 4096) || !has_kept || !cache)
+  if (!e.slots || !has_kept)
     goto out;
   for (size_t i = 0; i < p->n_locations; i++) {
     const lw_view_span_t *span = lw_view_span(v, p->locations[i].id);
     for (uint32_t j = 0; j < span->count; j++)
-      has_kept[i] |= kept[v->loc_frames[span->first + j]];
+      has_kept[dense ? p->locations[i].id : i] |= kept[v->loc_frames[span->first + j]];
   }
+  pending_edge_t batch[EDGE_BATCH];
   uint32_t visit = 0;
   for (size_t s = 0; s < p->n_samples; s++) {
     int64_t value = lw_view_value(v, s);
@@ -129,55 +129,46 @@ static int label_inlines(const lw_view_t *v, const uint8_t *kept, int64_t edge_c
     size_t n_ids;
     const uint64_t *ids = lw_view_sample_ids(v, s, &n_ids);
     visit++;
+    size_t n = 0;
     uint32_t parent = UINT32_MAX;
     for (size_t k = n_ids; k-- > 0;) {
-      const lw_view_span_t *span = lw_view_span(v, ids[k]);
-      if (!span->count || !has_kept[span->index])
-        continue;
+      const lw_view_span_t *span;
+      if (dense) {
+        if (ids[k] >= v->n_spans || !has_kept[ids[k]])
+          continue;
+        span = &v->spans[ids[k]];
+      } else {
+        span = lw_view_span(v, ids[k]);
+        if (!span->count || !has_kept[span->index])
+          continue;
+      }
       for (uint32_t j = span->count; j-- > 0;) {
         uint32_t f = v->loc_frames[span->first + j];
         if (!kept[f])
           continue;
         if (parent != UINT32_MAX && parent != f) {
+          if (n == EDGE_BATCH) {
+            if (!count_edges(&e, batch, n, value, visit))
+              goto out;
+            n = 0;
+          }
           uint64_t key = ((uint64_t)parent << 32 | f) + 1;
-          edge_cache_t *c = &cache[f];
-          if (c->key != key) {
-            cache_write_back(&e, c);
-            if ((e.n + 1) * 2 > e.cap) {
-              /* Slots move: put every cached edge back first. */
-              for (size_t i = 0; i < n_frames; i++)
-                cache_write_back(&e, &cache[i]);
-              if (!edges_grow(&e))
-                goto out;
-            }
-            size_t slot = edge_slot(&e, key);
-            if (!e.keys[slot]) {
-              e.keys[slot] = key;
-              e.n++;
-            }
-            *c = (edge_cache_t){key, slot, e.weights[slot], e.stamps[slot], e.outline[slot]};
-          }
-          if (c->stamp != visit) {
-            c->stamp = visit;
-            c->weight += value;
-            if (j + 1 == span->count)
-              c->outline = 1;
-          }
+          batch[n++] = (pending_edge_t){key, j + 1 == span->count};
+          __builtin_prefetch(&e.slots[edge_home(&e, key)], 1);
         }
         parent = f;
       }
     }
+    if (!count_edges(&e, batch, n, value, visit))
+      goto out;
   }
-  for (size_t i = 0; i < n_frames; i++)
-    cache_write_back(&e, &cache[i]);
   for (size_t i = 0; i < e.cap; i++)
-    if (e.keys[i] && abs64(e.weights[i]) >= edge_cutoff)
-      called[(uint32_t)(e.keys[i] - 1)] |= e.outline[i] ? 2 : 1;
+    if (e.slots[i].key && abs64(e.slots[i].weight) >= edge_cutoff)
+      called[(uint32_t)(e.slots[i].key - 1)] |= e.slots[i].outline ? 2 : 1;
   result = 0;
 out:
-  edges_free(&e);
+  free(e.slots);
   free(has_kept);
-  free(cache);
   return result;
 }
 
