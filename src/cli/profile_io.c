@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/inflate.h"
 #include "common/file.h"
 #include "common/gzip.h"
 #include "common/units.h"
@@ -56,7 +57,7 @@ static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_
     size_t hint = gzip_size_hint(data, len);
     if (hint > 0 && hint <= max_decoded)
       lw_buf_reserve(&plain, hint + 1);
-    if (lw_gunzip(data, len, &plain, (size_t)max_decoded, problem, sizeof problem) < 0) {
+    if (lw_cli_gunzip(data, len, &plain, (size_t)max_decoded, problem, sizeof problem) < 0) {
       lw_buf_free(&plain);
       if (strstr(problem, "exceeds the limit")) {
         char limit[32];
