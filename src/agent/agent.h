@@ -130,6 +130,13 @@ typedef struct lw_thread_state {
   uint64_t walk_tag[2];
   uint32_t walk_stack[2];
   uint32_t walk_epoch[2];
+  /* Allocation counters of this thread's latest samples, not yet added to their stack
+   * (record.c): samples of one stack in a row are summed here with plain stores and added
+   * to the stack with atomic adds when another stack comes, or the thread exits or is
+   * left behind by fork. Readers add what is pending (under pending_seq, a seqlock). */
+  uint32_t pending_seq;   /* odd while the owner changes the fields below */
+  uint32_t pending_stack; /* stack id + 1; 0 = nothing pending */
+  uint64_t pending_samples, pending_objects_fp, pending_bytes_fp;
   struct lw_thread_state *next;
   struct lw_thread_state *prev;
 } lw_thread_state_t;
@@ -268,6 +275,9 @@ bool lw__record_free(void *address);
 bool lw__record_free_nonblocking(void *address, bool *busy);
 /* The weight of one sample of `size` bytes: objects and bytes it stands for, x 256. */
 void lw__record_weights(uint64_t size, uint64_t *objects_fp, uint64_t *bytes_fp);
+/* Adds a thread's pending allocation counters to their stack (the thread's own state, or
+ * one that cannot run: exited, or left behind by fork). */
+void lw__record_flush_pending(lw_thread_state_t *thread);
 /* Totals of the estimated counters (sum over stacks), for lw_stats. */
 typedef struct lw_estimate_totals {
   uint64_t inuse_bytes;

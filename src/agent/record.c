@@ -2,8 +2,9 @@
  * record.c - what happens to a sampled allocation, and to the free of one.
  *
  * A sample costs an unwind, a stack-table lookup (lock-free when the stack is known), one
- * striped lock in the live table and two or three atomic adds on the stack's allocation
- * counters; a free of a sample costs the live table's lock and nothing else. In-use counters
+ * striped lock in the live table and a few plain stores to the thread's pending allocation
+ * counts (atomic adds to the stack only when the stack changes); a free of a sample costs
+ * the live table's lock and nothing else. In-use counters
  * are summed from the live table when read (lw__stack_counters_read): exports and history
  * snapshots are rare, allocations and frees are not. Counters are weighted: one sample of size S stands for w(S) = 1 / (1 - exp(-S/rate)) allocations
  * (src/common/sampling.c), kept in 1/256 units so that sums need no floating point later.
@@ -73,23 +74,113 @@ uint32_t lw__record_current_stack(void) {
   return lw__record_intern_walk(frames, depth, truncated);
 }
 
+/* ---- allocation counters, batched per thread ------------------------------------------
+ * Each atomic add costs several ns on the exact-mode path, and a program allocates from
+ * the same stack many times in a row, so a thread sums its samples of one stack in its own
+ * state (lw_thread_state_t.pending_*) and adds them to the stack when the stack changes.
+ * Readers add every registered thread's pending counts. The owner changes them inside a
+ * seqlock so a reader sees a consistent (stack, counts) triple; a reading taken while a
+ * thread moves its counts to the stack may count them twice or not at all for that
+ * moment, which live readings tolerate (profiles written at exit, after the other threads
+ * are gone, are exact). Windows has no thread registry: there the adds go straight to the
+ * stack. */
+
+/* The seqlock without fences (ThreadSanitizer cannot check fences): every field store is
+ * a release and every field load an acquire, so a reader that sees a changed field also
+ * sees the odd sequence number stored before it. Both are plain moves on x86. */
+static void store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static void pending_write_begin(lw_thread_state_t *t) {
+  __atomic_store_n(&t->pending_seq, t->pending_seq + 1, __ATOMIC_RELAXED);
+}
+static void pending_write_end(lw_thread_state_t *t) {
+  __atomic_store_n(&t->pending_seq, t->pending_seq + 1, __ATOMIC_RELEASE);
+}
+
+static void add_to_stack(lw_stack_t *stack, uint64_t samples, uint64_t objects_fp,
+                         uint64_t bytes_fp) {
+  if (objects_fp)
+    add(&stack->allocated.objects_fp, objects_fp);
+  add(&stack->allocated.bytes_fp, bytes_fp);
+  add(&stack->allocated.samples, samples);
+}
+
+void lw__record_flush_pending(lw_thread_state_t *t) {
+  uint32_t pending = __atomic_load_n(&t->pending_stack, __ATOMIC_RELAXED);
+  if (!pending)
+    return;
+  pending_write_begin(t);
+  lw_stack_t *stack = lw__stacks_get(pending - 1);
+  if (stack)
+    add_to_stack(stack, t->pending_samples, t->pending_objects_fp, t->pending_bytes_fp);
+  store_release(&t->pending_samples, 0);
+  store_release(&t->pending_objects_fp, 0);
+  store_release(&t->pending_bytes_fp, 0);
+  __atomic_store_n(&t->pending_stack, 0, __ATOMIC_RELEASE);
+  pending_write_end(t);
+}
+
+static void count_allocation(uint32_t id, uint64_t objects_fp, uint64_t bytes_fp) {
+  lw_thread_state_t *t = &lw__thread;
+#ifdef _WIN32
+  bool batched = false;
+#else
+  bool batched = t->registered; /* unregistered threads are not seen by readers */
+#endif
+  if (!batched) {
+    lw_stack_t *stack = lw__stacks_get(id);
+    if (stack)
+      add_to_stack(stack, 1, objects_fp, bytes_fp);
+    return;
+  }
+  if (t->pending_stack != id + 1)
+    lw__record_flush_pending(t);
+  pending_write_begin(t);
+  __atomic_store_n(&t->pending_stack, id + 1, __ATOMIC_RELEASE);
+  store_release(&t->pending_samples, t->pending_samples + 1);
+  store_release(&t->pending_objects_fp, t->pending_objects_fp + objects_fp);
+  store_release(&t->pending_bytes_fp, t->pending_bytes_fp + bytes_fp);
+  pending_write_end(t);
+}
+
+#ifndef _WIN32
+static uint64_t load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+/* A consistent copy of a thread's pending counts; false if none (or the owner kept
+ * changing them: a running thread's counts are a moving target anyway). */
+static bool read_pending(const lw_thread_state_t *t, uint32_t *stack_id,
+                         lw_stack_allocated_t *counts) {
+  for (int attempt = 0; attempt < 64; attempt++) {
+    uint32_t before = __atomic_load_n(&t->pending_seq, __ATOMIC_ACQUIRE);
+    if (before & 1)
+      continue;
+    uint32_t stack = __atomic_load_n(&t->pending_stack, __ATOMIC_ACQUIRE);
+    counts->samples = load_acquire(&t->pending_samples);
+    counts->objects_fp = load_acquire(&t->pending_objects_fp);
+    counts->bytes_fp = load_acquire(&t->pending_bytes_fp);
+    if (__atomic_load_n(&t->pending_seq, __ATOMIC_RELAXED) != before)
+      continue;
+    *stack_id = stack - 1;
+    return stack != 0;
+  }
+  return false;
+}
+#endif
+
 void lw__record_alloc(void *address, size_t size) {
   uint64_t frames[LW_MAX_DEPTH];
   bool truncated = false;
   int depth = lw__unwind_here(frames, lw__options.depth, 0, &truncated);
   uint32_t id = lw__record_intern_walk(frames, depth, truncated);
-  lw_stack_t *stack = lw__stacks_get(id);
   /* Exact mode: every weight is 1, so objects = samples and that counter is skipped
-   * (lw__stack_objects derives it); each atomic add costs several ns here. */
+   * (lw__stack_objects derives it). */
   if (lw__options.rate > 1) {
     uint64_t objects_fp, bytes_fp;
     lw__record_weights(size, &objects_fp, &bytes_fp);
-    add(&stack->allocated.objects_fp, objects_fp);
-    add(&stack->allocated.bytes_fp, bytes_fp);
+    count_allocation(id, objects_fp, bytes_fp);
   } else {
-    add(&stack->allocated.bytes_fp, (uint64_t)size * 256);
+    count_allocation(id, 0, (uint64_t)size * 256);
   }
-  add(&stack->allocated.samples, 1);
   /* In use is what the live table holds; a full table drops the sample from it (counted),
    * so the allocation shows as allocated but not in use. */
   lw__live_insert((uint64_t)(uintptr_t)address, size, id, lw__now_ms());
@@ -124,6 +215,19 @@ static void add_inuse(const lw_live_entry_t *entry, void *context) {
   c->inuse_bytes_fp += bytes_fp;
 }
 
+#ifndef _WIN32
+static void add_thread_pending(const lw_thread_state_t *t, void *context) {
+  inuse_sum_t *sum = context;
+  uint32_t id;
+  lw_stack_allocated_t counts;
+  if (!read_pending(t, &id, &counts) || id >= sum->count)
+    return;
+  sum->counters[id].alloc_samples += counts.samples;
+  sum->counters[id].alloc_objects_fp += counts.objects_fp;
+  sum->counters[id].alloc_bytes_fp += counts.bytes_fp;
+}
+#endif
+
 void lw__stack_counters_fill(lw_stack_counters_t *out, uint32_t count) {
   memset(out, 0, (count ? count : 1) * sizeof *out);
   for (uint32_t id = 0; id < count; id++) {
@@ -135,6 +239,9 @@ void lw__stack_counters_fill(lw_stack_counters_t *out, uint32_t count) {
     out[id].alloc_bytes_fp = __atomic_load_n(&s->allocated.bytes_fp, __ATOMIC_RELAXED);
   }
   inuse_sum_t sum = {out, count};
+#ifndef _WIN32
+  lw__thread_for_each(add_thread_pending, &sum);
+#endif
   lw__live_for_each(add_inuse, &sum);
 }
 
@@ -161,6 +268,21 @@ static void add_inuse_total(const lw_live_entry_t *entry, void *context) {
   totals->inuse_bytes += bytes_fp;
 }
 
+#ifndef _WIN32
+static void add_pending_total(const lw_thread_state_t *t, void *context) {
+  lw_estimate_totals_t *totals = context;
+  uint32_t id;
+  lw_stack_allocated_t counts;
+  if (!read_pending(t, &id, &counts))
+    return;
+  totals->samples_total += counts.samples;
+  totals->alloc_bytes += counts.bytes_fp / 256;
+  const lw_stack_t *s = lw__stacks_get(id);
+  if (s && s->truncated)
+    totals->stacks_truncated += counts.samples;
+}
+#endif
+
 void lw__record_totals(lw_estimate_totals_t *out) {
   lw_estimate_totals_t totals = {0, 0, 0, 0, 0};
   uint32_t count = lw__stacks_count();
@@ -174,6 +296,9 @@ void lw__record_totals(lw_estimate_totals_t *out) {
     if (s->truncated)
       totals.stacks_truncated += samples;
   }
+#ifndef _WIN32
+  lw__thread_for_each(add_pending_total, &totals);
+#endif
   lw__live_for_each(add_inuse_total, &totals);
   totals.inuse_objects /= 256;
   totals.inuse_bytes /= 256;

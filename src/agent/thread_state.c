@@ -25,8 +25,10 @@ static bool exit_key_ready;
 
 static uint64_t load(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
-/* Moves a thread's counts into `retired` and zeroes them; registry_lock held. */
+/* Moves a thread's counts into `retired` and zeroes them, and its pending allocation
+ * counts into their stack, since readers stop looking at it; registry_lock held. */
 static void fold_into_retired(lw_thread_state_t *t) {
+  lw__record_flush_pending(t);
   retired.malloc_calls += load(&t->malloc_calls);
   retired.free_calls += load(&t->free_calls);
   retired.bytes_requested += lw__thread_bytes(t);
