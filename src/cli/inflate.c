@@ -13,13 +13,6 @@
 #ifdef LW_HAVE_LIBDEFLATE
 #include <libdeflate.h>
 
-/* The size the gzip trailer records for the last member (modulo 4 GiB): exact for the
- * usual one-member file, a first guess otherwise. */
-static size_t trailer_size(const uint8_t *in, size_t len) {
-  const uint8_t *t = in + len - 4;
-  return (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
-}
-
 /* Returns 0 with every member appended to out, or -1 (out as it was) for zlib to judge. */
 static int fast_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_out) {
   struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
@@ -31,7 +24,7 @@ static int fast_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_
   while (result == 0 && position < len) {
     size_t produced = out->len - start_len;
     size_t room_left = max_out - produced;
-    size_t want = trailer_size(in, len);
+    size_t want = lw_gzip_size_hint(in, len);
     if (want < 4096)
       want = 4096;
     for (;;) {

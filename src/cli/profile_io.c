@@ -27,15 +27,6 @@ static void too_big(char *out, size_t size, const char *what, uint64_t bytes, ui
   snprintf(out, size, "%s is %s, more than the limit of %s", what, have, max);
 }
 
-/* gzip's trailer holds the uncompressed size modulo 2^32 (RFC 1952 ISIZE): used only as a
- * hint to size the output buffer once instead of doubling it up to the final size. */
-static size_t gzip_size_hint(const uint8_t *data, size_t len) {
-  if (len < 18)
-    return 0;
-  const uint8_t *t = data + len - 4;
-  return (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
-}
-
 int lw_cli_load_profile_data(const char *name, const uint8_t *data, size_t len,
                              lw_profile_t *out, char *error, size_t error_size) {
   return lw_cli_load_profile_data_limited(name, data, len, LW_PROFILE_MAX_DECODED_BYTES, out,
@@ -54,7 +45,7 @@ static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_
   lw_buf_t plain;
   lw_buf_init(&plain, &lw_libc_allocator);
   if (lw_is_gzip(data, len)) {
-    size_t hint = gzip_size_hint(data, len);
+    size_t hint = lw_gzip_size_hint(data, len);
     if (hint > 0 && hint <= max_decoded)
       lw_buf_reserve(&plain, hint + 1);
     if (lw_cli_gunzip(data, len, &plain, (size_t)max_decoded, problem, sizeof problem) < 0) {
