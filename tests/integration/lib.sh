@@ -65,11 +65,12 @@ lw_wait_socket() { # PID: until its agent's control socket exists (5 s at most)
 }
 
 # Sets $addr to the HTTP endpoint an agent announced in ERRFILE (LEAKWATCH_HTTP=...:0);
-# with READY_FILE, also waits for a line "ready" in it.
+# with READY_FILE, also waits for a line "ready" in it. ERRFILE may not exist yet: the
+# shell that started the agent's process may run this before that process opens it.
 lw_wait_http() { # ERRFILE [READY_FILE]
   addr=""
   for _ in $(seq 100); do
-    addr=$(sed -n 's|.*HTTP endpoint on http://\([0-9.:]*\)/debug/pprof/.*|\1|p' "$1")
+    addr=$(sed -n 's|.*HTTP endpoint on http://\([0-9.:]*\)/debug/pprof/.*|\1|p' "$1" 2>/dev/null)
     [ -n "$addr" ] && { [ $# -lt 2 ] || grep -q ready "$2"; } && return 0
     sleep 0.05
   done

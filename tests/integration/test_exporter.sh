@@ -132,6 +132,7 @@ grep -q "stopping on SIGTERM" exporter.log || fail "no stop message"
 
 if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null; then
   echo "== as another user: partial metrics and a message naming the pid"
+  : > perm.log
   setpriv --reuid=65534 --regid=65534 --clear-groups "$LW" exporter --listen 127.0.0.1:0 \
     --pid "$sleeper" 2> perm.log & exporter=$!; pids+=("$exporter")
   for _ in $(seq 100); do addr=$(sed -n 's|.*listening on http://\(.*\)/metrics.*|\1|p' perm.log); [ -n "$addr" ] && break; sleep 0.05; done

@@ -29,6 +29,7 @@ deadline() { [ $((SECONDS - start)) -lt 40 ] || fail "timed out: $1"; }
 "$GROWER" --kib-per-tick 256 --tick-ms 100 --max-mib 64 > grower.out & grower=$!; pids+=("$grower")
 for _ in $(seq 50); do grep -q ready grower.out 2>/dev/null && break; sleep 0.05; done
 
+: > exporter.log # exists before the first sed below, whichever process runs first
 "$LW" exporter --listen 127.0.0.1:0 --pid "$grower" 2> exporter.log & exporter=$!; pids+=("$exporter")
 addr=
 while [ -z "$addr" ]; do
