@@ -7,7 +7,7 @@
  * up front (bounded by LEAKWATCH_MAX_LIVE) and are recycled through per-stripe free lists;
  * when the pool is exhausted the sample is dropped and counted.
  *
- * The free filter is one byte per 128-byte window of address space (aliased every 1 GiB):
+ * The free filter is one byte per 512-byte window of address space (aliased every 4 GiB):
  * a saturating count of live sampled allocations starting in that window. free() reads it
  * without a lock; zero means "not sampled" for certain, so unsampled frees never reach this
  * file. Byte 0 stays nonzero so free(NULL) takes the slow path, which ignores it.
