@@ -4,10 +4,11 @@
  * A sample costs an unwind, a stack-table lookup (lock-free when the stack is known), one
  * striped lock in the live table and a few plain stores to the thread's pending allocation
  * counts (atomic adds to the stack only when the stack changes); a free of a sample costs
- * the live table's lock and nothing else. In-use counters
- * are summed from the live table when read (lw__stack_counters_read): exports and history
- * snapshots are rare, allocations and frees are not. Counters are weighted: one sample of size S stands for w(S) = 1 / (1 - exp(-S/rate)) allocations
- * (src/common/sampling.c), kept in 1/256 units so that sums need no floating point later.
+ * the live table's lock and nothing else. In-use counters are summed from the live table
+ * when read (lw__stack_counters_read): exports and history snapshots are rare, allocations
+ * and frees are not. Counters are weighted: one sample of size S stands for
+ * w(S) = 1 / (1 - exp(-S/rate)) allocations (src/common/sampling.c), kept in 1/256 units so
+ * that sums need no floating point later.
  * Weights are applied per sample before summing, which keeps the estimate unbiased for sites
  * that allocate mixed sizes (docs/INTERNALS.md).
  */
