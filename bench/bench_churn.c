@@ -1,6 +1,6 @@
 /*
  * bench_churn.c - malloc/free churn of 16-256 byte objects: the workload where an
- * allocation profiler's per-call overhead shows most. Run by bench/overhead.sh with and
+ * allocation profiler's per-call overhead shows most. Run by bench/capture.sh with and
  * without the agent (and under heaptrack) in one go.
  *
  *   bench_churn [--threads N] [--pairs N] [--live N]

@@ -2,7 +2,8 @@
 # capture.sh - the capture core's benchmarks, each run against its baseline in one go, with
 # runs interleaved and medians reported (the machines are noisy: compare ratios).
 #
-#   bench/capture.sh [--reps N] [--quick]      (from the repository root, after a build)
+#   bench/capture.sh [--reps N] [--churn-reps N] [--quick]   (from the repository root,
+#                                                           after a build)
 #
 # Measures (issue 2's targets in brackets):
 #   1. default rate, malloc/free churn of 16-256 B, 1 and 2 threads: time vs no agent and
@@ -19,14 +20,19 @@ cd "$(dirname "$0")/.."
 BUILD=${LW_BUILD_DIR:-build}
 AGENT=$PWD/$BUILD/lib/libleakwatch.so
 BENCH=$PWD/$BUILD/bench
-reps=7
-churn_pairs=20000000
+reps=9
+# The churn runs are short and many: this VM's speed drifts by 10-15% from one run to the
+# next, so a median of 31 back-to-back pairs (0.2 s each) estimates a ratio of ~1.05 to
+# within about 2%, where 9 runs of 0.7 s each left 5-8% either side.
+churn_reps=31
+churn_pairs=5000000
 deep_pairs=2000000
 for arg in "$@"; do
   case "$arg" in
     --reps=*) reps=${arg#--reps=} ;;
-    --quick) reps=3; churn_pairs=5000000; deep_pairs=500000 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --churn-reps=*) churn_reps=${arg#--churn-reps=} ;;
+    --quick) reps=3; churn_reps=9; churn_pairs=2000000; deep_pairs=500000 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "capture.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -39,12 +45,18 @@ scratch=$(mktemp -d /tmp/lw-bench-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+quartiles() { # "Q1-Q3" of the numbers on stdin, formatted with FORMAT
+  sort -g | awk -v f="$1" '{v[NR]=$1} END {printf f "-" f "\n", v[int((NR+3)/4)], v[int((3*NR+3)/4)]}'
+}
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 # The median of per-repetition ratios A/B: runs of one repetition are back to back, so
 # the ratio of each pair cancels the machine's slower and faster minutes, which a ratio of
 # medians taken over the whole bench does not.
 paired_ratio() { # FILE_A FILE_B FORMAT
   paste "$scratch/$1" "$scratch/$2" | awk -v f="$3" '{printf f "\n", $1 / $2}' | median
+}
+paired_quartiles() { # FILE_A FILE_B FORMAT
+  paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}' | quartiles "$3"
 }
 
 # Runs "$@" under a mode: base, agent (default rate), exact (rate 1), heaptrack.
@@ -66,19 +78,23 @@ echo
 # 1. churn
 echo "## 1. Default rate, malloc/free churn of 16-256 B objects"
 echo
-echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | paired ratio | heaptrack ns/pair | heaptrack/no agent |"
+echo "$churn_reps pairs of runs of $churn_pairs malloc+free pairs per thread, without and with the"
+echo "agent back to back, in alternating order; heaptrack $reps runs of a tenth as many pairs."
+echo
+echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | paired ratio (quartiles) | heaptrack ns/pair | heaptrack/no agent |"
 echo "|---|---|---|---|---|---|---|"
 for threads in 1 2; do
   for mode in base agent heaptrack; do : >"$scratch/churn.$mode"; done
-  for ((i = 0; i < reps; i++)); do
-    for mode in base agent heaptrack; do
-      pairs=$churn_pairs
-      [ "$mode" = heaptrack ] && pairs=$((churn_pairs / 10)) # heaptrack is slow; ns/pair is per pair
-      run_mode "$mode" "$BENCH/bench_churn" --threads "$threads" --pairs "$pairs" | field ns_per_pair >>"$scratch/churn.$mode"
-    done
+  churn() { # MODE PAIRS
+    run_mode "$1" "$BENCH/bench_churn" --threads "$threads" --pairs "$2" | field ns_per_pair >>"$scratch/churn.$1"
+  }
+  for ((i = 0; i < churn_reps; i++)); do
+    if ((i % 2)); then churn agent "$churn_pairs"; churn base "$churn_pairs"
+    else churn base "$churn_pairs"; churn agent "$churn_pairs"; fi
   done
+  for ((i = 0; i < reps; i++)); do churn heaptrack $((churn_pairs / 10)); done # ns/pair is per pair
   b=$(median <"$scratch/churn.base"); a=$(median <"$scratch/churn.agent"); h=$(median <"$scratch/churn.heaptrack")
-  echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $(paired_ratio churn.agent churn.base %.3f) | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
+  echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $(paired_ratio churn.agent churn.base %.3f) ($(paired_quartiles churn.agent churn.base %.3f)) | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
 done
 echo
 
@@ -103,15 +119,17 @@ echo
 echo "## 3. Exact mode (--rate 1) at stack depth 10, -O2 without frame pointers"
 echo
 for mode in base exact heaptrack; do : >"$scratch/deep.$mode"; done
+deep_modes=(base exact heaptrack)
 for ((i = 0; i < reps; i++)); do
-  for mode in base exact heaptrack; do
+  for ((m = 0; m < 3; m++)); do # each repetition starts with the next mode
+    mode=${deep_modes[(i + m) % 3]}
     run_mode "$mode" "$BENCH/bench_deep_alloc" --pairs "$deep_pairs" | field ns_per_pair >>"$scratch/deep.$mode"
   done
 done
 b=$(median <"$scratch/deep.base"); e=$(median <"$scratch/deep.exact"); h=$(median <"$scratch/deep.heaptrack")
-echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent (paired) | heaptrack/leakwatch (paired) |"
+echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent (paired; quartiles) | heaptrack/leakwatch (paired; quartiles) |"
 echo "|---|---|---|---|---|"
-echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") ($(paired_ratio deep.exact deep.base %.2f)) | $(awk "BEGIN{printf \"%.2f\", $h/$e}") ($(paired_ratio deep.heaptrack deep.exact %.2f)) |"
+echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") ($(paired_ratio deep.exact deep.base %.2f); $(paired_quartiles deep.exact deep.base %.2f)) | $(awk "BEGIN{printf \"%.2f\", $h/$e}") ($(paired_ratio deep.heaptrack deep.exact %.2f); $(paired_quartiles deep.heaptrack deep.exact %.2f)) |"
 echo
 echo "## 4. Cost of one sampled allocation"
 echo
