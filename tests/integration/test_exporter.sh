@@ -23,11 +23,13 @@ cd "$tmp"
 sleep 30 & sleeper=$!; pids+=("$sleeper")
 for _ in $(seq 50); do grep -q ready grower.out 2>/dev/null && break; sleep 0.05; done
 
-# Starts an exporter with the given arguments; sets $exporter and $addr (host:port).
+# Starts an exporter with the given arguments, through the command in run_as if any (to
+# run it as another user); sets $exporter and $addr (host:port).
+run_as=()
 start_exporter() {
   local log=$1; shift
   : > "$log" # exists before the first sed below, whichever process runs first
-  "$LW" exporter --listen 127.0.0.1:0 "$@" 2> "$log" & exporter=$!; pids+=("$exporter")
+  "${run_as[@]}" "$LW" exporter --listen 127.0.0.1:0 "$@" 2> "$log" & exporter=$!; pids+=("$exporter")
   for _ in $(seq 100); do
     addr=$(sed -n 's|.*listening on http://\(.*\)/metrics.*|\1|p' "$log")
     [ -n "$addr" ] && return
@@ -132,10 +134,9 @@ grep -q "stopping on SIGTERM" exporter.log || fail "no stop message"
 
 if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null; then
   echo "== as another user: partial metrics and a message naming the pid"
-  : > perm.log
-  setpriv --reuid=65534 --regid=65534 --clear-groups "$LW" exporter --listen 127.0.0.1:0 \
-    --pid "$sleeper" 2> perm.log & exporter=$!; pids+=("$exporter")
-  for _ in $(seq 100); do addr=$(sed -n 's|.*listening on http://\(.*\)/metrics.*|\1|p' perm.log); [ -n "$addr" ] && break; sleep 0.05; done
+  run_as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  start_exporter perm.log --pid "$sleeper"
+  run_as=()
   curl -sf "http://$addr/metrics" > mp.txt
   promtool check metrics < mp.txt || fail "partial metrics fail promtool"
   grep -q "^process_resident_memory_bytes{pid=\"$sleeper\"" mp.txt || fail "rss should be exported"
