@@ -52,11 +52,14 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 # The median of per-repetition ratios A/B: runs of one repetition are back to back, so
 # the ratio of each pair cancels the machine's slower and faster minutes, which a ratio of
 # medians taken over the whole bench does not.
+pair_ratios() { # FILE_A FILE_B: one ratio A/B per repetition
+  paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}'
+}
 paired_ratio() { # FILE_A FILE_B FORMAT
-  paste "$scratch/$1" "$scratch/$2" | awk -v f="$3" '{printf f "\n", $1 / $2}' | median
+  printf "$3\n" "$(pair_ratios "$1" "$2" | median)"
 }
 paired_quartiles() { # FILE_A FILE_B FORMAT
-  paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}' | quartiles "$3"
+  pair_ratios "$1" "$2" | quartiles "$3"
 }
 
 # Runs "$@" under a mode: base, agent (default rate), exact (rate 1), heaptrack.
@@ -83,11 +86,11 @@ echo "agent back to back, in alternating order; heaptrack $reps runs of a tenth 
 echo
 echo "| threads | no agent ns/pair | agent ns/pair | agent/no agent | paired ratio (quartiles) | heaptrack ns/pair | heaptrack/no agent |"
 echo "|---|---|---|---|---|---|---|"
+churn() { # MODE PAIRS, with $threads threads
+  run_mode "$1" "$BENCH/bench_churn" --threads "$threads" --pairs "$2" | field ns_per_pair >>"$scratch/churn.$1"
+}
 for threads in 1 2; do
   for mode in base agent heaptrack; do : >"$scratch/churn.$mode"; done
-  churn() { # MODE PAIRS
-    run_mode "$1" "$BENCH/bench_churn" --threads "$threads" --pairs "$2" | field ns_per_pair >>"$scratch/churn.$1"
-  }
   for ((i = 0; i < churn_reps; i++)); do
     if ((i % 2)); then churn agent "$churn_pairs"; churn base "$churn_pairs"
     else churn base "$churn_pairs"; churn agent "$churn_pairs"; fi
