@@ -2,8 +2,12 @@
 # capture.sh - the capture core's benchmarks, each run against its baseline in one go, with
 # runs interleaved and medians reported (the machines are noisy: compare ratios).
 #
-#   bench/capture.sh [--reps N] [--churn-reps N] [--quick]   (from the repository root,
-#                                                           after a build)
+#   bench/capture.sh [--reps N] [--churn-reps N] [--quick] [--before=AGENT.so]
+#                                         (from the repository root, after a build)
+#
+# --before=PATH adds a second agent (the build of an earlier commit, e.g. from a
+# `git worktree`) to the churn, instruction and exact-mode runs, interleaved with the
+# others, so a change's cost is measured before and after in one run.
 #
 # Measures (issue 2's targets in brackets):
 #   1. default rate, malloc/free churn of 16-256 B, 1 and 2 threads: time vs no agent and
@@ -32,10 +36,13 @@ for arg in "$@"; do
     --reps=*) reps=${arg#--reps=} ;;
     --churn-reps=*) churn_reps=${arg#--churn-reps=} ;;
     --quick) reps=3; churn_reps=9; churn_pairs=2000000; deep_pairs=500000 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --before=*) BEFORE=$(realpath "${arg#--before=}") ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "capture.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
+BEFORE=${BEFORE:-}
+[ -z "$BEFORE" ] || [ -r "$BEFORE" ] || { echo "capture.sh: cannot read --before agent '$BEFORE'" >&2; exit 2; }
 for f in "$AGENT" "$BENCH/bench_churn" "$BENCH/bench_deep_alloc" "$BENCH/bench_live"; do
   [ -e "$f" ] || { echo "capture.sh: $f is missing; build first (scripts/setup.sh)" >&2; exit 1; }
 done
@@ -69,6 +76,8 @@ run_mode() {
     base) "$@" ;;
     agent) LD_PRELOAD=$AGENT "$@" ;;
     exact) LD_PRELOAD=$AGENT LEAKWATCH_RATE=1 "$@" ;;
+    before) LD_PRELOAD=$BEFORE "$@" ;;
+    exact_before) LD_PRELOAD=$BEFORE LEAKWATCH_RATE=1 "$@" ;;
     heaptrack) (cd "$scratch" && heaptrack -o "$scratch/ht" "$@" 2>/dev/null | grep -v -e '^heaptrack' -e 'Heaptrack' -e '^  heaptrack' -e '^$'; rm -f "$scratch"/ht*) ;;
   esac
 }
@@ -89,17 +98,32 @@ echo "|---|---|---|---|---|---|---|"
 churn() { # MODE PAIRS, with $threads threads
   run_mode "$1" "$BENCH/bench_churn" --threads "$threads" --pairs "$2" | field ns_per_pair >>"$scratch/churn.$1"
 }
+before_rows=()
 for threads in 1 2; do
   for mode in base agent heaptrack; do : >"$scratch/churn.$mode"; done
+  : >"$scratch/churn.before"
   for ((i = 0; i < churn_reps; i++)); do
     if ((i % 2)); then churn agent "$churn_pairs"; churn base "$churn_pairs"
     else churn base "$churn_pairs"; churn agent "$churn_pairs"; fi
+    [ -z "$BEFORE" ] || churn before "$churn_pairs"
   done
   for ((i = 0; i < reps; i++)); do churn heaptrack $((churn_pairs / 10)); done # ns/pair is per pair
   b=$(median <"$scratch/churn.base"); a=$(median <"$scratch/churn.agent"); h=$(median <"$scratch/churn.heaptrack")
   echo "| $threads | $b | $a | $(awk "BEGIN{printf \"%.3f\", $a/$b}") | $(paired_ratio churn.agent churn.base %.3f) ($(paired_quartiles churn.agent churn.base %.3f)) | $h | $(awk "BEGIN{printf \"%.1f\", $h/$b}") |"
+  if [ -n "$BEFORE" ]; then
+    f=$(median <"$scratch/churn.before")
+    before_rows+=("| $threads | $f | $a | $(paired_ratio churn.before churn.base %.3f) ($(paired_quartiles churn.before churn.base %.3f)) | $(paired_ratio churn.agent churn.base %.3f) | $(paired_ratio churn.agent churn.before %.3f) ($(paired_quartiles churn.agent churn.before %.3f)) |")
+  fi
 done
 echo
+if [ -n "$BEFORE" ]; then
+  echo "Before and after, same runs (before: \`$BEFORE\`):"
+  echo
+  echo "| threads | before ns/pair | after ns/pair | before/no agent (paired; quartiles) | after/no agent (paired) | after/before (paired; quartiles) |"
+  echo "|---|---|---|---|---|---|"
+  printf '%s\n' "${before_rows[@]}"
+  echo
+fi
 
 # 2. instructions
 echo "## 2. Instructions added per malloc+free pair (callgrind, marginal)"
@@ -115,17 +139,22 @@ echo "|---|---|"
 echo "| no agent (marginal) | $(awk "BEGIN{printf \"%.2f\", ($b2-$b1)/1e6}") |"
 echo "| agent (marginal) | $(awk "BEGIN{printf \"%.2f\", ($a2-$a1)/1e6}") |"
 echo "| **added by the agent** | **$(awk "BEGIN{printf \"%.2f\", (($a2-$a1)-($b2-$b1))/1e6}")** |"
+if [ -n "$BEFORE" ]; then
+  f1=$(count before 1000000); f2=$(count before 2000000)
+  echo "| added by the agent before (--before) | $(awk "BEGIN{printf \"%.2f\", (($f2-$f1)-($b2-$b1))/1e6}") |"
+fi
 echo "| agent start-up (one-off) | $(awk "BEGIN{printf \"%.0f\", ($a1-$b1)-(($a2-$a1)-($b2-$b1))}") |"
 echo
 
 # 3. exact mode
 echo "## 3. Exact mode (--rate 1) at stack depth 10, -O2 without frame pointers"
 echo
-for mode in base exact heaptrack; do : >"$scratch/deep.$mode"; done
+for mode in base exact heaptrack exact_before; do : >"$scratch/deep.$mode"; done
 deep_modes=(base exact heaptrack)
+[ -z "$BEFORE" ] || deep_modes+=(exact_before)
 for ((i = 0; i < reps; i++)); do
-  for ((m = 0; m < 3; m++)); do # each repetition starts with the next mode
-    mode=${deep_modes[(i + m) % 3]}
+  for ((m = 0; m < ${#deep_modes[@]}; m++)); do # each repetition starts with the next mode
+    mode=${deep_modes[(i + m) % ${#deep_modes[@]}]}
     run_mode "$mode" "$BENCH/bench_deep_alloc" --pairs "$deep_pairs" | field ns_per_pair >>"$scratch/deep.$mode"
   done
 done
@@ -133,6 +162,11 @@ b=$(median <"$scratch/deep.base"); e=$(median <"$scratch/deep.exact"); h=$(media
 echo "| no agent ns/pair | leakwatch exact ns/pair | heaptrack ns/pair | leakwatch/no agent (paired; quartiles) | heaptrack/leakwatch (paired; quartiles) |"
 echo "|---|---|---|---|---|"
 echo "| $b | $e | $h | $(awk "BEGIN{printf \"%.2f\", $e/$b}") ($(paired_ratio deep.exact deep.base %.2f); $(paired_quartiles deep.exact deep.base %.2f)) | $(awk "BEGIN{printf \"%.2f\", $h/$e}") ($(paired_ratio deep.heaptrack deep.exact %.2f); $(paired_quartiles deep.heaptrack deep.exact %.2f)) |"
+if [ -n "$BEFORE" ]; then
+  eb=$(median <"$scratch/deep.exact_before")
+  echo
+  echo "Before (--before) exact: $eb ns/pair; after/before paired $(paired_ratio deep.exact deep.exact_before %.3f) ($(paired_quartiles deep.exact deep.exact_before %.3f))."
+fi
 echo
 echo "## 4. Cost of one sampled allocation"
 echo
