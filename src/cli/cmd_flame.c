@@ -80,6 +80,8 @@ int lw_cmd_flame(int argc, char **argv) {
   }
   const char *path = parser.positionals[0];
   status = LW_EXIT_FAILURE;
+  if (lw_output_check_path(output, "SVG") != 0)
+    goto out;
   lw_profile_t profile;
   if (lw_open_profile(path, &open, &profile) < 0)
     goto out;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "cli/leak_report.h"
 #include "cli/live_profile.h"
 #include "cli/profile_io.h"
@@ -83,6 +84,8 @@ int lw_cmd_heap(int argc, char **argv) {
   snprintf(default_output, sizeof default_output, "heap-%d.pb.gz", pid);
   if (!output)
     output = default_output;
+  if (lw_output_check_path(output, "profile") != 0)
+    return LW_EXIT_FAILURE;
 
   char request[64], error[512];
   if (seconds) {

@@ -371,6 +371,8 @@ int lw_cmd_report(int argc, char **argv) {
     goto out;
   }
   status = LW_EXIT_FAILURE;
+  if (lw_output_check_path(output, "report") != 0)
+    goto out;
   size_t n_in = (size_t)parser.n_positionals, n_profiles = 0, n_csvs = 0;
   input_profile_t *ins = calloc(n_in, sizeof *ins);
   input_csv_t *csvs = calloc(n_in, sizeof *csvs);

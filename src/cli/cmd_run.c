@@ -27,6 +27,7 @@
 #include "cli/leak_report.h"
 #include "cli/leak_suspects.h"
 #include "cli/memory_cap.h"
+#include "cli/output.h"
 #include "cli/profile_io.h"
 #include "cli/symbolize.h"
 #include "common/file.h"
@@ -210,11 +211,8 @@ static bool output_writable(const char *path) {
     lw_cli_error("cannot write profile '%s': directory '%s' is not writable", path, dir);
     return false;
   }
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-    lw_cli_error("cannot write profile '%s': it is a directory", path);
-    return false;
-  }
-  return true;
+  /* The agent refuses too (one log line, nothing written), but only after the run. */
+  return lw_output_check_path(path, "profile") == 0;
 }
 
 static void set_preload(const char *agent) {
@@ -375,11 +373,12 @@ static bool explain(const run_options_t *o, const char *profile_path) {
                                    sizeof threads_path, &threads);
   bool have_fds = o->fds && load_sidecar(o, profile_path, "fds", fds_path, sizeof fds_path, &fds);
   if (!o->no_report) {
+    /* --report FILE: made in memory, then put in place like the profiles (a temporary file
+     * renamed over the name, 0600), so a symlink planted there is replaced, never followed. */
     FILE *out = stderr;
+    lw_output_t file_out = {NULL, NULL, 0};
     if (o->report_path) {
-      out = fopen(o->report_path, "w");
-      if (!out)
-        lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+      out = lw_output_begin(&file_out) == 0 ? file_out.stream : NULL;
     }
     if (out) {
       /* JSON: one object whose keys are the report's sections, the same for every run with
@@ -400,8 +399,8 @@ static bool explain(const run_options_t *o, const char *profile_path) {
         explain_handles(o, have_fds ? &fds : NULL, fds_path, LW_HANDLE_REPORT_FDS, out);
       if (o->json)
         fprintf(out, "}\n");
-      if (out != stderr && fclose(out) != 0)
-        lw_cli_error("cannot write report '%s': %s", o->report_path, strerror(errno));
+      if (out != stderr)
+        lw_output_commit(&file_out, o->report_path); /* says why when it cannot */
     }
   }
   if (have_threads)
@@ -507,6 +506,8 @@ int lw_cmd_run(int argc, char **argv) {
   if (o.output && !output_writable(o.output))
     return LW_EXIT_FAILURE;
   if (!o.output && !output_writable("./leakwatch.pb.gz"))
+    return LW_EXIT_FAILURE;
+  if (o.report_path && !o.no_report && lw_output_check_path(o.report_path, "report") != 0)
     return LW_EXIT_FAILURE;
 
   /* The target may chdir: give the agent an absolute path. */

@@ -25,6 +25,7 @@
 
 #include "cli/cli.h"
 #include "cli/os_process.h"
+#include "cli/output.h"
 #include "cli/proc_discovery.h"
 #include "cli/watch_metrics.h"
 #include "cli/watch_output.h"
@@ -571,9 +572,14 @@ static int add_rules_file(const char *path) {
 /* Opens an output file only after everything else is known to be valid, so bad input never
  * leaves a file behind. */
 static int open_output(const char *path, int *fd) {
-  *fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* A new private file renamed into place, then appended to: a symlink planted at `path`
+   * is replaced, its target never opened (common/file.h). */
+  *fd = lw_create_file_replacing(path, LW_OUTPUT_FILE_MODE);
   if (*fd < 0) {
-    lw_cli_error("%s: %s", path, strerror(errno));
+    char problem[256];
+    lw_output_problem(path, *fd, problem, sizeof problem);
+    lw_cli_error("%s: %s", path, problem);
+    *fd = -1;
     return -1;
   }
   return 0;
@@ -740,6 +746,9 @@ int lw_cmd_watch(int argc, char **argv) {
     else
       pids[i] = (int)pid;
   }
+  if (rc == 0 && ((g.csv_path && lw_output_check_path(g.csv_path, "CSV") != 0) ||
+                  (g.jsonl_path && lw_output_check_path(g.jsonl_path, "JSON lines") != 0)))
+    rc = LW_EXIT_FAILURE;
   lw_cli_parser_free(&parser);
   if (rc != 0) {
     free(pids);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "cli/handle_report.h"
 #include "cli/live_handles.h"
 #include "cli/live_profile.h"
@@ -92,6 +93,8 @@ int lw_cli_live_handles(int argc, char **argv, lw_handle_report_kind_t kind) {
   snprintf(default_output, sizeof default_output, "%s-%d.pb.gz", fds ? "fds" : "threads", pid);
   if (!output)
     output = default_output;
+  if (lw_output_check_path(output, "profile") != 0)
+    return LW_EXIT_FAILURE;
 
   char error[512];
   lw_profile_t profile;

@@ -23,4 +23,17 @@ int lw_output_commit(lw_output_t *out, const char *path);
 /* Drops what was produced (on an error before commit). */
 void lw_output_discard(lw_output_t *out);
 
+/* Every file the CLI creates is private to its user (0600), like the agent's profiles. */
+#define LW_OUTPUT_FILE_MODE 0600
+
+/* Checks before any work that `path` ("-" and NULL: stdout, always fine) may take output:
+ * a new name or a regular file. Anything else (a symlink, FIFO, device, directory) is
+ * refused: "leakwatch: cannot write <what> '<path>': it is a FIFO, not a regular file
+ * (refusing to replace it)". Returns 0, or -1 after printing that. */
+int lw_output_check_path(const char *path, const char *what);
+
+/* The problem text for a failed lw_write_file_atomic or lw_create_file_replacing on `path`:
+ * "it is a symbolic link, not a regular file (refusing to replace it)" or strerror. */
+void lw_output_problem(const char *path, int rc, char *out, size_t size);
+
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli/inflate.h"
+#include "cli/output.h"
 #include "common/file.h"
 #include "common/gzip.h"
 #include "common/units.h"
@@ -153,9 +154,11 @@ int lw_cli_save_profile(const char *path, const lw_profile_t *profile, char *err
     fail(error, error_size, path, "cannot compress the profile (out of memory)");
     goto out;
   }
-  int rc = lw_write_file_atomic(path, gz.data, gz.len, 0644);
+  int rc = lw_write_file_atomic(path, gz.data, gz.len, LW_OUTPUT_FILE_MODE);
   if (rc < 0) {
-    fail(error, error_size, path, strerror(-rc));
+    char problem[256];
+    lw_output_problem(path, rc, problem, sizeof problem);
+    fail(error, error_size, path, problem);
     goto out;
   }
   result = 0;

@@ -112,7 +112,11 @@ echo "precious" >victim
 ln -s "$work/victim" out/heap.pb.gz
 LD_PRELOAD="$AGENT" LEAKWATCH_RATE=1 LEAKWATCH_OUTPUT="$work/out/heap.pb.gz" "$FIX/alloc_functions" >/dev/null 2>out.err
 check "a symlink at the output name does not redirect the profile" test "$(cat victim)" = precious
-check "the profile replaced the symlink itself" test -f out/heap.pb.gz -a ! -L out/heap.pb.gz
+# Anything but a regular file or a new name is refused (one line, nothing written).
+check "the symlink at the output name is left as it was" test -L out/heap.pb.gz
+check "and the agent says it cannot write there" grep -q "cannot write heap profile '$work/out/heap.pb.gz'" out.err
+rm out/heap.pb.gz
+LD_PRELOAD="$AGENT" LEAKWATCH_RATE=1 LEAKWATCH_OUTPUT="$work/out/heap.pb.gz" "$FIX/alloc_functions" >/dev/null 2>out.err
 check "the profile is readable" "$LW" top out/heap.pb.gz >/dev/null 2>&1
 check "no temporary file left" test -z "$(ls out | grep '\.tmp\.')"
 # The stats log is appended to, never through a symlink.
@@ -127,7 +131,7 @@ bash -c 'LEAKWATCH_ROOT_PID=$$ exec env LD_PRELOAD="$0" LEAKWATCH_HISTORY_INTERV
   LEAKWATCH_HISTORY_OUTPUT="$1" "$2" 1' "$AGENT" "$work/history.txt" "$FIX/live_service" \
   >/dev/null 2>history.err
 check "the history file is not written through a symlink" test "$(cat victim)" = precious
-check "the history file was written in place of the symlink" test -f history.txt -a ! -L history.txt
+check "the history file's symlink is left as it was (refused)" test -L history.txt
 # Profiles and logs are private to their owner.
 check "the profile is private (0600)" test "$(stat -c %a out/heap.pb.gz)" = 600
 check "the stats log it creates is private (0600)" bash -c "rm -f '$work/stats.log' && LD_PRELOAD='$AGENT' LEAKWATCH_LOG_INTERVAL=100ms LEAKWATCH_LOG='$work/stats.log' '$FIX/live_service' 1 >/dev/null 2>&1 && test \"\$(stat -c %a '$work/stats.log')\" = 600"
