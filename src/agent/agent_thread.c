@@ -1,53 +1,86 @@
 /*
  * agent_thread.c - the agent's own thread: serves the control socket and the optional HTTP
- * endpoint, and writes the periodic stats line.
+ * endpoint, writes the periodic stats line and takes the site history.
  *
- * One thread, one poll() loop, non-blocking sockets, at most 16 connections at a time, and
- * a deadline on every connection state: a slow, silent or hostile client costs one slot for
- * a bounded time and never blocks another client or the host. The thread keeps the agent
- * guard up for good (anything it allocates through libc is passed through untracked) and
- * runs with every signal blocked (signals are the host's business).
+ * One thread, one poll() loop, non-blocking sockets, and a deadline on every connection
+ * state: a slow, silent or hostile client costs one slot for a bounded time and never
+ * blocks another client or the host. Control and HTTP clients have separate slots, and
+ * windowed requests (?seconds=N, heap-window) wait in at most half of their pool, the
+ * oldest giving way to a new one, and are dropped when their client hangs up: the HTTP
+ * port, which any local user can reach, can never starve the owner's control socket. The
+ * thread keeps the agent guard up for good (anything it allocates through libc is passed
+ * through untracked) and runs with every signal blocked (signals are the host's business).
+ *
+ * Its descriptors are the agent's own (agent_fd.c): high numbers, checked before every
+ * poll, accept, read and write. One the program closed or replaced is abandoned and a
+ * listener opened anew; poll wakes at least every second for that check, since a
+ * descriptor closed while poll sleeps on it does not wake it.
  *
  * It is started from the agent's constructor, when the program's libraries are loaded, not
- * inside the first malloc; a fork child, where it does not exist, starts its own at its next
- * slow-path allocation. At exit the destructor asks it to stop and waits up to 2 s.
+ * inside the first malloc; the listeners are made there, before main, so the program's own
+ * first open() returns what it would without the agent. A fork child, where the thread does
+ * not exist, starts its own at a sampled allocation a second or more after the fork (a
+ * child about to exec never gets one). At exit the destructor asks it to stop and waits up
+ * to 2 s. With LEAKWATCH_CONTROL=0 and neither HTTP nor the stats line there is no thread
+ * at all (programs under a seccomp filter, or that unshare a user namespace); the history
+ * is then taken once, at exit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent_fd.h"
 #include "agent/connection.h"
 #include "common/control_protocol.h"
 #include "common/fmt.h"
 
 enum {
-  MAX_CONNECTIONS = 16,
-  READ_DEADLINE_MS = 5000,   /* a whole request must arrive within this */
-  WRITE_DEADLINE_MS = 30000, /* a reply must be taken within this */
+  CONTROL_SLOTS = 8,
+  HTTP_SLOTS = 16,
+  MAX_CONNECTIONS = CONTROL_SLOTS + HTTP_SLOTS,
+  READ_DEADLINE_MS = 5000,    /* a whole request must arrive within this */
+  WRITE_DEADLINE_MS = 30000,  /* a reply must be taken within this */
+  CHECK_INTERVAL_MS = 1000,   /* the listeners and the wake-up pipe are checked this often */
+  FORK_CHILD_DELAY_MS = 1000, /* a fork child's thread starts no sooner after the fork */
+  MAX_REOPENS = 16,           /* a listener the program keeps closing is given up after this */
+  THREAD_STACK = 256 * 1024,  /* what the thread's own work needs */
 };
 
-typedef enum { THREAD_OFF, THREAD_RUNNING, THREAD_WANTED } thread_state_t;
+typedef enum { THREAD_OFF, THREAD_RUNNING, THREAD_WANTED, THREAD_STARTING } thread_state_t;
+
+typedef struct {
+  lw_agent_fd_t fd;
+  bool wanted;  /* opened once: reopened when the program takes its descriptor */
+  int reopens;
+} listener_t;
 
 static struct {
   int state;               /* thread_state_t */
-  int wake_fd;             /* eventfd: stop request */
-  int control_fd;
-  int http_fd;
+  lw_agent_fd_t wake_read; /* pipe: the destructor's stop request */
+  lw_agent_fd_t wake_write;
+  listener_t control;
+  listener_t http;
   pid_t owner_pid;         /* the process the listeners belong to */
   pthread_t thread;
   int stop;                /* atomic: set by the destructor's thread, read by ours */
-  lw_connection_t connections[MAX_CONNECTIONS];
+  uint64_t start_after_ms; /* a fork child's thread: not before this (lw__now_ms clock) */
+  size_t static_tls;       /* bytes of static TLS glibc takes from every thread's stack */
+  lw_connection_t connections[MAX_CONNECTIONS]; /* control slots first, then HTTP */
   uint64_t next_log_ms;
   uint64_t next_history_ms;
-} agent_thread = {.wake_fd = -1, .control_fd = -1, .http_fd = -1};
+} agent_thread = {.wake_read = {.fd = -1},
+                  .wake_write = {.fd = -1},
+                  .control = {.fd = {.fd = -1}},
+                  .http = {.fd = {.fd = -1}}};
 
 int lw__control_listen(void);
 int lw__http_listen(void);
@@ -60,44 +93,98 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The slots of a protocol's pool: [*first, *end). */
+static void pool_of(lw_protocol_t protocol, int *first, int *end) {
+  *first = protocol == LW_PROTOCOL_CONTROL ? 0 : CONTROL_SLOTS;
+  *end = protocol == LW_PROTOCOL_CONTROL ? CONTROL_SLOTS : MAX_CONNECTIONS;
+}
+
 static void close_connection(lw_connection_t *c) {
-  if (c->fd >= 0)
-    close(c->fd);
+  lw__agent_fd_close(&c->sock); /* not if the program has taken the number */
   lw_buf_free(&c->reply);
   if (c->snapshot)
     lw__stack_counters_free(c->snapshot, c->snapshot_count);
+  uint32_t generation = c->generation;
   memset(c, 0, sizeof *c);
-  c->fd = -1;
+  c->generation = generation;
+  c->sock = LW_AGENT_FD_NONE;
   c->state = LW_CONN_FREE;
 }
 
+static void start_writing(lw_connection_t *c) {
+  if (lw_buf_failed(&c->reply)) {
+    close_connection(c); /* out of memory for the reply: the client sees the connection end */
+    return;
+  }
+  c->state = LW_CONN_WRITING;
+  c->deadline_ms = now_ms() + WRITE_DEADLINE_MS;
+}
+
+/* A waiting connection that gave way to a newer one: it gets an error reply now. */
+static void refuse_waiting(lw_connection_t *c) {
+  if (c->snapshot)
+    lw__stack_counters_free(c->snapshot, c->snapshot_count);
+  c->snapshot = NULL;
+  static const char why[] = "too many profile windows waiting: this one gave way to a newer one";
+  if (c->protocol == LW_PROTOCOL_CONTROL)
+    lw_buf_printf(&c->reply, "%s ERROR %s\n", LW_CONTROL_MAGIC, why);
+  else
+    lw_buf_printf(&c->reply,
+                  "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "X-Go-Pprof: 1\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                  sizeof why, why);
+  start_writing(c);
+}
+
 void lw__connection_wait(lw_connection_t *c, uint64_t seconds, lw_resume_fn resume) {
+  int first, end, waiting = 0;
+  pool_of(c->protocol, &first, &end);
+  lw_connection_t *oldest = NULL;
+  for (int i = first; i < end; i++) {
+    lw_connection_t *other = &agent_thread.connections[i];
+    if (other == c || other->state != LW_CONN_WAITING)
+      continue;
+    waiting++;
+    if (!oldest || other->waiting_since_ms < oldest->waiting_since_ms)
+      oldest = other;
+  }
+  if (oldest && waiting >= (end - first) / 2)
+    refuse_waiting(oldest);
+  uint64_t now = now_ms();
   c->state = LW_CONN_WAITING;
-  c->deadline_ms = now_ms() + seconds * 1000;
+  c->waiting_since_ms = now;
+  c->deadline_ms = now + seconds * 1000;
   c->resume = resume;
 }
 
-static void accept_from(int listen_fd, lw_protocol_t protocol) {
+static void accept_from(listener_t *listener, lw_protocol_t protocol) {
   for (;;) {
-    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    if (!lw__agent_fd_check(&listener->fd))
+      return; /* the program took it: reopened at the top of the loop */
+    int raw = accept4(listener->fd.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (raw < 0)
       return; /* EAGAIN: nothing more; other errors: try again on the next poll */
+    lw_agent_fd_t sock;
+    if (!lw__agent_fd_adopt(&sock, raw))
+      continue;
     if (protocol == LW_PROTOCOL_CONTROL) {
       /* Only the same user (or root) may talk to the agent: the socket directory is
        * private already, this holds even if someone loosened its permissions. */
       struct ucred peer;
       socklen_t len = sizeof peer;
-      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
+      if (getsockopt(sock.fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
           (peer.uid != geteuid() && peer.uid != 0)) {
         static const char refusal[] = LW_CONTROL_REFUSAL;
-        ssize_t ignored = write(fd, refusal, sizeof refusal - 1);
+        ssize_t ignored = write(sock.fd, refusal, sizeof refusal - 1);
         (void)ignored;
-        close(fd);
+        lw__agent_fd_close(&sock);
         continue;
       }
     }
+    int first, end;
+    pool_of(protocol, &first, &end);
     lw_connection_t *slot = NULL;
-    for (int i = 0; i < MAX_CONNECTIONS && !slot; i++)
+    for (int i = first; i < end && !slot; i++)
       if (agent_thread.connections[i].state == LW_CONN_FREE)
         slot = &agent_thread.connections[i];
     if (!slot) {
@@ -105,7 +192,7 @@ static void accept_from(int listen_fd, lw_protocol_t protocol) {
        * that are slow to send (or send nothing) are still reading, so slow clients cannot
        * keep a real one out; connections with work in progress are never evicted. */
       lw_connection_t *oldest = NULL;
-      for (int i = 0; i < MAX_CONNECTIONS; i++) {
+      for (int i = first; i < end; i++) {
         lw_connection_t *c = &agent_thread.connections[i];
         if (c->state == LW_CONN_READING && (!oldest || c->deadline_ms < oldest->deadline_ms))
           oldest = c;
@@ -119,14 +206,16 @@ static void accept_from(int listen_fd, lw_protocol_t protocol) {
       static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                  "Connection: close\r\n\r\n";
       if (protocol == LW_PROTOCOL_HTTP) {
-        ssize_t ignored = write(fd, busy, sizeof busy - 1);
+        ssize_t ignored = write(sock.fd, busy, sizeof busy - 1);
         (void)ignored;
       }
-      close(fd);
+      lw__agent_fd_close(&sock);
       continue;
     }
+    uint32_t generation = slot->generation + 1;
     memset(slot, 0, sizeof *slot);
-    slot->fd = fd;
+    slot->generation = generation;
+    slot->sock = sock;
     slot->protocol = protocol;
     slot->state = LW_CONN_READING;
     slot->deadline_ms = now_ms() + READ_DEADLINE_MS;
@@ -134,17 +223,12 @@ static void accept_from(int listen_fd, lw_protocol_t protocol) {
   }
 }
 
-static void start_writing(lw_connection_t *c) {
-  if (lw_buf_failed(&c->reply)) {
-    close_connection(c); /* out of memory for the reply: the client sees the connection end */
+static void on_readable(lw_connection_t *c) {
+  if (!lw__agent_fd_check(&c->sock)) {
+    close_connection(c); /* the program closed or reused the number: only forgotten */
     return;
   }
-  c->state = LW_CONN_WRITING;
-  c->deadline_ms = now_ms() + WRITE_DEADLINE_MS;
-}
-
-static void on_readable(lw_connection_t *c) {
-  ssize_t n = read(c->fd, c->request + c->request_len, LW_REQUEST_LIMIT - c->request_len);
+  ssize_t n = read(c->sock.fd, c->request + c->request_len, LW_REQUEST_LIMIT - c->request_len);
   if (n < 0 && (errno == EAGAIN || errno == EINTR))
     return;
   if (n <= 0 && c->request_len == 0) {
@@ -160,13 +244,17 @@ static void on_readable(lw_connection_t *c) {
     return;
   if (handled)
     start_writing(c);
-  else if (peer_done)
+  else if (peer_done || n < 0)
     close_connection(c); /* the client stopped before finishing its request */
 }
 
 static void on_writable(lw_connection_t *c) {
   while (c->reply_sent < c->reply.len) {
-    ssize_t n = send(c->fd, c->reply.data + c->reply_sent, c->reply.len - c->reply_sent,
+    if (!lw__agent_fd_check(&c->sock)) {
+      close_connection(c);
+      return;
+    }
+    ssize_t n = send(c->sock.fd, c->reply.data + c->reply_sent, c->reply.len - c->reply_sent,
                      MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR)
       continue;
@@ -178,27 +266,87 @@ static void on_writable(lw_connection_t *c) {
     }
     c->reply_sent += (size_t)n;
   }
-  shutdown(c->fd, SHUT_WR);
+  if (lw__agent_fd_check(&c->sock))
+    shutdown(c->sock.fd, SHUT_WR);
   close_connection(c);
 }
 
+/* ---- the descriptors the loop keeps ------------------------------------------------------ */
+
+static bool open_wake_pipe(void) {
+  int ends[2];
+  if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0)
+    return false;
+  if (!lw__agent_fd_adopt(&agent_thread.wake_read, ends[0])) {
+    close(ends[1]);
+    return false;
+  }
+  if (!lw__agent_fd_adopt(&agent_thread.wake_write, ends[1])) {
+    lw__agent_fd_close(&agent_thread.wake_read);
+    return false;
+  }
+  return true;
+}
+
+static void open_listener(listener_t *listener, lw_protocol_t protocol) {
+  int fd = protocol == LW_PROTOCOL_CONTROL ? lw__control_listen() : lw__http_listen();
+  if (lw__agent_fd_adopt(&listener->fd, fd))
+    listener->wanted = true;
+}
+
+/* A listener the program closed or replaced is opened anew (the control socket at the same
+ * path, so `leakwatch ps` finds it again); one it keeps taking is given up. */
+static void keep_listener(listener_t *listener, lw_protocol_t protocol) {
+  if (!listener->wanted || lw__agent_fd_check(&listener->fd))
+    return;
+  const char *what = protocol == LW_PROTOCOL_CONTROL ? "control socket" : "HTTP endpoint";
+  if (++listener->reopens > MAX_REOPENS) {
+    lw__log("the program keeps closing the %s's descriptor: giving the %s up", what, what);
+    listener->wanted = false;
+    return;
+  }
+  lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
+  open_listener(listener, protocol);
+}
+
+static void keep_descriptors(void) {
+  bool read_ok = lw__agent_fd_check(&agent_thread.wake_read);
+  bool write_ok = lw__agent_fd_check(&agent_thread.wake_write);
+  if (!read_ok || !write_ok) {
+    lw__agent_fd_close(&agent_thread.wake_read);
+    lw__agent_fd_close(&agent_thread.wake_write);
+    open_wake_pipe(); /* without one, a stop request is seen at the next periodic wake-up */
+  }
+  keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL);
+  keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP);
+}
+
+enum { ENTRY_WAKE, ENTRY_CONTROL, ENTRY_HTTP, ENTRY_CONNECTION };
+
 static void run_loop(void) {
   struct pollfd fds[3 + MAX_CONNECTIONS];
+  int kinds[3 + MAX_CONNECTIONS];
   lw_connection_t *owners[3 + MAX_CONNECTIONS];
+  uint32_t generations[3 + MAX_CONNECTIONS];
   while (!__atomic_load_n(&agent_thread.stop, __ATOMIC_ACQUIRE)) {
+    keep_descriptors();
     int n = 0;
-    fds[n] = (struct pollfd){agent_thread.wake_fd, POLLIN, 0};
-    owners[n++] = NULL;
-    if (agent_thread.control_fd >= 0) {
-      fds[n] = (struct pollfd){agent_thread.control_fd, POLLIN, 0};
-      owners[n++] = NULL;
+    if (agent_thread.wake_read.fd >= 0) {
+      fds[n] = (struct pollfd){agent_thread.wake_read.fd, POLLIN, 0};
+      kinds[n++] = ENTRY_WAKE;
     }
-    if (agent_thread.http_fd >= 0) {
-      fds[n] = (struct pollfd){agent_thread.http_fd, POLLIN, 0};
-      owners[n++] = NULL;
+    if (agent_thread.control.fd.fd >= 0) {
+      fds[n] = (struct pollfd){agent_thread.control.fd.fd, POLLIN, 0};
+      kinds[n++] = ENTRY_CONTROL;
+    }
+    if (agent_thread.http.fd.fd >= 0) {
+      fds[n] = (struct pollfd){agent_thread.http.fd.fd, POLLIN, 0};
+      kinds[n++] = ENTRY_HTTP;
     }
     uint64_t now = now_ms();
-    uint64_t next = agent_thread.next_log_ms ? agent_thread.next_log_ms : now + 60000;
+    uint64_t next = now + CHECK_INTERVAL_MS;
+    if (agent_thread.next_log_ms && agent_thread.next_log_ms < next)
+      next = agent_thread.next_log_ms;
     if (agent_thread.next_history_ms && agent_thread.next_history_ms < next)
       next = agent_thread.next_history_ms;
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
@@ -207,27 +355,54 @@ static void run_loop(void) {
         continue;
       if (c->deadline_ms < next)
         next = c->deadline_ms;
-      if (c->state == LW_CONN_WAITING)
+      if (!lw__agent_fd_check(&c->sock)) {
+        close_connection(c);
         continue;
-      fds[n] = (struct pollfd){c->fd, (short)(c->state == LW_CONN_READING ? POLLIN : POLLOUT), 0};
-      owners[n++] = c;
+      }
+      /* A waiting client is watched for hanging up: on TCP its FIN (POLLRDHUP, as Go's
+       * server cancels the request's context on EOF); on the control socket only a full
+       * close (POLLHUP), since a client that half-closes still waits for its reply. */
+      short events = c->state == LW_CONN_READING   ? POLLIN
+                     : c->state == LW_CONN_WRITING ? POLLOUT
+                     : c->protocol == LW_PROTOCOL_HTTP ? POLLRDHUP
+                                                       : 0;
+      fds[n] = (struct pollfd){c->sock.fd, events, 0};
+      owners[n] = c;
+      generations[n] = c->generation;
+      kinds[n++] = ENTRY_CONNECTION;
     }
     int timeout = next > now ? (int)(next - now) : 0;
-    if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR)
+    if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR && errno != ENOMEM)
       return;
     if (__atomic_load_n(&agent_thread.stop, __ATOMIC_ACQUIRE))
       return;
     for (int i = 0; i < n; i++) {
       if (!fds[i].revents)
         continue;
-      if (fds[i].fd == agent_thread.control_fd && !owners[i])
-        accept_from(agent_thread.control_fd, LW_PROTOCOL_CONTROL);
-      else if (fds[i].fd == agent_thread.http_fd && !owners[i])
-        accept_from(agent_thread.http_fd, LW_PROTOCOL_HTTP);
-      else if (owners[i] && owners[i]->state == LW_CONN_READING)
-        on_readable(owners[i]);
-      else if (owners[i] && owners[i]->state == LW_CONN_WRITING)
-        on_writable(owners[i]);
+      if (kinds[i] == ENTRY_WAKE) {
+        char drain[64];
+        if (lw__agent_fd_check(&agent_thread.wake_read))
+          while (read(agent_thread.wake_read.fd, drain, sizeof drain) > 0)
+            ;
+        continue;
+      }
+      if (kinds[i] == ENTRY_CONTROL) {
+        accept_from(&agent_thread.control, LW_PROTOCOL_CONTROL);
+        continue;
+      }
+      if (kinds[i] == ENTRY_HTTP) {
+        accept_from(&agent_thread.http, LW_PROTOCOL_HTTP);
+        continue;
+      }
+      lw_connection_t *c = owners[i];
+      if (c->generation != generations[i])
+        continue; /* the slot was closed and reused by an accept above */
+      if (c->state == LW_CONN_READING)
+        on_readable(c);
+      else if (c->state == LW_CONN_WRITING)
+        on_writable(c);
+      else if (c->state == LW_CONN_WAITING)
+        close_connection(c); /* hung up: nobody is left to take the profile */
     }
     now = now_ms();
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
@@ -267,78 +442,141 @@ static void *thread_main(void *argument) {
   return NULL;
 }
 
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+static int add_static_tls(struct dl_phdr_info *info, size_t size, void *context) {
+  (void)size;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_TLS)
+      *(size_t *)context += info->dlpi_phdr[i].p_memsz + info->dlpi_phdr[i].p_align;
+  return 0;
+}
+
+/* glibc carves a thread's static TLS (the TLS blocks of the program and the libraries it
+ * started with, hundreds of KiB in some C++ and Rust programs) out of the stack size it is
+ * given, and refuses with EINVAL when it does not fit: the stack is that much larger. */
+static int create_thread(void) {
+  if (!agent_thread.static_tls)
+    dl_iterate_phdr(add_static_tls, &agent_thread.static_tls);
+  size_t stack = THREAD_STACK + ((agent_thread.static_tls + 65535) & ~(size_t)65535);
+  pthread_attr_t attr;
+  int result = pthread_attr_init(&attr);
+  if (result != 0)
+    return result;
+  /* The estimate misses glibc's surplus and alignment: grown further if still refused. */
+  for (int attempt = 0; attempt < 6; attempt++, stack *= 2) {
+    result = pthread_attr_setstacksize(&attr, stack);
+    if (result == 0)
+      result = lw__real.pthread_create(&agent_thread.thread, &attr, thread_main, NULL);
+    if (result != EINVAL)
+      break;
+  }
+  pthread_attr_destroy(&attr);
+  return result;
+}
+
+static void close_all(void) {
+  lw__agent_fd_close(&agent_thread.control.fd);
+  lw__agent_fd_close(&agent_thread.http.fd);
+  lw__agent_fd_close(&agent_thread.wake_read);
+  lw__agent_fd_close(&agent_thread.wake_write);
+  agent_thread.control.wanted = agent_thread.http.wanted = false;
+}
+
 void lw__agent_thread_start(void) {
   if (agent_thread.state == THREAD_RUNNING || lw__agent_state != LW_AGENT_READY)
     return;
+  int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
   agent_thread.state = THREAD_OFF;
   agent_thread.owner_pid = getpid();
   __atomic_store_n(&agent_thread.stop, 0, __ATOMIC_RELEASE);
+  /* The history alone starts no thread: without control socket, HTTP or stats line it is
+   * taken once, at exit. */
   if (lw__options.control)
-    agent_thread.control_fd = lw__control_listen();
+    open_listener(&agent_thread.control, LW_PROTOCOL_CONTROL);
   if (lw__options.http[0])
-    agent_thread.http_fd = lw__http_listen();
-  bool work = agent_thread.control_fd >= 0 || agent_thread.http_fd >= 0 ||
-              lw__options.log_interval_ms || lw__options.history_interval_ms;
-  if (work)
-    agent_thread.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (work && agent_thread.wake_fd >= 0) {
+    open_listener(&agent_thread.http, LW_PROTOCOL_HTTP);
+  bool work = agent_thread.control.fd.fd >= 0 || agent_thread.http.fd.fd >= 0 ||
+              lw__options.log_interval_ms;
+  if (work && open_wake_pipe()) {
     /* The thread inherits the creator's signal mask: block everything around creation. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (lw__real.pthread_create(&agent_thread.thread, &attr, thread_main, NULL) == 0)
-      agent_thread.state = THREAD_RUNNING;
-    else
-      lw__log("cannot start the agent thread: %s; no control socket", strerror(errno));
-    pthread_attr_destroy(&attr);
+    int result = create_thread();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (result == 0) {
+      __atomic_store_n(&agent_thread.state, THREAD_RUNNING, __ATOMIC_RELEASE);
+    } else {
+      lw__log("cannot start the agent thread: %s; no control socket or HTTP endpoint",
+              strerror(result));
+      close_all();
+      lw__control_close_listener(); /* no socket left that nobody answers */
+    }
+  } else if (work) {
+    lw__log("cannot make the agent thread's wake-up pipe: %s; no control socket or HTTP "
+            "endpoint", strerror(errno));
+    close_all();
+    lw__control_close_listener();
   }
   lw__guard_exit(t);
+  errno = saved_errno;
 }
 
 void lw__agent_thread_maybe_start(void) {
-  if (LW_UNLIKELY(__atomic_load_n(&agent_thread.state, __ATOMIC_RELAXED) == THREAD_WANTED))
-    lw__agent_thread_start();
+  if (LW_UNLIKELY(__atomic_load_n(&agent_thread.state, __ATOMIC_RELAXED) == THREAD_WANTED) &&
+      lw__now_ms() >= agent_thread.start_after_ms) {
+    int wanted = THREAD_WANTED;
+    /* One of the child's threads starts it. */
+    if (__atomic_compare_exchange_n(&agent_thread.state, &wanted, THREAD_STARTING, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+      lw__agent_thread_start();
+  }
 }
 
 void lw__agent_thread_stop(void) {
-  if (agent_thread.state != THREAD_RUNNING || agent_thread.owner_pid != getpid())
+  if (__atomic_load_n(&agent_thread.state, __ATOMIC_ACQUIRE) != THREAD_RUNNING ||
+      agent_thread.owner_pid != getpid())
     return;
+  int saved_errno = errno;
   __atomic_store_n(&agent_thread.stop, 1, __ATOMIC_RELEASE);
-  uint64_t one = 1;
-  ssize_t ignored = write(agent_thread.wake_fd, &one, sizeof one);
-  (void)ignored;
+  /* Written only if the pipe is still ours (the program may have reused the number, as
+   * `exec 4>x.log` in bash does); otherwise the thread sees the flag within a second. */
+  lw_agent_fd_t wake = agent_thread.wake_write;
+  if (lw__agent_fd_check(&wake)) {
+    char one = 1;
+    ssize_t ignored = write(wake.fd, &one, 1);
+    (void)ignored;
+  }
   struct timespec limit;
   clock_gettime(CLOCK_REALTIME, &limit);
   limit.tv_sec += 2;
-  if (pthread_timedjoin_np(agent_thread.thread, NULL, &limit) == 0)
+  if (pthread_timedjoin_np(agent_thread.thread, NULL, &limit) == 0) {
     agent_thread.state = THREAD_OFF;
+    close_all();
+  }
   lw__control_close_listener();
+  errno = saved_errno;
 }
 
 /* The child of a fork has no agent thread, and the listeners and connections it inherited
- * are its parent's: close them here, start its own later. */
+ * are its parent's: close them here (those still the agent's), start its own later. */
 void lw__agent_thread_postfork_child(void) {
   if (agent_thread.state != THREAD_RUNNING)
     return;
+  int saved_errno = errno;
   for (int i = 0; i < MAX_CONNECTIONS; i++) {
     lw_connection_t *c = &agent_thread.connections[i];
     if (c->state != LW_CONN_FREE)
-      close(c->fd);
-    c->fd = -1;
+      lw__agent_fd_close(&c->sock);
+    c->sock = LW_AGENT_FD_NONE;
     c->state = LW_CONN_FREE; /* buffers belong to the parent's state: left alone */
   }
-  if (agent_thread.control_fd >= 0)
-    close(agent_thread.control_fd);
-  if (agent_thread.http_fd >= 0)
-    close(agent_thread.http_fd);
-  if (agent_thread.wake_fd >= 0)
-    close(agent_thread.wake_fd);
-  agent_thread.control_fd = agent_thread.http_fd = agent_thread.wake_fd = -1;
+  close_all();
+  agent_thread.control.reopens = agent_thread.http.reopens = 0;
+  agent_thread.start_after_ms = lw__now_ms() + FORK_CHILD_DELAY_MS;
   __atomic_store_n(&agent_thread.state, THREAD_WANTED, __ATOMIC_RELAXED);
+  errno = saved_errno;
 }

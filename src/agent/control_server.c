@@ -48,9 +48,15 @@ static bool private_dir(const char *dir) {
 int lw__control_listen(void) {
   char dirs[2][256];
   int n = lw_control_dirs(lw__environ_value("XDG_RUNTIME_DIR"), (unsigned)geteuid(), dirs);
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  start_unix_seconds = (uint64_t)now.tv_sec;
+  static pid_t started_pid;
+  if (started_pid != getpid()) { /* this process's start, not a reopened socket's */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    start_unix_seconds = (uint64_t)now.tv_sec;
+    started_pid = getpid();
+  }
+  /* A fork child's copy names its parent's socket: never unlinked from here. */
+  socket_path[0] = '\0';
   for (int i = 0; i < n; i++) {
     if (!private_dir(dirs[i]))
       continue;

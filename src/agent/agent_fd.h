@@ -1,0 +1,35 @@
+/*
+ * agent_fd.h - the descriptors the agent keeps open (listening sockets, client connections,
+ * the agent thread's wake-up pipe), kept out of the host program's way (agent_fd.c).
+ *
+ * The numbers belong to the program: it may close them (a daemon closing 0..1023), put its
+ * own files there (`exec 4>x.log`, dup2) or expect them free (its first open() returns 3).
+ * So each one is moved high at once, and checked before every use: a descriptor the
+ * program closed or replaced is abandoned, never read, written or closed by the agent again.
+ */
+#ifndef LW_AGENT_AGENT_FD_H
+#define LW_AGENT_AGENT_FD_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct lw_agent_fd {
+  int fd; /* -1: none (never opened, closed, or abandoned) */
+  dev_t dev;
+  ino_t ino;
+  mode_t type; /* st_mode & S_IFMT */
+} lw_agent_fd_t;
+
+#define LW_AGENT_FD_NONE ((lw_agent_fd_t){.fd = -1})
+
+/* Takes a descriptor the agent has just created: moves it to a high number (close-on-exec,
+ * the low one closed) and remembers what it is. False (and fd closed) if it cannot be
+ * identified; when no high number is free it stays where it is, still checked. */
+bool lw__agent_fd_adopt(lw_agent_fd_t *out, int fd);
+/* True when a->fd is still the descriptor the agent adopted. Otherwise the program closed
+ * or replaced it: a->fd becomes -1 and the number is left alone. */
+bool lw__agent_fd_check(lw_agent_fd_t *a);
+/* Closes it if it is still the agent's (else only forgets it); a->fd becomes -1. */
+void lw__agent_fd_close(lw_agent_fd_t *a);
+
+#endif
