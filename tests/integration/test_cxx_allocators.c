@@ -129,6 +129,8 @@ static void exact_case(const setup_t *s) {
   expect_site(s, &t.profile, "new_aligned_nothrow", 1, 128);
   expect_site(s, &t.profile, "new_array_aligned_nothrow", 1, 256);
   expect_site(s, &t.profile, "leak_big", 2048, 8 << 20);
+  expect_site(s, &t.profile, "thread_leak", 400, 400 * 512);
+  assert_int_equal(harness_site(&t.profile, "thread_leak").alloc_objects, 4400);
   const char *chain[] = {"leak_big", "main"};
   if (!harness_has_chain(&t.profile, chain, 2))
     fail_msg("%s: no stack leak_big <- main", s->name);
