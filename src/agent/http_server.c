@@ -8,6 +8,10 @@
  * (with X-Go-Pprof: 1, which pprof uses to show them). Requests are parsed by
  * src/common/http_request.c with hard limits; every connection closes after one reply.
  * Loopback only unless LEAKWATCH_HTTP_ALLOW_REMOTE=1. Runs on the agent thread.
+ *
+ * What a reply may cost the host is bounded (issue 13): replies waiting for their clients
+ * hold at most lw__reply_budget() bytes together; a reply that would take more while others
+ * are held gets 503 with Retry-After, and a text profile (?debug=1) is cut to the room left.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent/connection.h"
+#include "agent/export_reply.h"
 #include "common/fmt.h"
 #include "common/http_request.h"
 #include "common/procfs.h"
@@ -129,16 +134,71 @@ typedef struct {
   bool head_only;
 } exchange_t;
 
+/* Replies up to this size are always made: errors and small pages never meet the budget. */
+enum { SMALL_REPLY = 64 * 1024, RETRY_AFTER_SECONDS = 5 };
+
+static void reply_parts(exchange_t *x, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len,
+                        const void *tail, size_t tail_len, bool check_budget);
+
+/* 503 with Retry-After: the replies held now leave no room for this one. */
+static void reply_busy(exchange_t *x, uint64_t held, uint64_t budget, size_t len) {
+  char body[320];
+  lw_fmt(body, sizeof body,
+         "leakwatch: replies not yet taken by their clients hold %llu KiB of the %llu KiB "
+         "this process lets them hold (LEAKWATCH_REPLY_MEMORY); this one needs %llu KiB: "
+         "retry in a few seconds\n",
+         (unsigned long long)(held >> 10), (unsigned long long)(budget >> 10),
+         (unsigned long long)(len >> 10));
+  char headers[96];
+  lw_fmt(headers, sizeof headers, "Retry-After: %d\r\nX-Go-Pprof: 1\r\n", RETRY_AFTER_SECONDS);
+  reply_parts(x, 503, "text/plain; charset=utf-8", headers, body, strlen(body), NULL, 0, false);
+}
+
+/* Makes the reply (headers, body, tail). With check_budget, a reply bigger than SMALL_REPLY
+ * that would take the replies held past the budget gets 503 instead; alone, a reply is
+ * always made (a profile must be obtainable, one client at a time). */
+static void reply_parts(exchange_t *x, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len,
+                        const void *tail, size_t tail_len, bool check_budget) {
+  if (check_budget && !x->head_only && len + tail_len > SMALL_REPLY) {
+    uint64_t held = lw__reply_held(), budget = lw__reply_budget();
+    if (held && held + len + tail_len > budget) {
+      reply_busy(x, held, budget, len + tail_len);
+      return;
+    }
+  }
+  lw_buf_t *out = &x->connection->reply;
+  char head[1024];
+  size_t head_len = lw_fmt(head, sizeof head,
+                           "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Content-Type-Options: "
+                           "nosniff\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                           status, lw_http_status_reason(status), content_type,
+                           extra_headers ? extra_headers : "", len + tail_len);
+  if (head_len >= sizeof head) {
+    out->failed = true;
+    return;
+  }
+  size_t total = head_len + (x->head_only ? 0 : len + tail_len);
+  if (!out->cap) {
+    /* The exact size, in one block: a reply held for its client costs what it says. */
+    out->data = lw_alloc(out->allocator, total);
+    if (!out->data) {
+      out->failed = true;
+      return;
+    }
+    out->cap = total;
+  }
+  lw_buf_append(out, head, head_len);
+  if (!x->head_only) {
+    lw_buf_append(out, body, len);
+    lw_buf_append(out, tail, tail_len);
+  }
+}
+
 static void reply(exchange_t *x, int status, const char *content_type, const char *extra_headers,
                   const void *body, size_t len) {
-  lw_buf_t *out = &x->connection->reply;
-  lw_buf_printf(out,
-                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Content-Type-Options: nosniff\r\n%s"
-                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                status, lw_http_status_reason(status), content_type, extra_headers ? extra_headers : "",
-                len);
-  if (!x->head_only)
-    lw_buf_append(out, body, len);
+  reply_parts(x, status, content_type, extra_headers, body, len, NULL, 0, true);
 }
 
 static void reply_text(exchange_t *x, int status, const char *extra_headers, const char *text) {
@@ -165,18 +225,52 @@ static void reply_buffer(exchange_t *x, int status, const char *content_type,
 
 enum { WINDOW_HEAP = 1, WINDOW_ALLOCS = 2, MAX_SECONDS = 3600 };
 
+typedef struct {
+  exchange_t *x;
+  const char *content_type;
+  const char *headers;
+  const lw_buf_t *tail; /* appended to a text profile (the stats lines), or NULL */
+  bool check_budget;    /* false for text, already cut to the room left */
+} profile_reply_t;
+
+/* Sink of lw__export_profile_into: the profile goes from the export's scratch memory
+ * straight into the reply, one copy. */
+static int profile_into_reply(const uint8_t *bytes, size_t len, void *context) {
+  profile_reply_t *r = context;
+  reply_parts(r->x, 200, r->content_type, r->headers, bytes, len,
+              r->tail ? r->tail->data : NULL, r->tail ? r->tail->len : 0, r->check_budget);
+  return 0;
+}
+
 static void send_profile(exchange_t *x, const lw_export_options_t *options, const char *filename) {
-  uint8_t *bytes = NULL;
-  size_t len = 0;
-  if (lw__export_profile_bytes(options, &lw__output_allocator, &bytes, &len) < 0) {
-    pprof_error(x, 500, "could not build the profile: out of memory");
-    return;
-  }
   char disposition[96];
   lw_fmt(disposition, sizeof disposition, "Content-Disposition: attachment; filename=\"%s\"\r\n",
          filename);
-  reply(x, 200, "application/octet-stream", disposition, bytes, len);
-  lw__output_allocator.release(NULL, bytes, len);
+  profile_reply_t r = {x, "application/octet-stream", disposition, NULL, true};
+  if (lw__export_profile_into(options, 0, profile_into_reply, &r) < 0)
+    pprof_error(x, 500, "could not build the profile: out of memory");
+}
+
+/* A text profile (?debug=1), cut to the room the reply budget leaves (the stats lines of
+ * `tail` included); 503 when there is hardly any. */
+static void send_profile_text(exchange_t *x, const lw_export_options_t *options,
+                              const lw_buf_t *tail) {
+  if (lw_buf_failed(tail)) {
+    pprof_error(x, 500, "could not build the profile: out of memory");
+    return;
+  }
+  uint64_t held = lw__reply_held(), budget = lw__reply_budget();
+  uint64_t room = budget > held ? budget - held : 0;
+  size_t limit = SMALL_REPLY; /* alone, at least this much */
+  if (room > 2 * SMALL_REPLY + tail->len)
+    limit = (size_t)(room - SMALL_REPLY - tail->len); /* the maps and the omission note */
+  else if (held) {
+    reply_busy(x, held, budget, 2 * SMALL_REPLY + tail->len);
+    return;
+  }
+  profile_reply_t r = {x, "text/plain; charset=utf-8", NULL, tail, false};
+  if (lw__export_profile_into(options, limit, profile_into_reply, &r) < 0)
+    pprof_error(x, 500, "could not build the profile: out of memory");
 }
 
 /* End of a ?seconds=N window: Go's delta profile (p1 - p0, in-use included). */
@@ -218,17 +312,6 @@ static bool query_int(lw_http_slice_t query, const char *name, long long *value,
   return true;
 }
 
-/* The legacy text form of a profile (?debug=1) into text; on failure replies 500 and
- * returns false. */
-static bool profile_text(exchange_t *x, const lw_export_options_t *options, lw_buf_t *text) {
-  lw_buf_init(text, &lw__output_allocator);
-  if (lw__export_profile_text(options, text) == 0)
-    return true;
-  lw_buf_free(text);
-  pprof_error(x, 500, "could not build the profile: out of memory");
-  return false;
-}
-
 /* /debug/pprof/threadcreate and /debug/pprof/fd: exact counts of what is live now. */
 static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_kind_t kind) {
   long long debug = 0, seconds = 0;
@@ -246,9 +329,9 @@ static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_ki
   lw_export_options_t options = {.kind = kind};
   const char *name = kind == LW_EXPORT_FDS ? "fd" : "threadcreate";
   if (debug > 0) {
-    lw_buf_t text;
-    if (profile_text(x, &options, &text))
-      reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
+    lw_buf_t none;
+    lw_buf_init(&none, lw__transient_allocator);
+    send_profile_text(x, &options, &none);
     return;
   }
   send_profile(x, &options, name);
@@ -289,17 +372,17 @@ static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
    * returns memory to the system but frees nothing): accepted and ignored. */
   lw_export_options_t options = {.alloc_default = allocs};
   if (debug > 0) {
-    lw_buf_t text;
-    if (!profile_text(x, &options, &text))
-      return;
+    lw_buf_t stats_text;
+    lw_buf_init(&stats_text, lw__transient_allocator);
     lw_stats_t s;
     lw_stats(&s, sizeof s);
-    lw_buf_append_str(&text, "\n# leakwatch stats\n");
+    lw_buf_append_str(&stats_text, "\n# leakwatch stats\n");
 #define LW_STATS_LINE(name, description) \
-  lw_buf_printf(&text, "# " #name " = %llu\n", (unsigned long long)s.name);
+  lw_buf_printf(&stats_text, "# " #name " = %llu\n", (unsigned long long)s.name);
     LW_STATS_FIELDS(LW_STATS_LINE)
 #undef LW_STATS_LINE
-    reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &text);
+    send_profile_text(x, &options, &stats_text);
+    lw_buf_free(&stats_text);
     return;
   }
   send_profile(x, &options, allocs ? "allocs" : "heap");
@@ -349,7 +432,7 @@ static void serve_symbol(exchange_t *x, const char *input, size_t len) {
     p = word_end + 1;
   }
   lw_buf_t body;
-  lw_buf_init(&body, &lw__output_allocator);
+  lw_buf_init(&body, lw__transient_allocator);
   lw_buf_append_str(&body, "num_symbols: 1\n");
   symbol_reply_t r = {&body};
   if (n)
@@ -371,7 +454,7 @@ static void serve_index(exchange_t *x) {
   lw_stats_t s;
   lw_stats(&s, sizeof s);
   lw_buf_t page;
-  lw_buf_init(&page, &lw__output_allocator);
+  lw_buf_init(&page, lw__transient_allocator);
   lw_buf_printf(&page,
                 "<html>\n<head>\n<title>/debug/pprof/</title>\n</head>\n<body>\n/debug/pprof/<br>\n"
                 "<br>\nTypes of profiles available:\n<table>\n"
@@ -444,12 +527,12 @@ bool lw__http_handle(lw_connection_t *c) {
   }
   if (path_is(r.path, "/metrics")) {
     lw_buf_t text;
-    lw_buf_init(&text, &lw__output_allocator);
+    lw_buf_init(&text, lw__transient_allocator);
     lw__metrics_prometheus(&text);
     reply_buffer(&x, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &text);
   } else if (path_is(r.path, "/debug/vars")) {
     lw_buf_t json;
-    lw_buf_init(&json, &lw__output_allocator);
+    lw_buf_init(&json, lw__transient_allocator);
     lw__metrics_vars(&json);
     reply_buffer(&x, 200, "application/json; charset=utf-8", NULL, &json);
   } else if (path_is(r.path, "/debug/pprof/") || path_is(r.path, "/debug/pprof")) {

@@ -11,17 +11,26 @@
  *
  * In-use values come from the per-stack counters, not from a walk of the live table, so
  * taking a profile never blocks allocating threads. One export runs at a time (export_lock);
- * all its memory is scratch memory returned at the end.
+ * all its memory is scratch memory returned at the end. fork() does not take export_lock:
+ * a host that forks while a client pulls a big profile must not wait for it (issue 13). The
+ * child, where the exporting thread does not exist, gets a fresh lock and sees the scratch
+ * memory wiped (arena.c); the table locks an export takes are each held briefly.
+ *
+ * Replies are memory the host pays for until the client takes them: the output allocator
+ * counts what its blocks hold, and lw__reply_budget() says how much they may hold at once
+ * (export_reply.h).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h> /* free() for __cxa_demangle results */
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/export_reply.h"
 #include "agent/maps_reader.h"
 #include "common/file.h"
 #include "common/fmt.h"
@@ -30,8 +39,26 @@
 #include "common/profile.h"
 
 static pthread_mutex_t export_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held around the export's calls into the dynamic loader (dl_iterate_phdr, dlsym), which
+ * take the loader's own locks: fork waits for these short calls, so a child never inherits
+ * a loader lock held by an exporting thread it does not have. */
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int collect_mappings(lw_object_mapping_t **mappings, size_t *n) {
+  pthread_mutex_lock(&loader_lock);
+  int result = lw__mappings_collect(mappings, n);
+  pthread_mutex_unlock(&loader_lock);
+  return result;
+}
 
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+static demangle_fn find_demangler(void) {
+  pthread_mutex_lock(&loader_lock);
+  demangle_fn fn = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+  pthread_mutex_unlock(&loader_lock);
+  return fn;
+}
 
 typedef struct {
   lw_profile_t profile;
@@ -393,7 +420,7 @@ static int build_profile(exporter_t *x) {
            (int)getpid(), kind == LW_EXPORT_FDS ? "file descriptors" : "threads");
   lw_profile_add_comment(p, comment);
 
-  if (lw__mappings_collect(&x->mappings, &x->n_mappings) < 0)
+  if (collect_mappings(&x->mappings, &x->n_mappings) < 0)
     return -1;
   size_t n = x->n_mappings ? x->n_mappings : 1;
   x->mapping_ids = lw_alloc(&lw__scratch_allocator, n * sizeof(uint64_t));
@@ -411,7 +438,7 @@ static int build_profile(exporter_t *x) {
   for (size_t i = 0; i < x->n_mappings; i++)
     if (x->mappings[i].unload_epoch == UINT32_MAX)
       mapping_id_for(x, i);
-  x->demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+  x->demangle = find_demangler();
 
   uint32_t count = lw__stacks_count();
   if (x->options->inuse_since) {
@@ -446,8 +473,8 @@ static int build_profile(exporter_t *x) {
   return p->failed ? -1 : 0;
 }
 
-static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
-                       uint8_t **out, size_t *len, lw_buf_t *text);
+static int export_with(const lw_export_options_t *options, size_t text_limit,
+                       lw_export_sink_fn sink, void *context);
 
 /* ---- text forms --------------------------------------------------------------------- */
 
@@ -468,15 +495,60 @@ static bool copy_maps_line(const lw_maps_line_t *line, void *context) {
   return true;
 }
 
+/* The value samples are ordered by in the text form (Go's order: in-use bytes, or the
+ * count, largest first). */
+static int64_t text_key(const lw_profile_t *p, uint32_t sample, bool counts) {
+  const lw_profile_sample_t *s = &p->samples[sample];
+  uint32_t v = counts ? 0 : 3;
+  return v < s->n_values ? lw_sample_values(p, s)[v] : 0;
+}
+
+/* Heapsort of sample indices by text_key, largest first (no qsort: glibc's may malloc). */
+static void sift_down(const lw_profile_t *p, uint32_t *order, size_t root, size_t n, bool counts) {
+  for (;;) {
+    size_t child = 2 * root + 1;
+    if (child >= n)
+      return;
+    if (child + 1 < n && text_key(p, order[child + 1], counts) < text_key(p, order[child], counts))
+      child++;
+    if (text_key(p, order[root], counts) <= text_key(p, order[child], counts))
+      return;
+    uint32_t t = order[root];
+    order[root] = order[child];
+    order[child] = t;
+    root = child;
+  }
+}
+static void sort_largest_first(const lw_profile_t *p, uint32_t *order, size_t n, bool counts) {
+  for (size_t i = n / 2; i-- > 0;)
+    sift_down(p, order, i, n, counts);
+  for (size_t end = n; end > 1; end--) { /* a min-heap: the smallest goes to the back */
+    uint32_t t = order[0];
+    order[0] = order[end - 1];
+    order[end - 1] = t;
+    sift_down(p, order, 0, end - 1, counts);
+  }
+}
+
 /* Renders the built profile like gperftools' heap profile (kind "heapprofile": values are
- * already estimates, so pprof must not scale them again), with Go's "#" naming lines. */
-static void render_text(const exporter_t *x, lw_buf_t *out) {
+ * already estimates, so pprof must not scale them again), with Go's "#" naming lines.
+ * Samples come largest first, as Go writes them; with a limit, the samples that do not fit
+ * are left out and a "#" line (a comment to pprof's parser) says how many are shown. */
+static void render_text(const exporter_t *x, lw_buf_t *out, size_t limit) {
   const lw_profile_t *p = &x->profile;
   int64_t totals[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < p->n_samples; i++)
     for (uint32_t v = 0; v < p->samples[i].n_values && v < 4; v++)
       totals[v] += lw_sample_values(p, &p->samples[i])[v];
   bool counts = x->options->kind != LW_EXPORT_HEAP;
+  uint32_t *order = lw_alloc(&lw__scratch_allocator, (p->n_samples ? p->n_samples : 1) * 4);
+  if (!order) {
+    out->failed = true;
+    return;
+  }
+  for (size_t i = 0; i < p->n_samples; i++)
+    order[i] = (uint32_t)i;
+  sort_largest_first(p, order, p->n_samples, counts);
   if (counts) /* Go's count profiles: "threadcreate profile: total N", "N @ pc pc ..." */
     lw_buf_printf(out, "%s profile: total %lld\n",
                   x->options->kind == LW_EXPORT_FDS ? "fd" : "threadcreate", (long long)totals[0]);
@@ -484,8 +556,10 @@ static void render_text(const exporter_t *x, lw_buf_t *out) {
     lw_buf_printf(out, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n",
                   (long long)totals[2], (long long)totals[3], (long long)totals[0],
                   (long long)totals[1]);
-  for (size_t i = 0; i < p->n_samples; i++) {
-    const lw_profile_sample_t *s = &p->samples[i];
+  size_t shown = 0;
+  for (; shown < p->n_samples; shown++) {
+    size_t before = out->len;
+    const lw_profile_sample_t *s = &p->samples[order[shown]];
     const int64_t *v = lw_sample_values(p, s);
     if (counts)
       lw_buf_printf(out, "%lld @", (long long)v[0]);
@@ -506,26 +580,74 @@ static void render_text(const exporter_t *x, lw_buf_t *out) {
                       location_name(p, l));
     }
     lw_buf_append_byte(out, '\n');
+    if (limit && out->len > limit) {
+      out->len = before;
+      break;
+    }
   }
+  if (shown < p->n_samples)
+    lw_buf_printf(out,
+                  "# leakwatch: the %zu largest of %zu samples; the rest did not fit in the "
+                  "%zu bytes this reply may take (the gzipped profile, without debug=1, has "
+                  "them all)\n\n",
+                  shown, p->n_samples, limit);
   if (counts)
     return; /* Go's count profiles end here */
   lw_buf_append_str(out, "MAPPED_LIBRARIES:\n");
   lw__maps_for_each(copy_maps_line, out);
 }
 
+typedef struct {
+  const lw_allocator_t *allocator;
+  uint8_t **out;
+  size_t *len;
+} copy_out_t;
+
+/* Sink of lw__export_profile_bytes: one exact-size copy out of the scratch memory. A reply
+ * (the output allocator) that would take more than what is left of the reply budget is
+ * refused, unless nothing else is held: a profile can always be had, one at a time. */
+static int copy_out(const uint8_t *bytes, size_t len, void *context) {
+  copy_out_t *c = context;
+  if (c->allocator == &lw__output_allocator) {
+    uint64_t held = lw__reply_held(), budget = lw__reply_budget();
+    if (held && held + len > budget)
+      return -EBUSY;
+  }
+  uint8_t *copy = lw_alloc(c->allocator, len ? len : 1);
+  if (!copy)
+    return -ENOMEM;
+  memcpy(copy, bytes, len);
+  *c->out = copy;
+  *c->len = len;
+  return 0;
+}
+
 int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
                              uint8_t **out, size_t *len) {
-  return export_with(options, allocator, out, len, NULL);
+  copy_out_t c = {allocator, out, len};
+  return export_with(options, 0, copy_out, &c);
+}
+
+static int append_text(const uint8_t *bytes, size_t len, void *context) {
+  lw_buf_append(context, bytes, len);
+  return lw_buf_failed(context) ? -ENOMEM : 0;
 }
 
 int lw__export_profile_text(const lw_export_options_t *options, lw_buf_t *out) {
-  return export_with(options, NULL, NULL, NULL, out);
+  return export_with(options, SIZE_MAX, append_text, out);
 }
 
-/* Builds the profile; then either gzips its encoding into *out (allocator) or renders the
- * text form into text. */
-static int export_with(const lw_export_options_t *options, const lw_allocator_t *allocator,
-                       uint8_t **out, size_t *len, lw_buf_t *text) {
+int lw__export_profile_into(const lw_export_options_t *options, size_t text_limit,
+                            lw_export_sink_fn sink, void *context) {
+  return export_with(options, text_limit, sink, context);
+}
+
+/* Builds the profile in scratch memory, gzipped (text_limit 0) or as text of at most about
+ * text_limit bytes (SIZE_MAX: no limit), and hands it to sink before the scratch memory is
+ * returned. Scratch memory is the one export's (export_lock), so a reply costs the host at
+ * most one copy beyond it. */
+static int export_with(const lw_export_options_t *options, size_t text_limit,
+                       lw_export_sink_fn sink, void *context) {
   static const lw_export_options_t plain;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
@@ -534,23 +656,18 @@ static int export_with(const lw_export_options_t *options, const lw_allocator_t 
   memset(&x, 0, sizeof x);
   x.options = options ? options : &plain;
   int result = -ENOMEM;
-  if (text) {
-    if (build_profile(&x) == 0) {
-      render_text(&x, text);
-      result = lw_buf_failed(text) ? -ENOMEM : 0;
-    }
-  } else {
-    lw_buf_t raw, gz;
-    lw_buf_init(&raw, &lw__scratch_allocator);
-    lw_buf_init(&gz, allocator);
-    if (build_profile(&x) == 0 && lw_profile_encode(&x.profile, &raw) == 0 &&
-        lw_gzip_compress(raw.data, raw.len, &gz, 1) == 0) {
-      *out = gz.data;
-      *len = gz.len;
-      result = 0;
-    } else {
-      lw_buf_free(&gz);
-    }
+  lw_buf_t raw, out;
+  lw_buf_init(&raw, &lw__scratch_allocator);
+  lw_buf_init(&out, &lw__scratch_allocator);
+  if (build_profile(&x) == 0) {
+    bool text = text_limit != 0;
+    if (text)
+      render_text(&x, &out, text_limit == SIZE_MAX ? 0 : text_limit);
+    else if (lw_profile_encode(&x.profile, &raw) != 0 ||
+             lw_gzip_compress(raw.data, raw.len, &out, 1) != 0)
+      out.failed = true;
+    if (!lw_buf_failed(&out))
+      result = sink(out.data, out.len, context);
   }
   lw__scratch_release_all();
   pthread_mutex_unlock(&export_lock);
@@ -558,22 +675,37 @@ static int export_with(const lw_export_options_t *options, const lw_allocator_t 
   return result;
 }
 
-/* A private allocator for the output bytes, so they survive lw__scratch_release_all. */
+/* ---- output memory: blocks that survive lw__scratch_release_all ------------------------- */
+
+/* Bytes held by lw__output_allocator's blocks: replies waiting for their clients, and
+ * their bodies being built (the agent thread's). Files written at exit or by
+ * lw_write_profile use file_allocator, which is not counted. */
+static uint64_t output_held;
+
+/* Each block is its own mapping with a 16-byte header (its mapped size). Its pages come
+ * back zeroed in a fork child (MADV_WIPEONFORK): a reply being sent belongs to the parent's
+ * client, and the child must neither pay for it nor send it. A zero header is such a block,
+ * which release leaves alone. */
 static void *map_alloc(void *context, size_t size) {
-  (void)context;
   size_t *block = lw__arena_map(size + 16);
   if (!block)
     return NULL;
+  (void)madvise(block, size + 16, MADV_WIPEONFORK);
   block[0] = size + 16;
+  if (context)
+    __atomic_add_fetch((uint64_t *)context, size + 16, __ATOMIC_RELAXED);
   return block + 2;
 }
 static void map_release(void *context, void *p, size_t size) {
-  (void)context;
   (void)size;
-  if (p) {
-    size_t *block = (size_t *)p - 2;
-    lw__arena_unmap(block, block[0]);
-  }
+  if (!p)
+    return;
+  size_t *block = (size_t *)p - 2;
+  if (!block[0])
+    return; /* wiped by fork: the parent's */
+  if (context)
+    __atomic_sub_fetch((uint64_t *)context, block[0], __ATOMIC_RELAXED);
+  lw__arena_unmap(block, block[0]);
 }
 static void *map_resize(void *context, void *p, size_t old_size, size_t new_size) {
   void *grown = map_alloc(context, new_size);
@@ -583,14 +715,39 @@ static void *map_resize(void *context, void *p, size_t old_size, size_t new_size
   }
   return grown;
 }
-const lw_allocator_t lw__output_allocator = {map_alloc, map_resize, map_release, NULL};
+const lw_allocator_t lw__output_allocator = {map_alloc, map_resize, map_release, &output_held};
+static const lw_allocator_t file_allocator = {map_alloc, map_resize, map_release, NULL};
+const lw_allocator_t *const lw__transient_allocator = &file_allocator;
+
+uint64_t lw__reply_held(void) { return __atomic_load_n(&output_held, __ATOMIC_RELAXED); }
+
+/* The smaller of LEAKWATCH_REPLY_MEMORY and half the process's resident memory without the
+ * replies (but at least 8 MiB): the replies of any number of clients cost a small process
+ * little, a big one at most the option's 64 MiB. */
+uint64_t lw__reply_budget(void) {
+  enum { FLOOR = 8 << 20 };
+  uint64_t limit = lw__options.reply_memory;
+  char text[256];
+  ssize_t n = lw_proc_read_path("/proc/self/statm", text, sizeof text - 1);
+  lw_proc_statm_t statm;
+  uint64_t half = FLOOR;
+  if (n > 0 && lw_procfs_parse_statm(text, (size_t)n, &statm) == 0) {
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t rss = statm.resident_pages * (uint64_t)(page > 0 ? page : 4096);
+    uint64_t held = lw__reply_held(); /* the host's own memory, without the replies */
+    rss = rss > held ? rss - held : 0;
+    if (rss / 2 > half)
+      half = rss / 2;
+  }
+  return limit < half ? limit : half;
+}
 
 int lw__export_profile(const char *path) { return lw__export_profile_with(path, NULL); }
 
 int lw__export_profile_with(const char *path, const lw_export_options_t *options) {
   uint8_t *bytes = NULL;
   size_t len = 0;
-  int result = lw__export_profile_bytes(options, &lw__output_allocator, &bytes, &len);
+  int result = lw__export_profile_bytes(options, &file_allocator, &bytes, &len);
   if (result == 0) {
     lw_thread_state_t *t = &lw__thread;
     lw__guard_enter(t);
@@ -615,7 +772,7 @@ int lw__export_symbolize(const uint64_t *addresses, size_t n,
   x.options = &plain;
   int result = -ENOMEM;
   lw_profile_init(&x.profile, &lw__scratch_allocator);
-  if (lw__mappings_collect(&x.mappings, &x.n_mappings) == 0) {
+  if (collect_mappings(&x.mappings, &x.n_mappings) == 0) {
     size_t m = x.n_mappings ? x.n_mappings : 1;
     x.mapping_ids = lw_alloc(&lw__scratch_allocator, m * sizeof(uint64_t));
     x.symbols = lw_alloc(&lw__scratch_allocator, m * sizeof(lw_elf_symbols_t *));
@@ -626,7 +783,7 @@ int lw__export_symbolize(const uint64_t *addresses, size_t n,
       memset(x.mapping_ids, 0, m * sizeof(uint64_t));
       memset(x.symbols_tried, 0, m * sizeof(bool));
       memset(x.mapping_unnamed, 0, m * sizeof(bool));
-      x.demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+      x.demangle = find_demangler();
       uint32_t epoch = lw__mappings_epoch();
       for (size_t i = 0; i < n; i++) {
         uint64_t id = location_for(&x, addresses[i], epoch);
@@ -646,8 +803,15 @@ int lw__export_symbolize(const uint64_t *addresses, size_t n,
   return result;
 }
 
-/* An export in progress on another thread must not leave export_lock held in a fork child
- * (its exit profile would wait forever): fork waits for the export to finish. */
-void lw__export_prefork(void) { pthread_mutex_lock(&export_lock); }
-void lw__export_postfork_parent(void) { pthread_mutex_unlock(&export_lock); }
-void lw__export_postfork_child(void) { pthread_mutex_init(&export_lock, NULL); }
+/* fork does not wait for an export (it used to, behind export_lock, for as long as a big
+ * profile took to build), only for the export's short calls into the loader. An export in
+ * progress on another thread does not exist in the child: the child gets fresh locks, its
+ * scratch and output memory comes back zeroed (arena.c, map_alloc) and it holds no
+ * replies. */
+void lw__export_prefork(void) { pthread_mutex_lock(&loader_lock); }
+void lw__export_postfork_parent(void) { pthread_mutex_unlock(&loader_lock); }
+void lw__export_postfork_child(void) {
+  pthread_mutex_init(&loader_lock, NULL);
+  pthread_mutex_init(&export_lock, NULL);
+  __atomic_store_n(&output_held, 0, __ATOMIC_RELAXED);
+}
