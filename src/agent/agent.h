@@ -42,6 +42,8 @@ typedef struct lw_options {
   bool control;           /* LEAKWATCH_CONTROL: the control socket (default on) */
   char http[128];         /* LEAKWATCH_HTTP: "127.0.0.1:6060" serves net/http/pprof paths */
   bool http_allow_remote; /* LEAKWATCH_HTTP_ALLOW_REMOTE: permit a non-loopback address */
+  char http_program[64];  /* LEAKWATCH_HTTP_PROGRAM: the program of a tree that serves HTTP */
+  uint64_t reply_memory;  /* LEAKWATCH_REPLY_MEMORY: bytes replies may hold at once (cap) */
   uint64_t log_interval_ms; /* LEAKWATCH_LOG_INTERVAL: periodic stats line (0 = off) */
   char log_path[4096];    /* LEAKWATCH_LOG: where that line goes (default stderr) */
   uint64_t history_interval_ms; /* LEAKWATCH_HISTORY_INTERVAL: site history (0 = off) */
