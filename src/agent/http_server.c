@@ -24,6 +24,7 @@
 
 #include "agent/connection.h"
 #include "agent/export_reply.h"
+#include "agent/http_owner.h"
 #include "common/fmt.h"
 #include "common/http_request.h"
 #include "common/procfs.h"
@@ -33,6 +34,9 @@ int lw__metrics_prometheus(lw_buf_t *out);
 void lw__metrics_vars(lw_buf_t *out);
 
 static char http_address[96];
+/* The process that decided whether to serve LEAKWATCH_HTTP (0: none yet). A fork child
+ * inherits it: the endpoint is its parent's, and the child neither serves nor complains. */
+static pid_t decided_by;
 
 const char *lw__http_address(void) { return http_address; }
 
@@ -83,10 +87,37 @@ static bool parse_address(const char *text, struct sockaddr_storage *out, sockle
   return true;
 }
 
+/* bind failed: says why, naming who holds the port; quiet when an ancestor does (the
+ * endpoint is the tree's, and the first process of it serves it). */
+static void explain_bind_failure(int error, const struct sockaddr_storage *address,
+                                 const char *program) {
+  lw_port_holder_t holder;
+  if (error != EADDRINUSE || !lw__http_port_holder(address, &holder)) {
+    lw__log("cannot serve HTTP on %s: %s", lw__options.http, strerror(error));
+    return;
+  }
+  if (holder.ancestor)
+    return;
+  if (holder.pid)
+    lw__log("cannot serve HTTP on %s: the address is in use by pid %d (%s)", lw__options.http,
+            holder.pid, holder.name);
+  else
+    lw__log("cannot serve HTTP on %s: the address is in use by a process of uid %u that "
+            "%s (pid %d) may not look into",
+            lw__options.http, holder.uid, program, (int)getpid());
+}
+
 int lw__http_listen(void) {
   struct sockaddr_storage address;
   socklen_t len;
   bool loopback;
+  pid_t self = getpid();
+  if (decided_by && decided_by != self)
+    return -1; /* a fork child: the endpoint is the parent's */
+  decided_by = self;
+  char program[64];
+  if (!lw__http_program_serves(program, sizeof program))
+    return -1; /* another program of the tree serves it */
   if (!parse_address(lw__options.http, &address, &len, &loopback)) {
     lw__log("LEAKWATCH_HTTP='%s' is not host:port with a numeric host (e.g. 127.0.0.1:6060); "
             "no HTTP endpoint",
@@ -105,8 +136,9 @@ int lw__http_listen(void) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (bind(fd, (struct sockaddr *)&address, len) != 0 || listen(fd, 64) != 0) {
-    lw__log("cannot serve HTTP on %s: %s", lw__options.http, strerror(errno));
+    int error = errno;
     close(fd);
+    explain_bind_failure(error, &address, program);
     return -1;
   }
   socklen_t bound_len = sizeof address;
@@ -123,7 +155,8 @@ int lw__http_listen(void) {
   }
   if (!loopback)
     lw__log("WARNING: serving heap profiles and metrics to the network on %s", http_address);
-  lw__log("HTTP endpoint on http://%s/debug/pprof/ and /metrics", http_address);
+  lw__log("HTTP endpoint on http://%s/debug/pprof/ and /metrics (pid %d, %s)", http_address,
+          (int)self, program);
   return fd;
 }
 
