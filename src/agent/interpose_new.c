@@ -4,18 +4,19 @@
  * tcmalloc define their own operators, which a C++ program then calls without ever reaching
  * malloc (preloaded after the agent, or linked in with -ljemalloc / -ltcmalloc).
  *
- * Each operator goes to its next definition (dlsym(RTLD_NEXT), looked up on its first call),
- * and where that definition lives decides what the agent does there (docs/INTERNALS.md,
- * "C++ operator new and delete"):
- *  - the object that also serves the next malloc (free, for the deletes) is an allocator
- *    with its own operators: they never reach malloc, so the agent counts here, exactly as
- *    malloc and free do: new takes the size off the countdown, delete reads the free filter;
- *  - anything else (libstdc++, libc++) is a layer over malloc and free, which already count
- *    the block: the operator only jumps to it, or the block would be counted twice.
+ * Each operator goes to its next definition (dlsym(RTLD_NEXT)), looked up on its first call,
+ * and what that definition does decides what the agent does there (docs/INTERNALS.md,
+ * "C++ operator new and delete"), found by calling it once or twice and watching:
+ *  - one that reaches the agent's malloc or free (libstdc++'s, libc++'s, jemalloc's aligned
+ *    new) is a layer over them, which already count the block: the operator only jumps to
+ *    it, or the block would be counted twice;
+ *  - one that does not (jemalloc's, tcmalloc's) serves the block itself: the agent counts
+ *    here, as malloc and free do: new takes the size off the countdown, delete reads the free
+ *    filter, and both jump to it.
  * Every path but a sampled new ends in a jump to the next definition, so no agent frame sits
  * between the program and an operator that runs the new_handler or throws bad_alloc; a
  * sampled new calls it and records after it returns (a throw unwinds through that one frame,
- * which has unwind tables and nothing to undo).
+ * which has unwind tables and nothing to undo). The malloc and free fast paths are untouched.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -168,50 +169,46 @@ static void (*find_in_private_runtime(const char *symbol))(void) {
   return NULL;
 }
 
-/* The next definition of op, or NULL. `private_runtimes`: also look for a runtime RTLD_NEXT
- * cannot see (on an operator's first call; at start-up it would cost every C program's start
- * a search of the library path). */
-static void (*lookup_next(op_t op, bool private_runtimes))(void) {
+/* The next definition of op, or NULL. */
+static void (*lookup_next(op_t op))(void) {
   void (*next)(void) = (void (*)(void))dlsym(RTLD_NEXT, op_symbols[op]);
   if (!next) {
     (void)dlerror(); /* leave no failed lookup of ours for the program's dlerror() */
-    if (private_runtimes)
-      next = find_in_private_runtime(op_symbols[op]);
+    next = find_in_private_runtime(op_symbols[op]);
   }
   return next;
 }
 
 /* Whether the definition `f` of op reaches the agent's malloc family (new) or free (delete):
  * it is called, with the guard up, and the thread's malloc or free count watched, which every
- * interposed function increments first thing. Twice, the second call deciding, in case the
- * allocator's first call allocates for its own set-up. A small request: a throwing new can
- * only throw if the process is out of memory before it has started. The counters and the
- * countdown are put back after. */
-static bool reaches_malloc(op_t op, void (*f)(void), bool private_runtimes) {
+ * interposed function increments first thing; a delete is given a block from its partner
+ * new, a new's block goes to its partner delete. Twice, the second call deciding, in case the
+ * allocator's first call allocates for its own set-up. The counters and the countdown are put
+ * back after. The request is small: if even that throws bad_alloc, it does so in the
+ * program's own call to operator new, which would have thrown as well; the guard then stays
+ * up and this thread samples no more. */
+static bool reaches_malloc(op_t op, void (*f)(void)) {
   static const char nothrow_tag; /* std::nothrow_t is empty: only its address is passed */
   enum { SIZE = 64, ALIGNMENT = 64 };
   lw_thread_state_t *t = &lw__thread;
   bool is_new = op < OP_DELETE;
-  op_t partner = is_new ? delete_for_new[op] : new_for_delete(op);
-  void (*partner_f)(void) = lookup_next(partner, private_runtimes);
-  if (!partner_f)
+  op_t new_op = is_new ? op : new_for_delete(op);
+  op_t delete_op = is_new ? delete_for_new[op] : op;
+  void (*new_f)(void) = is_new ? f : lookup_next(new_op);
+  void (*delete_f)(void) = is_new ? lookup_next(delete_op) : f;
+  if (!new_f || !delete_f)
     return true; /* cannot tell: only forward, as before the agent had operators */
   uint64_t malloc_calls = t->malloc_calls, free_calls = t->free_calls;
   int64_t countdown = t->countdown;
   bool reached = true;
   for (int round = 0; round < 2; round++) {
-    uint64_t before = is_new ? t->malloc_calls : t->free_calls;
-    void *p = is_new ? call_new(op, f, SIZE, ALIGNMENT, &nothrow_tag)
-                     : call_new(partner, partner_f, SIZE, ALIGNMENT, &nothrow_tag);
+    uint64_t mallocs = t->malloc_calls;
+    void *p = call_new(new_op, new_f, SIZE, ALIGNMENT, &nothrow_tag);
     if (!p)
       break;
-    if (!is_new)
-      before = t->free_calls;
-    if (is_new)
-      reached = t->malloc_calls != before;
-    call_delete(is_new ? partner : op, is_new ? partner_f : f, p, SIZE, ALIGNMENT, &nothrow_tag);
-    if (!is_new)
-      reached = t->free_calls != before;
+    uint64_t frees = t->free_calls;
+    call_delete(delete_op, delete_f, p, SIZE, ALIGNMENT, &nothrow_tag);
+    reached = is_new ? t->malloc_calls != mallocs : t->free_calls != frees;
   }
   t->malloc_calls = malloc_calls;
   t->free_calls = free_calls;
@@ -235,20 +232,20 @@ static const void *object_of(const void *address) {
 static bool delete_frees_with_free[OP_COUNT];
 
 /* Looks up the next definition of op and decides what the agent does there: FORWARD if it
- * reaches the agent's malloc family (libstdc++, libc++, and jemalloc's aligned new, which
- * calls aligned_alloc), COUNT otherwise. */
-static void resolve(op_t op, bool private_runtimes) {
+ * reaches the agent's malloc family, COUNT otherwise. Left UNRESOLVED when nothing defines
+ * it (the next call tries again). */
+static void resolve(op_t op) {
   int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t); /* what dlsym and the probe allocate is the agent's */
-  void (*next)(void) = lookup_next(op, private_runtimes);
+  void (*next)(void) = lookup_next(op);
   if (next) {
 #ifdef LW_SANITIZER_GATE
     /* Sanitizer builds: the hooks may not run instrumented agent code on a thread the
      * runtime has not set up (interpose.c); these only forward. */
     uint8_t mode = FORWARD;
 #else
-    uint8_t mode = reaches_malloc(op, next, private_runtimes) ? FORWARD : COUNT;
+    uint8_t mode = reaches_malloc(op, next) ? FORWARD : COUNT;
 #endif
     if (op >= OP_DELETE) {
       void *libc_free = dlsym(RTLD_NEXT, "free");
@@ -259,25 +256,6 @@ static void resolve(op_t op, bool private_runtimes) {
   }
   lw__guard_exit(t);
   errno = saved_errno;
-}
-
-/* Resolves every operator before main when a C++ runtime is loaded, so that the first calls
- * take the fast paths; a C program pays one failed lookup. Operators of a runtime loaded
- * later resolve on their first call. */
-__attribute__((constructor)) static void resolve_all(void) {
-  int saved_errno = errno;
-  lw_thread_state_t *t = &lw__thread;
-  lw__guard_enter(t);
-  bool cxx = dlsym(RTLD_NEXT, op_symbols[OP_NEW]) != NULL;
-  if (!cxx)
-    (void)dlerror();
-  lw__guard_exit(t);
-  errno = saved_errno;
-  if (!cxx)
-    return;
-  for (int op = 0; op < OP_COUNT; op++)
-    if (!__atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE))
-      resolve((op_t)op, false);
 }
 
 /* Nothing provides the operator (the mangled name called with no C++ runtime loaded at all):
@@ -347,9 +325,9 @@ static LW_SLOW void *new_sampled(op_t op, size_t size, size_t alignment, const v
   return p;
 }
 
-/* First call of an operator nobody has resolved yet (a C++ runtime loaded after start). */
+/* First call of an operator: look it up, then do what the fast path would have. */
 static LW_SLOW void *new_unresolved(op_t op, size_t size, size_t alignment, const void *nothrow) {
-  resolve(op, true);
+  resolve(op);
   uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);
   if (mode == UNRESOLVED)
     return fallback_new(op, size, alignment);
@@ -362,10 +340,10 @@ static LW_SLOW void *new_unresolved(op_t op, size_t size, size_t alignment, cons
   return call_next_new(op, size, alignment, nothrow);
 }
 
-/* A counting delete whose filter byte is set (or the first call of an unresolved one). */
+/* A counting delete whose filter byte is set, or the first call of a delete. */
 static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void *nothrow) {
   if (__atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE) == UNRESOLVED)
-    resolve(op, true);
+    resolve(op);
   uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);
   if (mode == UNRESOLVED) {
     free(p); /* no C++ runtime at all: fallback_new's block, or any malloc'd one */
@@ -405,30 +383,28 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
 
 /* ---- the operators ------------------------------------------------------------------------ */
 
-/* A counting new is malloc's fast path (count, take the size off the countdown) before the
- * jump; a forwarding one is only the jump. */
+/* A forwarding operator is a load, a compare and the jump (libstdc++ behind: the common
+ * case, tested first). A counting new is malloc's fast path (count, take the size off the
+ * countdown) before the jump; a counting delete is free's (filter byte, count). */
 #define NEW_BODY(op, size, alignment, nothrow)                                                 \
   uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);                       \
-  if (LW_LIKELY(mode == COUNT)) {                                                              \
-    lw_thread_state_t *t = &lw__thread;                                                        \
-    t->malloc_calls++;                                                                         \
-    if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                                    \
-      return new_sampled((op), (size), (alignment), (nothrow));                                \
-  } else if (LW_UNLIKELY(mode == UNRESOLVED)) {                                                \
+  if (LW_LIKELY(mode == FORWARD))                                                              \
+    return call_next_new((op), (size), (alignment), (nothrow));                                \
+  if (LW_UNLIKELY(mode != COUNT))                                                              \
     return new_unresolved((op), (size), (alignment), (nothrow));                               \
-  }                                                                                            \
+  lw_thread_state_t *t = &lw__thread;                                                          \
+  t->malloc_calls++;                                                                           \
+  if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                                      \
+    return new_sampled((op), (size), (alignment), (nothrow));                                  \
   return call_next_new((op), (size), (alignment), (nothrow));
 
-/* A counting delete is free's fast path (filter byte, count) before the jump. */
 #define DELETE_BODY(op, p, a, b, nothrow)                                                      \
   uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);                       \
-  if (LW_LIKELY(mode == COUNT)) {                                                              \
-    if (LW_UNLIKELY(*lw__filter_slot(p)))                                                      \
-      return delete_slow((op), (p), (a), (b), (nothrow));                                      \
-    lw__thread.free_calls++;                                                                   \
-  } else if (LW_UNLIKELY(mode == UNRESOLVED)) {                                                \
+  if (LW_LIKELY(mode == FORWARD))                                                              \
+    return call_next_delete((op), (p), (a), (b), (nothrow));                                   \
+  if (LW_UNLIKELY(mode != COUNT || *lw__filter_slot(p)))                                       \
     return delete_slow((op), (p), (a), (b), (nothrow));                                        \
-  }                                                                                            \
+  lw__thread.free_calls++;                                                                     \
   call_next_delete((op), (p), (a), (b), (nothrow));
 
 /* Prototypes for the mangled names (C has no header for them). */
