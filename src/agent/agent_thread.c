@@ -77,12 +77,14 @@ static struct {
   lw_connection_t connections[MAX_CONNECTIONS]; /* control slots first, then HTTP */
   uint64_t next_log_ms;
   uint64_t next_history_ms;
+  uint64_t next_check_ms;  /* the listeners' periodic check */
 } agent_thread = {.wake_read = {.fd = -1},
                   .wake_write = {.fd = -1},
                   .control = {.fd = {.fd = -1}},
                   .http = {.fd = {.fd = -1}}};
 
 int lw__control_listen(void);
+bool lw__control_socket_file_intact(void);
 int lw__http_listen(void);
 void lw__control_close_listener(void);
 void lw__stats_log_line(void);
@@ -294,22 +296,32 @@ static void open_listener(listener_t *listener, lw_protocol_t protocol) {
     listener->wanted = true;
 }
 
-/* A listener the program closed or replaced is opened anew (the control socket at the same
- * path, so `leakwatch ps` finds it again); one it keeps taking is given up. */
-static void keep_listener(listener_t *listener, lw_protocol_t protocol) {
-  if (!listener->wanted || lw__agent_fd_check(&listener->fd))
+/* A listener the program closed or replaced is opened anew, and so is a control socket
+ * whose file was removed (at the same path, so `leakwatch ps` finds it again), at most
+ * once per check interval; one that keeps being taken is given up. */
+static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool periodic) {
+  if (!listener->wanted)
     return;
   const char *what = protocol == LW_PROTOCOL_CONTROL ? "control socket" : "HTTP endpoint";
+  if (listener->fd.fd >= 0 && !lw__agent_fd_check(&listener->fd))
+    lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
+  if (!periodic)
+    return;
+  if (listener->fd.fd >= 0) {
+    if (protocol != LW_PROTOCOL_CONTROL || lw__control_socket_file_intact())
+      return;
+    lw__log("the control socket's file was removed or replaced: making a new one");
+    lw__agent_fd_close(&listener->fd);
+  }
   if (++listener->reopens > MAX_REOPENS) {
-    lw__log("the program keeps closing the %s's descriptor: giving the %s up", what, what);
+    lw__log("the %s keeps being taken away: giving it up", what);
     listener->wanted = false;
     return;
   }
-  lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
   open_listener(listener, protocol);
 }
 
-static void keep_descriptors(void) {
+static void keep_descriptors(uint64_t now) {
   bool read_ok = lw__agent_fd_check(&agent_thread.wake_read);
   bool write_ok = lw__agent_fd_check(&agent_thread.wake_write);
   if (!read_ok || !write_ok) {
@@ -317,8 +329,11 @@ static void keep_descriptors(void) {
     lw__agent_fd_close(&agent_thread.wake_write);
     open_wake_pipe(); /* without one, a stop request is seen at the next periodic wake-up */
   }
-  keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL);
-  keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP);
+  bool periodic = now >= agent_thread.next_check_ms;
+  if (periodic)
+    agent_thread.next_check_ms = now + CHECK_INTERVAL_MS;
+  keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL, periodic);
+  keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP, periodic);
 }
 
 enum { ENTRY_WAKE, ENTRY_CONTROL, ENTRY_HTTP, ENTRY_CONNECTION };
@@ -329,7 +344,8 @@ static void run_loop(void) {
   lw_connection_t *owners[3 + MAX_CONNECTIONS];
   uint32_t generations[3 + MAX_CONNECTIONS];
   while (!__atomic_load_n(&agent_thread.stop, __ATOMIC_ACQUIRE)) {
-    keep_descriptors();
+    uint64_t now = now_ms();
+    keep_descriptors(now);
     int n = 0;
     if (agent_thread.wake_read.fd >= 0) {
       fds[n] = (struct pollfd){agent_thread.wake_read.fd, POLLIN, 0};
@@ -343,8 +359,7 @@ static void run_loop(void) {
       fds[n] = (struct pollfd){agent_thread.http.fd.fd, POLLIN, 0};
       kinds[n++] = ENTRY_HTTP;
     }
-    uint64_t now = now_ms();
-    uint64_t next = now + CHECK_INTERVAL_MS;
+    uint64_t next = agent_thread.next_check_ms;
     if (agent_thread.next_log_ms && agent_thread.next_log_ms < next)
       next = agent_thread.next_log_ms;
     if (agent_thread.next_history_ms && agent_thread.next_history_ms < next)

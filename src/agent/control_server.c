@@ -27,6 +27,8 @@
 #include "leakwatch.h"
 
 static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static dev_t socket_file_dev; /* the socket's file, to notice it removed or replaced */
+static ino_t socket_file_ino;
 static uint64_t start_unix_seconds;
 
 const char *lw__control_socket_path(void) { return socket_path; }
@@ -68,15 +70,32 @@ int lw__control_listen(void) {
     if (fd < 0)
       return -1;
     unlink(address.sun_path); /* left by an earlier program with this pid (exec, crash) */
+    struct stat file;
     if (bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
-        chmod(address.sun_path, 0600) == 0 && listen(fd, 16) == 0) {
+        chmod(address.sun_path, 0600) == 0 && listen(fd, 16) == 0 &&
+        lstat(address.sun_path, &file) == 0) {
       memcpy(socket_path, address.sun_path, sizeof socket_path);
+      socket_file_dev = file.st_dev;
+      socket_file_ino = file.st_ino;
       return fd;
     }
     lw__log("cannot listen on '%s': %s", address.sun_path, strerror(errno));
     close(fd);
   }
   return -1;
+}
+
+/* False when the socket's file is gone or another one took its name (a cleaner of old
+ * files in /tmp, a CLI that took it for a dead agent's): the socket is then unreachable. */
+bool lw__control_socket_file_intact(void) {
+  struct stat file;
+  if (!socket_path[0])
+    return false;
+  int saved_errno = errno;
+  bool intact = lstat(socket_path, &file) == 0 && file.st_dev == socket_file_dev &&
+                file.st_ino == socket_file_ino && S_ISSOCK(file.st_mode);
+  errno = saved_errno;
+  return intact;
 }
 
 void lw__control_close_listener(void) {
