@@ -66,16 +66,21 @@ void lw__log(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- arena.c: the agent's own memory --------------------------------------------------- */
 
-/* Reserves address space for a table that grows in place; pages cost memory only when
- * touched. Returns NULL when the mapping fails (the caller stops sampling). */
+#ifdef _WIN32
+/* Windows only (memory_windows.c): address space committed page by page as it is touched.
+ * Nothing uses it now; tables map chunks as they grow (docs/INTERNALS.md, "Tables"). */
 void *lw__arena_reserve(size_t size);
-/* Counts bytes of a reservation as used (for agent_memory_bytes); call as tables grow. */
 void lw__arena_note_used(size_t bytes);
-/* Plain page-granular mapping for long-lived agent data. */
+#endif
+/* Page-granular mapping for agent data. NULL when the kernel refuses it or it would take the
+ * agent past its budget (arena.c); a table that cannot grow then stops sampling. */
 void *lw__arena_map(size_t size);
 void lw__arena_unmap(void *address, size_t size);
-/* Memory the agent has in use (mapped and touched), in bytes. */
+/* What the agent holds mapped for itself now, in bytes (agent_memory_bytes). */
 uint64_t lw__arena_bytes(void);
+/* The most the agent's mappings may take: 1/8 of what RLIMIT_AS or RLIMIT_DATA left the
+ * program when the agent started; UINT64_MAX when neither is set. Linux only. */
+uint64_t lw__arena_budget(void);
 /* An lw_allocator_t for short-lived work (building a profile): blocks come from mmap and
  * everything is returned by lw__scratch_release_all. One user at a time (export lock). */
 extern const lw_allocator_t lw__scratch_allocator;
@@ -237,11 +242,13 @@ typedef struct lw_live_entry {
   uint32_t next;      /* chain within a bucket; 0 ends it */
 } lw_live_entry_t;
 
-/* One byte per 512-byte window of address space (aliased every 4 GiB): nonzero when a
+/* One byte per 2 KiB window of address space (aliased every 4 GiB): nonzero when a
  * sampled allocation may start there. free() reads it without a lock to rule out "not
  * sampled" (docs/INTERNALS.md). The index is the low 32 bits of the address shifted right,
- * which needs no mask: one instruction fewer on every free than a wider index would. */
-enum { LW_FILTER_SHIFT = 9, LW_FILTER_BITS = 32 - LW_FILTER_SHIFT };
+ * which needs no mask: one instruction fewer on every free than a wider index would. The
+ * window's size sets the filter's: 2 MiB of static memory, which counts against an
+ * address-space limit in every process the agent is loaded into (512-byte windows took 8). */
+enum { LW_FILTER_SHIFT = 11, LW_FILTER_BITS = 32 - LW_FILTER_SHIFT };
 extern uint8_t lw__free_filter[1u << LW_FILTER_BITS] LW_HIDDEN;
 static inline uint8_t *lw__filter_slot(const void *p) {
   return &lw__free_filter[(uint32_t)(uintptr_t)p >> LW_FILTER_SHIFT];

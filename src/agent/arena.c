@@ -2,22 +2,93 @@
  * arena.c - all memory the agent uses for itself comes from here, straight from mmap.
  *
  * The agent must never allocate through the malloc it tracks (it would recurse, distort the
- * profile and could deadlock inside the host's allocator). Tables reserve address space once
- * and touch pages as they grow, so their cost is what they hold. Every mapping goes through
- * map_pages(), which is also where tests inject failures (LEAKWATCH_FAULT_MMAP=N makes the
- * Nth call fail, LEAKWATCH_FAULT_MMAP_FROM=N that one and every later one) to prove the host
- * survives the agent running out of memory.
+ * profile and could deadlock inside the host's allocator). Nothing is reserved ahead: address
+ * space counts against the program's limits (RLIMIT_AS counts every mapping, RLIMIT_DATA
+ * every private writable one, even untouched and MAP_NORESERVE), so tables map chunks as they
+ * grow, and agent_memory_bytes is what the agent holds mapped.
+ *
+ * The budget: when the process has such a limit, the agent's mappings stay under 1/8 of what
+ * the limit left when the agent started (read once, at its first mapping), so the program
+ * keeps at least 7/8 of its room. Tables get 3/4 of the budget and short-lived scratch (a
+ * profile export) the rest, so a profile can still be written once the tables stop growing.
+ * A mapping past the budget fails like one the kernel refused: the table that wanted it
+ * reports itself full, or sampling stops, and the program runs on.
+ *
+ * Every mapping goes through map_pages(), which is also where tests inject failures
+ * (LEAKWATCH_FAULT_MMAP=N makes the Nth call fail, LEAKWATCH_FAULT_MMAP_FROM=N that one and
+ * every later one) to prove the host survives the agent running out of memory.
  */
 #define _GNU_SOURCE /* mremap */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
+#include "common/procfs.h"
+#include "common/text_scan.h"
 
-static uint64_t used_bytes;   /* touched table memory + plain mappings */
+static uint64_t mapped_bytes; /* every mapping the agent holds now */
 static uint64_t mmap_calls;
 
+enum { BUDGET_SHARE = 8 }; /* the agent's share of what the limits leave: 1/8 */
+static struct {
+  int state;            /* 0 not read yet, 1 being read, 2 read */
+  uint64_t bytes;       /* UINT64_MAX: no limit */
+  const char *limit;    /* which limit set it */
+  bool reported;
+} budget = {0, UINT64_MAX, NULL, false};
+
 static size_t page_round(size_t size) { return (size + 4095) & ~(size_t)4095; }
+
+/* statm's first field (the whole address space) and sixth (data + stack), in bytes. */
+static bool read_statm(uint64_t *size, uint64_t *data) {
+  char text[160];
+  ssize_t n = lw_proc_read_path("/proc/self/statm", text, sizeof text);
+  if (n <= 0)
+    return false;
+  const char *p = text, *end = text + n;
+  uint64_t fields[6];
+  for (int i = 0; i < 6; i++) {
+    p = lw_scan_u64(p, end, &fields[i]);
+    if (!p)
+      return false;
+    if (p < end && *p == ' ')
+      p++;
+  }
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  *size = fields[0] * page;
+  *data = fields[5] * page;
+  return true;
+}
+
+/* One limit's share: 1/8 of what is left under the soft limit (the one the kernel checks). */
+static void consider_limit(int resource, const char *name, uint64_t in_use) {
+  struct rlimit limit;
+  if (getrlimit(resource, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return;
+  uint64_t left = limit.rlim_cur > in_use ? limit.rlim_cur - in_use : 0;
+  if (left / BUDGET_SHARE < budget.bytes) {
+    budget.bytes = left / BUDGET_SHARE;
+    budget.limit = name;
+  }
+}
+
+/* Reads the limits once, at the agent's first mapping (agent start, under the init lock
+ * or the agent thread; a racing caller just sees no budget yet). */
+static void budget_init(void) {
+  int expected = 0;
+  if (!__atomic_compare_exchange_n(&budget.state, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_RELAXED))
+    return;
+  uint64_t size = 0, data = 0;
+  bool known = read_statm(&size, &data);
+  consider_limit(RLIMIT_AS, "RLIMIT_AS", size);
+  consider_limit(RLIMIT_DATA, "RLIMIT_DATA", data);
+  if (!known && budget.bytes != UINT64_MAX)
+    budget.bytes /= 2; /* what is in use is unknown: be more careful */
+  __atomic_store_n(&budget.state, 2, __ATOMIC_RELEASE);
+}
 
 /* Whether mapping number `call` is one a test asked to fail. The first failure injected is
  * announced, so a test walking every point in turn knows when it has passed the last one. */
@@ -31,38 +102,58 @@ static bool fault_injected(uint64_t call) {
   return fail;
 }
 
-static void *map_pages(size_t size, int extra_flags) {
+/* Takes `size` bytes of the budget (tables: `share` = 3 of 4 quarters; scratch: 4). */
+static bool budget_take(uint64_t size, int share) {
+  if (LW_UNLIKELY(__atomic_load_n(&budget.state, __ATOMIC_ACQUIRE) != 2))
+    budget_init();
+  uint64_t limit = budget.bytes == UINT64_MAX ? UINT64_MAX : budget.bytes / 4 * (uint64_t)share;
+  uint64_t now = __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+  do {
+    if (now + size > limit || now + size < now) {
+      if (!__atomic_exchange_n(&budget.reported, true, __ATOMIC_RELAXED))
+        lw__log("the agent's memory budget is reached (%llu KiB: 1/%d of what %s left the "
+                "program)",
+                (unsigned long long)budget.bytes / 1024, BUDGET_SHARE, budget.limit);
+      return false;
+    }
+  } while (!__atomic_compare_exchange_n(&mapped_bytes, &now, now + size, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  return true;
+}
+
+static void *map_pages(size_t size, int share) {
   uint64_t call = __atomic_add_fetch(&mmap_calls, 1, __ATOMIC_RELAXED);
   if ((lw__options.fault_mmap || lw__options.fault_mmap_from) && fault_injected(call))
     return NULL;
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
-                 -1, 0);
-  return p == MAP_FAILED ? NULL : p;
-}
-
-void *lw__arena_reserve(size_t size) { return map_pages(page_round(size), MAP_NORESERVE); }
-
-void lw__arena_note_used(size_t bytes) {
-  __atomic_add_fetch(&used_bytes, bytes, __ATOMIC_RELAXED);
-}
-
-void *lw__arena_map(size_t size) {
-  size = page_round(size);
-  void *p = map_pages(size, 0);
-  if (p)
-    lw__arena_note_used(size);
+  if (!budget_take(size, share))
+    return NULL;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    return NULL;
+  }
   return p;
 }
+
+enum { SHARE_TABLES = 3, SHARE_SCRATCH = 4 };
+
+void *lw__arena_map(size_t size) { return map_pages(page_round(size), SHARE_TABLES); }
 
 void lw__arena_unmap(void *address, size_t size) {
   if (!address)
     return;
   size = page_round(size);
   munmap(address, size);
-  __atomic_sub_fetch(&used_bytes, size, __ATOMIC_RELAXED);
+  __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
 }
 
-uint64_t lw__arena_bytes(void) { return __atomic_load_n(&used_bytes, __ATOMIC_RELAXED); }
+uint64_t lw__arena_bytes(void) { return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED); }
+
+uint64_t lw__arena_budget(void) {
+  if (__atomic_load_n(&budget.state, __ATOMIC_ACQUIRE) != 2)
+    budget_init();
+  return budget.bytes;
+}
 
 /* ---- scratch allocator ------------------------------------------------------------------
  * Small blocks come from 256 KiB chunks by bumping; large blocks get their own mapping and
@@ -82,24 +173,12 @@ typedef struct scratch_region {
 static scratch_region_t *regions;
 static scratch_region_t *current_chunk; /* where small blocks are bumped from */
 
-/* Scratch pages come back zeroed in a fork child (MADV_WIPEONFORK, kept by mremap): fork
- * does not wait for an export on another thread (profile_export.c), and the child, where
- * that thread does not exist, sees its regions as empty ones (size 0, next NULL) instead of
- * a list caught half-linked, and inherits none of their memory. Older kernels refuse the
- * advice; the child then inherits the pages as before. */
-static void *scratch_map(size_t size) {
-  void *p = lw__arena_map(size);
-  if (p)
-    (void)madvise(p, size, MADV_WIPEONFORK);
-  return p;
-}
-
 static void *scratch_alloc(void *context, size_t size) {
   (void)context;
   size = (size + 15) & ~(size_t)15;
   if (size >= LARGE_BLOCK) {
     size_t total = page_round(size + sizeof(scratch_region_t));
-    scratch_region_t *r = scratch_map(total);
+    scratch_region_t *r = map_pages(total, SHARE_SCRATCH);
     if (!r)
       return NULL;
     r->size = total;
@@ -111,7 +190,7 @@ static void *scratch_alloc(void *context, size_t size) {
   }
   scratch_region_t *chunk = current_chunk;
   if (!chunk || chunk->size - chunk->used < size) {
-    chunk = scratch_map(CHUNK_SIZE);
+    chunk = map_pages(CHUNK_SIZE, SHARE_SCRATCH);
     if (!chunk)
       return NULL;
     chunk->size = CHUNK_SIZE;
@@ -158,14 +237,16 @@ static void *scratch_resize(void *context, void *block, size_t old_size, size_t 
     if (total <= r->size)
       return block;
     size_t old_total = r->size; /* read before mremap: r may be unmapped afterwards */
+    if (!budget_take(total - old_total, SHARE_SCRATCH))
+      return NULL;
     unlink_region(r);
     void *moved = mremap(r, old_total, total, MREMAP_MAYMOVE);
     if (moved == MAP_FAILED) {
+      __atomic_sub_fetch(&mapped_bytes, total - old_total, __ATOMIC_RELAXED);
       r->next = regions;
       regions = r;
       return NULL;
     }
-    lw__arena_note_used(total - old_total);
     r = moved;
     r->size = total;
     r->used = total;

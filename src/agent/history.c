@@ -10,7 +10,9 @@
  * ring of 96 points taken every 9th snapshot (2.4 hours). A site is tracked from the first
  * snapshot where it holds live memory, while a slot is free (LEAKWATCH_HISTORY_SITES,
  * default 1024), and forgotten after a whole fine window at zero. Memory: about 3 KiB per
- * tracked site, taken only as sites are tracked.
+ * tracked site and 4 bytes per stack, mapped as sites are tracked and stacks appear (the
+ * arrays grow by copying: nobody else reads them); the stacks' counters are read into
+ * scratch memory that each snapshot returns.
  *
  * Descriptors and threads have histories too (docs/LEAKS.md, "Descriptors and threads"): a
  * site there is the stack that created them, and a point is the exact count of those still
@@ -56,44 +58,97 @@ static struct {
   uint64_t coarse_seq;                  /* coarse points taken */
   uint64_t fine_time_ms[FINE_POINTS];   /* by seq % FINE_POINTS */
   uint64_t coarse_time_ms[COARSE_POINTS];
-  site_t *sites;                        /* reserved: max_sites */
+  site_t *sites;                        /* sites_room of them mapped */
   uint32_t n_sites;                     /* slots handed out (some may be free again) */
   uint32_t max_sites;
-  uint32_t *free_slots;                 /* stack of freed slot indexes */
+  uint32_t sites_room;
+  uint32_t *free_slots;                 /* stack of freed slot indexes (sites_room) */
   uint32_t n_free;
-  uint32_t *slot_of_stack[KINDS];       /* by stack id: slot + 1, 0 = untracked; fds and
-                                           threads reserved when first needed */
-  uint32_t *counts;                     /* by stack id: fds or threads counted this snapshot */
-  uint8_t *types;                       /* by stack id: fd type seen this snapshot */
+  /* By stack id (slot_room, counts_room, types_room entries mapped): */
+  uint32_t *slot_of_stack[KINDS];       /* slot + 1, 0 = untracked; fds and threads mapped
+                                           when first needed */
+  uint32_t *counts;                     /* fds or threads counted this snapshot */
+  uint8_t *types;                       /* fd type seen this snapshot */
+  uint64_t slot_room[KINDS], counts_room, types_room; /* entries mapped of each */
   uint64_t stack_capacity;
-  lw_stack_counters_t *counters;        /* reserved: stack_capacity; this snapshot's */
-  uint32_t counters_touched;            /* entries of it ever written (memory accounting) */
+  uint64_t stacks_room; /* entries every by-stack array in use has */
   uint64_t first_snapshot_ms;
   bool slots_ran_out; /* a site holding memory once found no free slot */
 } history;
 
+/* Grows an array of `size`-byte elements from *room to `want` elements, copying it into a
+ * new mapping (the agent thread is its only user). False, keeping the old, when it cannot. */
+static bool grow_array(void **array, uint64_t *room, uint64_t want, size_t size) {
+  if (want <= *room)
+    return true;
+  void *bigger = lw__arena_map(want * size);
+  if (!bigger)
+    return false;
+  if (*array) {
+    memcpy(bigger, *array, *room * size);
+    lw__arena_unmap(*array, *room * size);
+  }
+  *array = bigger;
+  *room = want;
+  return true;
+}
+
+/* Room in every by-stack array for ids below count (doubling, from 4096 ids); false when
+ * it cannot be mapped. */
+static bool make_stacks_room(uint64_t count) {
+  if (count <= history.stacks_room)
+    return true;
+  uint64_t want = history.stacks_room ? history.stacks_room * 2 : 4096;
+  if (want < count)
+    want = (count + 4095) & ~(uint64_t)4095;
+  if (want > history.stack_capacity)
+    want = history.stack_capacity;
+  for (int kind = 0; kind < KINDS; kind++) {
+    if (!history.slot_of_stack[kind] && kind != KIND_HEAP)
+      continue; /* mapped when that kind is first snapshot */
+    if (!grow_array((void **)&history.slot_of_stack[kind], &history.slot_room[kind], want,
+                    sizeof(uint32_t)))
+      return false;
+  }
+  if (history.counts &&
+      !grow_array((void **)&history.counts, &history.counts_room, want, sizeof(uint32_t)))
+    return false;
+  if (history.types && !grow_array((void **)&history.types, &history.types_room, want, 1))
+    return false;
+  history.stacks_room = want;
+  return true;
+}
+
 static bool history_init(void) {
   history.max_sites = (uint32_t)lw__options.history_sites;
   history.stack_capacity = lw__options.max_stacks;
-  history.sites = lw__arena_reserve((size_t)history.max_sites * sizeof(site_t));
-  history.free_slots = lw__arena_reserve((size_t)history.max_sites * sizeof(uint32_t));
-  history.slot_of_stack[KIND_HEAP] =
-      lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
-  history.counters = lw__arena_reserve(history.stack_capacity * sizeof(lw_stack_counters_t));
-  history.ready = history.sites && history.free_slots && history.slot_of_stack[KIND_HEAP] &&
-                  history.counters;
+  history.ready = make_stacks_room(1);
   if (!history.ready)
     lw__log("cannot map memory for allocation-site history; leak verdicts are unavailable");
   return history.ready;
+}
+
+/* The next never-used slot, growing the sites by 64 at a time. */
+static bool sites_room(void) {
+  if (history.n_sites < history.sites_room)
+    return true;
+  uint64_t want = history.sites_room + 64;
+  if (want > history.max_sites)
+    want = history.max_sites;
+  uint64_t room = history.sites_room, free_room = history.sites_room;
+  if (!grow_array((void **)&history.free_slots, &free_room, want, sizeof(uint32_t)) ||
+      !grow_array((void **)&history.sites, &room, want, sizeof(site_t)))
+    return false;
+  history.sites_room = (uint32_t)want;
+  return true;
 }
 
 static site_t *take_slot(int kind, uint32_t stack_id) {
   uint32_t index;
   if (history.n_free)
     index = history.free_slots[--history.n_free];
-  else if (history.n_sites < history.max_sites) {
+  else if (history.n_sites < history.max_sites && sites_room()) {
     index = history.n_sites++;
-    lw__arena_note_used(sizeof(site_t));
   } else {
     history.slots_ran_out = true;
     return NULL;
@@ -127,13 +182,15 @@ static void record_point(site_t *site, uint64_t bytes, uint64_t objects, bool co
 }
 
 static void snapshot_heap(uint32_t count, bool coarse) {
-  if (count > history.counters_touched) {
-    lw__arena_note_used((count - history.counters_touched) * sizeof(lw_stack_counters_t));
-    history.counters_touched = count;
-  }
-  lw__stack_counters_fill(history.counters, count);
+  /* Held only for this pass: a persistent copy would cost 48 bytes per stack for good. */
+  uint32_t n = 0;
+  lw_stack_counters_t *counters = lw__stack_counters_read(&n);
+  if (!counters)
+    return; /* no point this time; the next snapshot tries again */
+  if (n < count)
+    count = n;
   for (uint32_t id = 0; id < count; id++) {
-    const lw_stack_counters_t *c = &history.counters[id];
+    const lw_stack_counters_t *c = &counters[id];
     uint64_t bytes = c->inuse_bytes_fp / 256;
     uint32_t slot = history.slot_of_stack[KIND_HEAP][id];
     site_t *site = slot ? &history.sites[slot - 1] : NULL;
@@ -143,6 +200,7 @@ static void snapshot_heap(uint32_t count, bool coarse) {
     }
     record_point(site, bytes, lw__stack_objects(c, true), coarse);
   }
+  lw__stack_counters_free(counters, n);
 }
 
 /* ---- descriptors and threads: exact counts by creating stack ---------------------------- */
@@ -150,7 +208,7 @@ static void snapshot_heap(uint32_t count, bool coarse) {
 static void count_fd(int fd, uint32_t stack_id, int type, void *context) {
   (void)fd;
   (void)context;
-  if (stack_id < history.stack_capacity) {
+  if (stack_id < history.stacks_room) {
     history.counts[stack_id]++;
     history.types[stack_id] = (uint8_t)type;
   }
@@ -158,7 +216,7 @@ static void count_fd(int fd, uint32_t stack_id, int type, void *context) {
 
 static void count_thread(const lw_thread_state_t *t, void *context) {
   (void)context;
-  if (t->created_stack && t->created_stack - 1 < history.stack_capacity)
+  if (t->created_stack && t->created_stack - 1 < history.stacks_room)
     history.counts[t->created_stack - 1]++;
 }
 
@@ -169,7 +227,7 @@ typedef struct {
 
 /* A stack whose count this snapshot is not zero but that has no slot yet gets one. */
 static void track_new_site(uint32_t stack_id, const new_sites_t *pass) {
-  if (stack_id >= history.stack_capacity || !history.counts[stack_id])
+  if (stack_id >= history.stacks_room || !history.counts[stack_id])
     return;
   site_t *site = take_slot(pass->kind, stack_id);
   if (site) {
@@ -191,15 +249,14 @@ static void track_new_thread_site(const lw_thread_state_t *t, void *context) {
 }
 
 static void snapshot_counted(int kind, bool coarse) {
-  if (!history.slot_of_stack[kind]) {
-    history.slot_of_stack[kind] = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
-    if (!history.counts)
-      history.counts = lw__arena_reserve(history.stack_capacity * sizeof(uint32_t));
-    if (!history.types)
-      history.types = lw__arena_reserve(history.stack_capacity);
-    if (!history.slot_of_stack[kind] || !history.counts || !history.types)
-      return; /* retried next snapshot; heap history goes on */
-  }
+  /* Mapped when this kind is first snapshot (heap history goes on if they cannot be; the
+   * next snapshot tries again). */
+  if (!grow_array((void **)&history.slot_of_stack[kind], &history.slot_room[kind],
+                  history.stacks_room, sizeof(uint32_t)) ||
+      !grow_array((void **)&history.counts, &history.counts_room, history.stacks_room,
+                  sizeof(uint32_t)) ||
+      !grow_array((void **)&history.types, &history.types_room, history.stacks_room, 1))
+    return;
   if (kind == KIND_FDS)
     lw__fd_for_each(count_fd, NULL);
   else
@@ -232,8 +289,8 @@ void lw__history_snapshot(void) {
   if (coarse)
     history.coarse_time_ms[history.coarse_seq % COARSE_POINTS] = now;
   uint32_t count = lw__stacks_count();
-  if (count > history.stack_capacity)
-    count = (uint32_t)history.stack_capacity;
+  if (!make_stacks_room(count) || count > history.stacks_room)
+    count = (uint32_t)history.stacks_room; /* stacks beyond it wait for the next snapshot */
   snapshot_heap(count, coarse);
   if (lw__options.track_fds)
     snapshot_counted(KIND_FDS, coarse);
@@ -258,7 +315,7 @@ typedef struct {
 
 static void count_age(const lw_live_entry_t *entry, void *context) {
   ages_scan_t *scan = context;
-  if (entry->stack_id >= history.stack_capacity)
+  if (entry->stack_id >= history.stacks_room)
     return;
   uint32_t slot = history.slot_of_stack[KIND_HEAP][entry->stack_id];
   if (!slot)

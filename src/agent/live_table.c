@@ -3,9 +3,11 @@
  *
  * A hash table from address to (size, stack, time), split into 64 stripes by a hash of the
  * address so threads sampling at once rarely share a lock; there is no global lock. Each
- * stripe's bucket array grows under that stripe's lock. Entries come from one pool reserved
- * up front (bounded by LEAKWATCH_MAX_LIVE) and are recycled through per-stripe free lists;
- * when the pool is exhausted the sample is dropped and counted.
+ * stripe's bucket array grows under that stripe's lock. Entries come from one pool (bounded
+ * by LEAKWATCH_MAX_LIVE) and are recycled through per-stripe free lists; when the pool is
+ * exhausted the sample is dropped and counted. The pool is a directory of chunks of 4096
+ * entries (128 KiB) mapped as they are first needed, so it holds address space for what it
+ * holds, not for its bound (arena.c says why), and an entry never moves.
  *
  * The free filter is one byte per 512-byte window of address space (aliased every 4 GiB):
  * a saturating count of live sampled allocations starting in that window. free() reads it
@@ -29,11 +31,39 @@ typedef struct stripe {
   uint32_t free_list; /* recycled entries, chained through next */
 } __attribute__((aligned(64))) stripe_t;
 
+enum { POOL_CHUNK_BITS = 12, POOL_CHUNK = 1 << POOL_CHUNK_BITS };
+
 static stripe_t stripes[STRIPES];
-static lw_live_entry_t *pool; /* index 0 unused */
+/* Entry i is pool_chunks[i >> POOL_CHUNK_BITS][i % POOL_CHUNK]; index 0 is never used. A
+ * chunk pointer is set once (compare-and-swap by whichever thread first needs the chunk)
+ * and read under a stripe lock by threads that got the index after it was set. */
+static lw_live_entry_t **pool_chunks;
 static uint64_t pool_capacity;
 static uint64_t pool_next = 1;
 static uint64_t dropped;
+
+static inline lw_live_entry_t *entry_at(uint32_t index) {
+  return &__atomic_load_n(&pool_chunks[index >> POOL_CHUNK_BITS],
+                          __ATOMIC_RELAXED)[index & (POOL_CHUNK - 1)];
+}
+
+/* Maps the chunk holding index if no thread has yet. When it cannot be mapped, sampling
+ * stops (the usual rule) and false is returned. */
+static bool chunk_ready(uint64_t index) {
+  lw_live_entry_t **slot = &pool_chunks[index >> POOL_CHUNK_BITS];
+  if (LW_LIKELY(__atomic_load_n(slot, __ATOMIC_ACQUIRE) != NULL))
+    return true;
+  lw_live_entry_t *chunk = lw__arena_map(POOL_CHUNK * sizeof(lw_live_entry_t));
+  if (!chunk) {
+    lw__agent_fail("cannot map memory to grow the live table");
+    return false;
+  }
+  lw_live_entry_t *expected = NULL;
+  if (!__atomic_compare_exchange_n(slot, &expected, chunk, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    lw__arena_unmap(chunk, POOL_CHUNK * sizeof(lw_live_entry_t)); /* another thread won */
+  return true;
+}
 
 static inline uint64_t hash_address(uint64_t address) {
   return (address >> 4) * 0x9E3779B97F4A7C15ULL;
@@ -76,18 +106,12 @@ int lw__live_init(uint64_t max_live) {
     stripes[i].buckets = initial + (size_t)i * INITIAL_BUCKETS;
     stripes[i].n_buckets = INITIAL_BUCKETS;
   }
-  /* Reserve the pool; on machines that refuse large reservations, settle for less. */
-  for (uint64_t want = max_live; want >= 1024; want /= 2) {
-    pool = lw__arena_reserve((want + 1) * sizeof(lw_live_entry_t));
-    if (pool) {
-      pool_capacity = want;
-      if (want < max_live)
-        lw__log("live table limited to %llu entries (could not reserve %llu)",
-                (unsigned long long)want, (unsigned long long)max_live);
-      return 0;
-    }
-  }
-  return -1;
+  /* The pool's directory; chunks come as entries are first taken. */
+  pool_chunks = lw__arena_map(((max_live >> POOL_CHUNK_BITS) + 1) * sizeof *pool_chunks);
+  if (!pool_chunks)
+    return -1;
+  pool_capacity = max_live;
+  return 0;
 }
 
 /* Doubles a stripe's bucket array; lock held. Failure keeps the old one (longer chains). */
@@ -101,7 +125,7 @@ static void grow(stripe_t *s) {
   for (uint64_t b = 0; b < s->n_buckets; b++) {
     uint32_t index = s->buckets[b];
     while (index) {
-      lw_live_entry_t *e = &pool[index];
+      lw_live_entry_t *e = entry_at(index);
       uint32_t next = e->next;
       uint64_t slot = hash_address(e->address) & (n - 1);
       e->next = bigger[slot];
@@ -115,17 +139,18 @@ static void grow(stripe_t *s) {
   s->n_buckets = n;
 }
 
-static uint32_t take_entry(stripe_t *s) {
+/* An entry for the stripe; 0 when the pool is exhausted (*full) or its next chunk could not
+ * be mapped. */
+static uint32_t take_entry(stripe_t *s, bool *full) {
   if (s->free_list) {
     uint32_t index = s->free_list;
-    s->free_list = pool[index].next;
+    s->free_list = entry_at(index)->next;
     return index;
   }
   uint64_t index = __atomic_fetch_add(&pool_next, 1, __ATOMIC_RELAXED);
-  if (index > pool_capacity)
-    return 0;
-  if ((index * sizeof(lw_live_entry_t)) % 4096 < sizeof(lw_live_entry_t))
-    lw__arena_note_used(4096); /* a new page of the pool is being touched */
+  *full = index > pool_capacity;
+  if (*full || !chunk_ready(index))
+    return 0; /* an index whose chunk could not be mapped is not used again */
   return (uint32_t)index;
 }
 
@@ -133,7 +158,7 @@ static uint32_t take_entry(stripe_t *s) {
 static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address) {
   uint32_t *link = &s->buckets[hash & (s->n_buckets - 1)];
   while (*link) {
-    lw_live_entry_t *e = &pool[*link];
+    lw_live_entry_t *e = entry_at(*link);
     if (e->address == address) {
       uint32_t index = *link;
       *link = e->next;
@@ -152,13 +177,14 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   /* An entry for this address can only be stale (a free we could not see, e.g. by a
    * function we do not interpose); the new allocation replaces it. */
   uint32_t index = unlink_entry(s, hash, address);
+  bool full = false;
   if (index)
     filter_remove(address);
   else
-    index = take_entry(s);
+    index = take_entry(s, &full);
   if (!index) {
     lw_spin_unlock(&s->lock);
-    if (__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED) == 0)
+    if (__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED) == 0 && full)
       lw__log("live table full (%llu sampled allocations, LEAKWATCH_MAX_LIVE): further "
               "samples count as allocated but not in use; see dropped_samples",
               (unsigned long long)pool_capacity);
@@ -166,7 +192,7 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   }
   if (s->count >= s->n_buckets)
     grow(s);
-  lw_live_entry_t *e = &pool[index];
+  lw_live_entry_t *e = entry_at(index);
   e->address = address;
   e->size = size;
   e->time_ms = time_ms;
@@ -192,8 +218,9 @@ bool lw__live_remove(uint64_t address, lw_live_entry_t *removed, bool blocking, 
   }
   uint32_t index = unlink_entry(s, hash, address);
   if (index) {
-    *removed = pool[index];
-    pool[index].next = s->free_list;
+    lw_live_entry_t *e = entry_at(index);
+    *removed = *e;
+    e->next = s->free_list;
     s->free_list = index;
     filter_remove(address);
   }
@@ -206,8 +233,8 @@ void lw__live_for_each(void (*fn)(const lw_live_entry_t *entry, void *context), 
     stripe_t *s = &stripes[i];
     lw_spin_lock(&s->lock);
     for (uint64_t b = 0; b < s->n_buckets; b++)
-      for (uint32_t index = s->buckets[b]; index; index = pool[index].next)
-        fn(&pool[index], context);
+      for (uint32_t index = s->buckets[b]; index; index = entry_at(index)->next)
+        fn(entry_at(index), context);
     lw_spin_unlock(&s->lock);
   }
 }

@@ -6,6 +6,12 @@
  * are full, and both its own count (agent_memory_bytes) and the RSS it adds to the process
  * (against the same run with the agent disabled) must stay under the bound
  * docs/INTERNALS.md gives ("Memory bounds").
+ *
+ * The run has no periodic history (LEAKWATCH_HISTORY_INTERVAL=0): its first snapshot maps
+ * the history's per-stack arrays, and when it fell between two of the fixture's readings
+ * (10 s after start, which a loaded machine reaches in the middle of the stacks phase) the
+ * "full tables do not grow" check saw it as growth. That memory is in the bound all the
+ * same (the history terms below).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,14 +53,17 @@ static counters_t line_for(const char *out, const char *prefix) {
 }
 
 /* What docs/INTERNALS.md promises, from the limits and the records' sizes:
- *   stack table  S x (record + 32 frames + directory slot + index slots over all sizes)
- *   live table   (L + 1) x entry + bucket heads (at most 2 per entry, plus the first arrays)
- *   history      a slot per stack, plus its sites and the small tables (mappings, fds,
- *                thread stack regions): 16 MiB together. */
+ *   stack table  S x (record + 32 frames + directory slots over both its latest sizes +
+ *                index slots over all sizes)
+ *   live table   (L + 4096) x entry (chunks of 4096) + bucket heads (at most 2 per entry,
+ *                plus the first arrays)
+ *   history      a slot per stack (arrays that double: 8 bytes), plus its sites and the small
+ *                tables (mappings, fds, thread stack regions): 16 MiB together. */
 static double bound_bytes(unsigned long long stacks, unsigned long long live) {
-  double stack_table = (double)stacks * (sizeof(lw_stack_t) + 32 * 8 + 8 + 32);
-  double live_table = (double)(live + 1) * sizeof(lw_live_entry_t) + (2.0 * live + 16384) * 4;
-  double history = (double)stacks * 4 + 16 * MIB;
+  double stack_table = (double)stacks * (sizeof(lw_stack_t) + 32 * 8 + 16 + 32);
+  double live_table =
+      (double)(live + 4096) * sizeof(lw_live_entry_t) + (2.0 * live + 16384) * 4;
+  double history = (double)stacks * 8 + 16 * MIB;
   return stack_table + live_table + history;
 }
 
@@ -65,7 +74,7 @@ static void test_tables_fill_within_bounds(void **state) {
   const char *disabled[] = {"LEAKWATCH_ENABLE=0", NULL};
   assert_int_equal(harness_run("many_stacks", args, "1", NULL, disabled, &plain), 0);
   assert_true(WIFEXITED(plain.status) && WEXITSTATUS(plain.status) == 0);
-  const char *env[] = {"LEAKWATCH_MAX_LIVE=1000000", NULL};
+  const char *env[] = {"LEAKWATCH_MAX_LIVE=1000000", "LEAKWATCH_HISTORY_INTERVAL=0", NULL};
   assert_int_equal(harness_run("many_stacks", args, "1", NULL, env, &run), 0);
   if (!WIFEXITED(run.status) || WEXITSTATUS(run.status) != 0)
     fail_msg("many_stacks under the agent: status %d; stderr:\n%s", run.status, run.err);
@@ -92,17 +101,17 @@ static void test_tables_fill_within_bounds(void **state) {
 
   double bound = bound_bytes(MAX_STACKS, MAX_LIVE);
   double overhead = (double)live.rss - (double)plain_live.rss;
-  print_message("agent memory %.1f MiB, RSS added %.1f MiB, bound %.1f MiB (+8.5 MiB static "
+  print_message("agent memory %.1f MiB, RSS added %.1f MiB, bound %.1f MiB (+2.5 MiB static "
                 "free filter and unwind cache for RSS)\n",
                 (double)live.agent_memory / MIB, overhead / MIB, bound / MIB);
   if ((double)live.agent_memory > bound)
     fail_msg("agent_memory_bytes %.1f MiB is above the bound %.1f MiB",
              (double)live.agent_memory / MIB, bound / MIB);
-  /* RSS: the bound, the static tables (8 MiB free filter, 512 KiB unwind cache) and 8 MiB
+  /* RSS: the bound, the static tables (2 MiB free filter, 512 KiB unwind cache) and 8 MiB
    * for what loading the agent and its libraries costs. */
-  if (overhead > bound + 16.5 * MIB)
+  if (overhead > bound + 10.5 * MIB)
     fail_msg("the agent added %.1f MiB of RSS, above the bound %.1f MiB", overhead / MIB,
-             (bound + 16.5 * MIB) / MIB);
+             (bound + 10.5 * MIB) / MIB);
 }
 
 int main(void) {
