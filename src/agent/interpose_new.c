@@ -139,6 +139,7 @@ static inline void call_delete(op_t op, void (*f)(void), void *p, size_t a, size
 
 /* ---- finding the next definitions (once per operator, never on the fast paths) ------------ */
 
+#ifndef LW_SANITIZER_GATE /* where the operators only forward (resolve, below) */
 /* The partner that frees what a new allocates, and the new whose blocks a delete takes. */
 static const op_t delete_for_new[OP_DELETE] = {
     OP_DELETE,         OP_DELETE_ARRAY,         OP_DELETE,         OP_DELETE_ARRAY,
@@ -150,6 +151,7 @@ static op_t new_for_delete(op_t op) {
   return aligned ? (array ? OP_NEW_ARRAY_ALIGNED : OP_NEW_ALIGNED)
                  : (array ? OP_NEW_ARRAY : OP_NEW);
 }
+#endif
 
 /* A C++ runtime loaded privately (a C program such as python3 dlopens an extension with
  * RTLD_LOCAL, and the extension brings libstdc++): its operators bind to the agent's, which
@@ -187,6 +189,7 @@ static void (*lookup_next(op_t op))(void) {
  * back after. The request is small: if even that throws bad_alloc, it does so in the
  * program's own call to operator new, which would have thrown as well; the guard then stays
  * up and this thread samples no more. */
+#ifndef LW_SANITIZER_GATE
 static bool reaches_malloc(op_t op, void (*f)(void)) {
   static const char nothrow_tag; /* std::nothrow_t is empty: only its address is passed */
   enum { SIZE = 64, ALIGNMENT = 64 };
@@ -215,6 +218,7 @@ static bool reaches_malloc(op_t op, void (*f)(void)) {
   t->countdown = countdown;
   return reached;
 }
+#endif
 
 /* The object a code address belongs to: glibc's lock-free lookup where it has one (dladdr
  * also searches the object's symbols for the nearest one, which costs more). */
