@@ -49,7 +49,7 @@ set(LW_CLI_WINDOWS_SOURCES
   exporter_loop_windows.c net_socket_windows.c
   watch_csv.c watch_output.c
   watch_metrics_windows.c watch_sample_windows.c proc_discovery_windows.c os_process_windows.c
-  cmd_run_windows.c memory_cap_windows.c leak_report.c profile_io.c inflate.c json.c
+  cmd_run_windows.c memory_cap_windows.c leak_report.c profile_io.c inflate.c json.c output_path.c
   symbolize_names.c symbolize_windows.c)
 list(TRANSFORM LW_CLI_WINDOWS_SOURCES PREPEND ${LW_CLI_DIR}/)
 add_library(lw_cli_core STATIC ${LW_CLI_WINDOWS_SOURCES})

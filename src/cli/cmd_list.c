@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/json.h"
 #include "cli/open_profile.h"
+#include "cli/symbolize.h"
 #include "cli/view.h"
 
 #define MAX_SOURCE_PATHS 16
@@ -81,9 +83,23 @@ static int by_line(const void *a, const void *b) {
 
 /* Opens the source: the recorded path, then under each --source-path with the recorded path
  * cut from the left one directory at a time (/build/app/src/x.c -> DIR/app/src/x.c, ...). */
+/* Source files are named by the profile: opened as regular files only (symbolize.h). */
+static FILE *open_named(const char *path) {
+  int fd = lw_open_named_file(path);
+  if (fd < 0)
+    return NULL;
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+  }
+  return f;
+}
+
 static FILE *open_source(const char *path, const char *const *dirs, size_t n_dirs, char *found,
                          size_t found_size, int *err) {
-  FILE *f = fopen(path, "r");
+  FILE *f = open_named(path);
   *err = errno;
   if (f) {
     snprintf(found, found_size, "%s", path);
@@ -95,7 +111,7 @@ static FILE *open_source(const char *path, const char *const *dirs, size_t n_dir
       if (!tail[0])
         break;
       snprintf(found, found_size, "%s/%s", dirs[d], tail);
-      f = fopen(found, "r");
+      f = open_named(found);
       if (f)
         return f;
     }
@@ -279,7 +295,7 @@ int lw_cmd_list(int argc, char **argv) {
       FILE *src = open_source(file, source_paths, n_source_paths, found, sizeof found, &err);
       if (!src) {
         snprintf(reason, sizeof reason, "source file '%s' not readable: %s%s", file,
-                 strerror(err), n_source_paths ? " (also looked under --source-path)"
+                 err == ENODEV ? "not a regular file" : strerror(err), n_source_paths ? " (also looked under --source-path)"
                                                : " (use --source-path DIR)");
       } else {
         texts = calloc((size_t)(last - first + 1), sizeof *texts);

@@ -31,8 +31,16 @@ typedef struct lw_open_options {
 bool lw_open_option(lw_open_options_t *o, const char *option, const char *value);
 
 /* Loads `path` into *out and symbolizes what needs it; errors and warnings go to stderr.
- * Returns 0, or -1 (after printing the error) when the file cannot be used. */
+ * Then every string the profile holds is made safe to print (lw_profile_escape_strings), as
+ * these commands only show it. Returns 0, or -1 (after printing the error) when the file
+ * cannot be used. */
 int lw_open_profile(const char *path, const lw_open_options_t *o, lw_profile_t *out);
+
+/* Rewrites each string of the table with lw_escape_text (symbolize.h): function and file
+ * names, sample types, labels, comments from a crafted profile reach the terminal as
+ * "\x1b[2J" text, never as escape sequences. Indexes do not change. Returns 0, or -1 when
+ * memory ran out (the profile is then unchanged). */
+int lw_profile_escape_strings(lw_profile_t *p);
 
 /* "Nov 22, 2026 at 02:20:19 UTC" for a profile's time_nanos ("" when unset). */
 void lw_profile_time_text(const lw_profile_t *p, char *out, size_t size);

@@ -3,7 +3,6 @@
  */
 #include "cli/output.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,27 +55,4 @@ int lw_output_commit(lw_output_t *out, const char *path) {
   free(out->data);
   out->data = NULL;
   return result;
-}
-
-void lw_output_problem(const char *path, int rc, char *out, size_t size) {
-  const char *kind = NULL;
-  if (rc == -EEXIST && lw_output_path_check(path, &kind) == -EEXIST)
-    snprintf(out, size, "it is %s, not a regular file (refusing to replace it)", kind);
-  else
-    snprintf(out, size, "%s", strerror(-rc));
-}
-
-int lw_output_check_path(const char *path, const char *what) {
-  if (!path || strcmp(path, "-") == 0)
-    return 0;
-  const char *kind = NULL;
-  int rc = lw_output_path_check(path, &kind);
-  if (rc == 0)
-    return 0;
-  if (rc == -EEXIST)
-    lw_cli_error("cannot write %s '%s': it is %s, not a regular file (refusing to replace it)",
-                 what, path, kind);
-  else
-    lw_cli_error("cannot write %s '%s': %s", what, path, strerror(-rc));
-  return -1;
 }

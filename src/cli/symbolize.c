@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -64,9 +67,35 @@ static void elf_build_id_hex(Elf *elf, char *hex, size_t size) {
     hex[0] = '\0';
 }
 
+static bool on_pseudo_filesystem(int fd) {
+  struct statfs fs;
+  return fstatfs(fd, &fs) == 0 && (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC);
+}
+
+int lw_open_named_file(const char *path) {
+  /* stat first: opening a device can itself do something (a tape rewinds on open). */
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return -1;
+  if (!S_ISREG(st.st_mode)) {
+    errno = ENODEV;
+    return -1;
+  }
+  /* ...and fstat after, since the name may have changed in between. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || on_pseudo_filesystem(fd)) {
+    close(fd);
+    errno = ENODEV;
+    return -1;
+  }
+  return fd;
+}
+
 int lw_read_build_id(const char *path, char *hex, size_t size) {
   elf_version(EV_CURRENT);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = lw_open_named_file(path);
   if (fd < 0)
     return -1;
   Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -181,11 +210,12 @@ typedef struct symbolizer {
 
 static void warn(symbolizer_t *s, const char *format, ...) __attribute__((format(printf, 2, 3)));
 static void warn(symbolizer_t *s, const char *format, ...) {
-  char message[1024];
+  char raw[1024], message[1024];
   va_list args;
   va_start(args, format);
-  vsnprintf(message, sizeof message, format, args);
+  vsnprintf(raw, sizeof raw, format, args);
   va_end(args);
+  lw_escape_text(message, sizeof message, raw); /* paths come from the profile */
   s->result->n_warnings++;
   if (s->options->warn)
     s->options->warn(s->options->warn_context, message);
@@ -314,7 +344,7 @@ static void address_store(symbolizer_t *s, const module_t *m, uint64_t address, 
 
 /* Opens `path` and returns its fd when its build ID is `want` (hex). */
 static int open_if_build_id(const char *path, const char *want) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = lw_open_named_file(path);
   if (fd < 0)
     return -1;
   Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -406,11 +436,11 @@ static module_t *module_for(symbolizer_t *s, size_t mapping_index) {
   const char *shown_id = want[0] ? want : "none recorded";
   s->mapping_module[mapping_index] = -2;
 
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = lw_open_named_file(path);
   if (fd < 0) {
     s->result->n_mappings_missing++;
     warn(s, "'%s' (build ID %s): %s; its frames stay unsymbolized", path, shown_id,
-         strerror(errno));
+         errno == ENODEV ? "not a regular file" : strerror(errno));
     return NULL;
   }
   Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);

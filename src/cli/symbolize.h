@@ -59,6 +59,21 @@ int lw_symbolize_profile(lw_profile_t *profile, const lw_symbolize_options_t *op
  * Returns true when it demangled. */
 bool lw_demangle(const char *symbol, char *out, size_t size);
 
+/* Opens a file a profile names (a binary, debug info, a source file) for reading, as
+ * only a regular file: never blocks on a FIFO, never takes a terminal, and refuses devices,
+ * directories and anything under /proc or /sys (/proc/self/mem is "regular" there). A
+ * profile is input like any other and may be crafted. Returns the descriptor, or -1 with
+ * errno set (ENODEV for "not a regular file"). */
+int lw_open_named_file(const char *path);
+
+/* Copies `in` to `out` with what a terminal would act on made visible: control characters
+ * (C0, DEL, and C1 whether raw or UTF-8 encoded) and bytes that are not valid UTF-8 become
+ * "\xNN" text, so a name from a crafted profile cannot move the cursor, retitle the window or
+ * clear the screen. Valid UTF-8 passes unchanged. Frame names are escaped this way for
+ * every output (JSON then escapes the backslash as usual). Always NUL-terminated when size
+ * > 0; returns the length of the whole escaped text, as snprintf would. */
+size_t lw_escape_text(char *out, size_t size, const char *in);
+
 /* Reads the GNU build ID of an ELF file as lower-case hex. Returns 0, or -1 when the file
  * cannot be read, is not ELF or has no build ID. */
 int lw_read_build_id(const char *path, char *hex, size_t size);

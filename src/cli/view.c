@@ -142,7 +142,7 @@ static void frame_name(const lw_view_t *v, lw_view_grain_t grain,
   if (!name[0] && f)
     name = lw_profile_str(p, f->system_name);
   if (name[0])
-    snprintf(out, size, "%s", name);
+    lw_escape_text(out, size, name); /* for terminals: symbolize.h */
   else
     lw_symbolize_address_name(p, l, out, size);
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# test_hostile_input.sh - crafted profiles and bad arguments (issue 13): a profile whose
+# mapping names a FIFO, a device or /proc/self/mem never blocks or opens it (regular files
+# only); names with escape sequences reach the terminal as "\x1b" text; /dev/zero and a
+# gzip bomb are refused early with memory near the limit; nan, empty and overflowing
+# numbers are refused with one line. Every refusal: one line, a non-zero exit.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin hostile-input
+lw_test_require python3 "crafts the profiles"
+
+one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
+# A command that blocks fails the test instead of hanging it (LW_TEST_LIMIT: seconds).
+limited() { timeout "${LW_TEST_LIMIT:-120}" "$@"; }
+no_escape() { ! grep -q $'\x1b' "$1"; } # no ESC byte anywhere in the file
+
+# ---- mappings that name what is not a regular file ------------------------------------------
+# A profile of a program that lived at bin/prog; the file is then replaced by something else.
+mkdir bin
+for rate in 524288 1; do
+  cp "$FIX/leak_depths" bin/prog
+  LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/p$rate.pb.gz" bin/prog 1000 >/dev/null 2>&1
+  check "rate $rate: the agent wrote the profile" test -s "p$rate.pb.gz"
+  check "rate $rate: the profile names bin/prog" bash -c "gzip -dc p$rate.pb.gz | grep -aq '$work/bin/prog'"
+done
+cp "$FIX/leak_depths" bin/prog.real
+for what in fifo tty mem zero; do
+  rm -f bin/prog
+  case $what in
+    fifo) mkfifo bin/prog ;;
+    tty) ln -s /dev/tty bin/prog ;;
+    mem) ln -s /proc/self/mem bin/prog ;;
+    zero) ln -s /dev/zero bin/prog ;;
+  esac
+  for rate in 524288 1; do
+    for cmd in top traces flame report "diff p$rate.pb.gz" "list main"; do
+      # shellcheck disable=SC2086
+      limited "$LW" $cmd "p$rate.pb.gz" >out 2>err </dev/null
+      rc=$?
+      check "$what, rate $rate: '$cmd' finishes (exit $rc)" test $rc -eq 0
+      check "$what, rate $rate: '$cmd' says the binary is not a regular file" \
+        grep -q "bin/prog' (build ID [0-9a-f]*): not a regular file" err
+    done
+  done
+done
+
+# ---- names with escape sequences ----------------------------------------------------------
+# shallow_leak (12 bytes) becomes ESC ] 0 ; p w n BEL ESC [ 2 J (12 bytes: set the window
+# title, clear the screen), chain_leaf becomes 10 bytes with a C1 CSI and invalid UTF-8.
+rm -f bin/prog # the binary is gone: names stay as the profile has them
+craft() { # IN OUT
+  python3 - "$1" "$2" <<'EOF'
+import gzip, sys
+data = gzip.decompress(open(sys.argv[1], "rb").read())
+assert b"shallow_leak" in data and b"chain_leaf" in data
+data = data.replace(b"shallow_leak", b"\x1b]0;pwn\x07\x1b[2J")
+data = data.replace(b"chain_leaf", b"ab\xc2\x9b31m\xff\xfe!")
+open(sys.argv[2], "wb").write(gzip.compress(data))
+EOF
+}
+for rate in 524288 1; do
+  craft "p$rate.pb.gz" "evil$rate.pb.gz"
+  for cmd in top traces "diff p$rate.pb.gz" "list ." "top --no-symbolize"; do
+    # shellcheck disable=SC2086
+    limited "$LW" $cmd "evil$rate.pb.gz" >out 2>err
+    rc=$?
+    check "escapes, rate $rate: '$cmd' succeeds (exit $rc)" test $rc -eq 0
+    check "escapes, rate $rate: '$cmd' prints no ESC byte" no_escape out
+    check "escapes, rate $rate: '$cmd' shows it as \\x1b text" grep -qF '\x1b]0;pwn\x07\x1b[2J' out
+    check "escapes, rate $rate: '$cmd' stderr has no ESC byte" no_escape err
+  done
+  limited "$LW" top "evil$rate.pb.gz" >out 2>&1
+  check "escapes, rate $rate: C1 and invalid UTF-8 become \\x text" grep -qF 'ab\xc2\x9b31m\xff\xfe!' out
+  limited "$LW" top --json "evil$rate.pb.gz" >out.json 2>/dev/null
+  check "escapes, rate $rate: --json is valid JSON" python3 -c "import json,sys; json.load(open('out.json'))"
+  check "escapes, rate $rate: --json has no raw ESC" no_escape out.json
+  limited "$LW" flame -o evil.svg "evil$rate.pb.gz" 2>/dev/null
+  check "escapes, rate $rate: the SVG is well-formed XML" \
+    python3 -c "import xml.dom.minidom as m; m.parse('evil.svg')"
+  limited "$LW" report -o evil.html "evil$rate.pb.gz" 2>/dev/null
+  check "escapes, rate $rate: the HTML has no raw ESC" no_escape evil.html
+done
+
+lw_test_end
