@@ -12,7 +12,8 @@
  * default 1024), and forgotten after a whole fine window at zero. Memory: about 3 KiB per
  * tracked site and 4 bytes per stack, mapped as sites are tracked and stacks appear (the
  * arrays grow by copying: nobody else reads them); the stacks' counters are read into
- * scratch memory that each snapshot returns.
+ * scratch memory that each snapshot returns. Descriptors and threads need arrays only up
+ * to the highest stack id that holds one now.
  *
  * Descriptors and threads have histories too (docs/LEAKS.md, "Descriptors and threads"): a
  * site there is the stack that created them, and a point is the exact count of those still
@@ -70,8 +71,8 @@ static struct {
   uint32_t *counts;                     /* fds or threads counted this snapshot */
   uint8_t *types;                       /* fd type seen this snapshot */
   uint64_t slot_room[KINDS], counts_room, types_room; /* entries mapped of each */
+  uint64_t counted_room; /* ids the kind being counted can use: all three arrays have it */
   uint64_t stack_capacity;
-  uint64_t stacks_room; /* entries every by-stack array in use has */
   uint64_t first_snapshot_ms;
   bool slots_ran_out; /* a site holding memory once found no free slot */
 } history;
@@ -93,36 +94,23 @@ static bool grow_array(void **array, uint64_t *room, uint64_t want, size_t size)
   return true;
 }
 
-/* Room in every by-stack array for ids below count (doubling, from 4096 ids); false when
- * it cannot be mapped. */
-static bool make_stacks_room(uint64_t count) {
-  if (count <= history.stacks_room)
+/* Grows a by-stack array to hold ids below need: doubling, from 4096 ids. */
+static bool stack_room(void **array, uint64_t *room, uint64_t need, size_t size) {
+  if (need <= *room)
     return true;
-  uint64_t want = history.stacks_room ? history.stacks_room * 2 : 4096;
-  if (want < count)
-    want = (count + 4095) & ~(uint64_t)4095;
+  uint64_t want = *room ? *room * 2 : 4096;
+  if (want < need)
+    want = (need + 4095) & ~(uint64_t)4095;
   if (want > history.stack_capacity)
     want = history.stack_capacity;
-  for (int kind = 0; kind < KINDS; kind++) {
-    if (!history.slot_of_stack[kind] && kind != KIND_HEAP)
-      continue; /* mapped when that kind is first snapshot */
-    if (!grow_array((void **)&history.slot_of_stack[kind], &history.slot_room[kind], want,
-                    sizeof(uint32_t)))
-      return false;
-  }
-  if (history.counts &&
-      !grow_array((void **)&history.counts, &history.counts_room, want, sizeof(uint32_t)))
-    return false;
-  if (history.types && !grow_array((void **)&history.types, &history.types_room, want, 1))
-    return false;
-  history.stacks_room = want;
-  return true;
+  return grow_array(array, room, want, size);
 }
 
 static bool history_init(void) {
   history.max_sites = (uint32_t)lw__options.history_sites;
   history.stack_capacity = lw__options.max_stacks;
-  history.ready = make_stacks_room(1);
+  history.ready = stack_room((void **)&history.slot_of_stack[KIND_HEAP],
+                             &history.slot_room[KIND_HEAP], 1, sizeof(uint32_t));
   if (!history.ready)
     lw__log("cannot map memory for allocation-site history; leak verdicts are unavailable");
   return history.ready;
@@ -208,7 +196,7 @@ static void snapshot_heap(uint32_t count, bool coarse) {
 static void count_fd(int fd, uint32_t stack_id, int type, void *context) {
   (void)fd;
   (void)context;
-  if (stack_id < history.stacks_room) {
+  if (stack_id < history.counted_room) {
     history.counts[stack_id]++;
     history.types[stack_id] = (uint8_t)type;
   }
@@ -216,7 +204,7 @@ static void count_fd(int fd, uint32_t stack_id, int type, void *context) {
 
 static void count_thread(const lw_thread_state_t *t, void *context) {
   (void)context;
-  if (t->created_stack && t->created_stack - 1 < history.stacks_room)
+  if (t->created_stack && t->created_stack - 1 < history.counted_room)
     history.counts[t->created_stack - 1]++;
 }
 
@@ -227,7 +215,7 @@ typedef struct {
 
 /* A stack whose count this snapshot is not zero but that has no slot yet gets one. */
 static void track_new_site(uint32_t stack_id, const new_sites_t *pass) {
-  if (stack_id >= history.stacks_room || !history.counts[stack_id])
+  if (stack_id >= history.counted_room || !history.counts[stack_id])
     return;
   site_t *site = take_slot(pass->kind, stack_id);
   if (site) {
@@ -248,14 +236,39 @@ static void track_new_thread_site(const lw_thread_state_t *t, void *context) {
     track_new_site(t->created_stack - 1, context);
 }
 
+static void highest_fd_stack(int fd, uint32_t stack_id, int type, void *context) {
+  (void)fd;
+  (void)type;
+  uint64_t *need = context;
+  if ((uint64_t)stack_id + 1 > *need)
+    *need = (uint64_t)stack_id + 1;
+}
+
+static void highest_thread_stack(const lw_thread_state_t *t, void *context) {
+  uint64_t *need = context;
+  if (t->created_stack > *need)
+    *need = t->created_stack;
+}
+
 static void snapshot_counted(int kind, bool coarse) {
-  /* Mapped when this kind is first snapshot (heap history goes on if they cannot be; the
-   * next snapshot tries again). */
-  if (!grow_array((void **)&history.slot_of_stack[kind], &history.slot_room[kind],
-                  history.stacks_room, sizeof(uint32_t)) ||
-      !grow_array((void **)&history.counts, &history.counts_room, history.stacks_room,
-                  sizeof(uint32_t)) ||
-      !grow_array((void **)&history.types, &history.types_room, history.stacks_room, 1))
+  /* The arrays cover the highest stack holding one of these now (tracked sites' ids were
+   * covered when they were tracked, and arrays never shrink). If they cannot grow, those
+   * above wait for the next snapshot; heap history goes on. */
+  uint64_t need = 1;
+  if (kind == KIND_FDS)
+    lw__fd_for_each(highest_fd_stack, &need);
+  else
+    lw__thread_for_each(highest_thread_stack, &need);
+  stack_room((void **)&history.slot_of_stack[kind], &history.slot_room[kind], need,
+             sizeof(uint32_t));
+  stack_room((void **)&history.counts, &history.counts_room, need, sizeof(uint32_t));
+  stack_room((void **)&history.types, &history.types_room, need, 1);
+  history.counted_room = history.slot_room[kind];
+  if (history.counts_room < history.counted_room)
+    history.counted_room = history.counts_room;
+  if (history.types_room < history.counted_room)
+    history.counted_room = history.types_room;
+  if (!history.counted_room)
     return;
   if (kind == KIND_FDS)
     lw__fd_for_each(count_fd, NULL);
@@ -289,8 +302,9 @@ void lw__history_snapshot(void) {
   if (coarse)
     history.coarse_time_ms[history.coarse_seq % COARSE_POINTS] = now;
   uint32_t count = lw__stacks_count();
-  if (!make_stacks_room(count) || count > history.stacks_room)
-    count = (uint32_t)history.stacks_room; /* stacks beyond it wait for the next snapshot */
+  if (!stack_room((void **)&history.slot_of_stack[KIND_HEAP], &history.slot_room[KIND_HEAP],
+                  count, sizeof(uint32_t)))
+    count = (uint32_t)history.slot_room[KIND_HEAP]; /* the rest wait for the next snapshot */
   snapshot_heap(count, coarse);
   if (lw__options.track_fds)
     snapshot_counted(KIND_FDS, coarse);
@@ -315,7 +329,7 @@ typedef struct {
 
 static void count_age(const lw_live_entry_t *entry, void *context) {
   ages_scan_t *scan = context;
-  if (entry->stack_id >= history.stacks_room)
+  if (entry->stack_id >= history.slot_room[KIND_HEAP])
     return;
   uint32_t slot = history.slot_of_stack[KIND_HEAP][entry->stack_id];
   if (!slot)
