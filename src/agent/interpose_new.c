@@ -253,7 +253,8 @@ static void resolve(op_t op) {
 #endif
     if (op >= OP_DELETE) {
       void *libc_free = dlsym(RTLD_NEXT, "free");
-      delete_frees_with_free[op] = libc_free && object_of((const void *)next) == object_of(libc_free);
+      delete_frees_with_free[op] =
+          libc_free && object_of((const void *)next) == object_of(libc_free);
     }
     __atomic_store_n(&next_ops[op].next, next, __ATOMIC_RELAXED);
     __atomic_store_n(&next_ops[op].mode, mode, __ATOMIC_RELEASE);

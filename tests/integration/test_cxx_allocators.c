@@ -169,16 +169,22 @@ static void sampled_case(const setup_t *s) {
   cleanup(&t);
 }
 
-static void test_glibc_exact(void **state) { (void)state; exact_case(&glibc_behind); }
-static void test_glibc_sampled(void **state) { (void)state; sampled_case(&glibc_behind); }
-static void test_jemalloc_preloaded_exact(void **state) { (void)state; exact_case(&jemalloc_preloaded); }
-static void test_jemalloc_preloaded_sampled(void **state) { (void)state; sampled_case(&jemalloc_preloaded); }
-static void test_tcmalloc_preloaded_exact(void **state) { (void)state; exact_case(&tcmalloc_preloaded); }
-static void test_tcmalloc_preloaded_sampled(void **state) { (void)state; sampled_case(&tcmalloc_preloaded); }
-static void test_jemalloc_linked_exact(void **state) { (void)state; exact_case(&jemalloc_linked); }
-static void test_jemalloc_linked_sampled(void **state) { (void)state; sampled_case(&jemalloc_linked); }
-static void test_tcmalloc_linked_exact(void **state) { (void)state; exact_case(&tcmalloc_linked); }
-static void test_tcmalloc_linked_sampled(void **state) { (void)state; sampled_case(&tcmalloc_linked); }
+/* One cmocka test per setup and mode. */
+#define SETUP_TEST(name, check, setup)                                                        \
+  static void name(void **state) {                                                            \
+    (void)state;                                                                              \
+    check(&(setup));                                                                          \
+  }
+SETUP_TEST(test_glibc_exact, exact_case, glibc_behind)
+SETUP_TEST(test_glibc_sampled, sampled_case, glibc_behind)
+SETUP_TEST(test_jemalloc_preloaded_exact, exact_case, jemalloc_preloaded)
+SETUP_TEST(test_jemalloc_preloaded_sampled, sampled_case, jemalloc_preloaded)
+SETUP_TEST(test_tcmalloc_preloaded_exact, exact_case, tcmalloc_preloaded)
+SETUP_TEST(test_tcmalloc_preloaded_sampled, sampled_case, tcmalloc_preloaded)
+SETUP_TEST(test_jemalloc_linked_exact, exact_case, jemalloc_linked)
+SETUP_TEST(test_jemalloc_linked_sampled, sampled_case, jemalloc_linked)
+SETUP_TEST(test_tcmalloc_linked_exact, exact_case, tcmalloc_linked)
+SETUP_TEST(test_tcmalloc_linked_sampled, sampled_case, tcmalloc_linked)
 
 /* A C program loads a C++ library with RTLD_LOCAL: the library's operators bind to the
  * agent's, and the libstdc++ it brought is out of RTLD_NEXT's view; the agent must still
@@ -204,8 +210,14 @@ static void plugin_case(const char *rate) {
   cleanup(&t);
 }
 
-static void test_private_runtime_exact(void **state) { (void)state; plugin_case("1"); }
-static void test_private_runtime_sampled(void **state) { (void)state; plugin_case("512k"); }
+static void test_private_runtime_exact(void **state) {
+  (void)state;
+  plugin_case("1");
+}
+static void test_private_runtime_sampled(void **state) {
+  (void)state;
+  plugin_case("512k");
+}
 
 int main(void) {
   const struct CMUnitTest tests[] = {
