@@ -8,8 +8,8 @@
  * and what that definition does decides what the agent does there (docs/INTERNALS.md,
  * "C++ operator new and delete"), found by calling it once or twice and watching:
  *  - one that reaches the agent's malloc or free (libstdc++'s, libc++'s, jemalloc's aligned
- *    new) is a layer over them, which already count the block: the operator only jumps to
- *    it, or the block would be counted twice;
+ *    new) is a layer over them, which already count the block: the operator is then one
+ *    jump to it (entries[], below), or the block would be counted twice;
  *  - one that does not (jemalloc's, tcmalloc's) serves the block itself: the agent counts
  *    here, as malloc and free do: new takes the size off the countdown, delete reads the free
  *    filter, and both jump to it.
@@ -87,16 +87,20 @@ typedef void (*delete_nothrow_fn)(void *, const void *);
 typedef void (*delete_sized_aligned_fn)(void *, size_t, size_t);
 typedef void (*delete_aligned_nothrow_fn)(void *, size_t, const void *);
 
-/* UNRESOLVED: not looked up yet (or nothing provides it yet). FORWARD: the next definition
- * is a layer over malloc/free; only jump. COUNT: it is the allocator itself; count here. */
-enum { UNRESOLVED = 0, FORWARD = 1, COUNT = 2 };
+/* Each exported operator is one indirect jump through entries[op], which holds:
+ *  - before the operator's first call, its first_* function, which looks the next
+ *    definition up (resolve) and decides;
+ *  - the next definition itself, when that reaches the agent's malloc or free (a layer over
+ *    them, libstdc++'s), so forwarding costs the program one jump;
+ *  - the agent's counting version (count_*), when the next definition serves the block
+ *    itself (jemalloc's, tcmalloc's); it counts and jumps to next_definition[op]. */
+static void (*entries[OP_COUNT])(void);
+static void (*next_definition[OP_COUNT])(void); /* set once the operator is resolved */
 
-typedef struct {
-  void (*next)(void); /* cast to the operator's own type before the call */
-  uint8_t mode;
-} next_op_t;
-
-static next_op_t next_ops[OP_COUNT];
+/* The entry of a resolved operator, and its next definition, cast to the operator's type by
+ * call_new and call_delete. */
+#define ENTRY(op) __atomic_load_n(&entries[op], __ATOMIC_ACQUIRE)
+#define NEXT(op) __atomic_load_n(&next_definition[op], __ATOMIC_ACQUIRE)
 
 /* ---- calling a definition ---------------------------------------------------------------- */
 
@@ -130,12 +134,6 @@ static inline void call_delete(op_t op, void (*f)(void), void *p, size_t a, size
   default: ((delete_aligned_nothrow_fn)f)(p, a, nothrow); return;
   }
 }
-
-/* The next definition of a resolved operator (mode not UNRESOLVED, so next is set). */
-#define call_next_new(op, size, alignment, nothrow)                                            \
-  call_new((op), next_ops[op].next, (size), (alignment), (nothrow))
-#define call_next_delete(op, p, a, b, nothrow)                                                 \
-  call_delete((op), next_ops[op].next, (p), (a), (b), (nothrow))
 
 /* ---- finding the next definitions (once per operator, never on the fast paths) ------------ */
 
@@ -235,33 +233,7 @@ static const void *object_of(const void *address) {
 /* Per delete: whether the next free() is this delete's allocator's (deferred frees, below). */
 static bool delete_frees_with_free[OP_COUNT];
 
-/* Looks up the next definition of op and decides what the agent does there: FORWARD if it
- * reaches the agent's malloc family, COUNT otherwise. Left UNRESOLVED when nothing defines
- * it (the next call tries again). */
-static void resolve(op_t op) {
-  int saved_errno = errno;
-  lw_thread_state_t *t = &lw__thread;
-  lw__guard_enter(t); /* what dlsym and the probe allocate is the agent's */
-  void (*next)(void) = lookup_next(op);
-  if (next) {
-#ifdef LW_SANITIZER_GATE
-    /* Sanitizer builds: the hooks may not run instrumented agent code on a thread the
-     * runtime has not set up (interpose.c); these only forward. */
-    uint8_t mode = FORWARD;
-#else
-    uint8_t mode = reaches_malloc(op, next) ? FORWARD : COUNT;
-#endif
-    if (op >= OP_DELETE) {
-      void *libc_free = dlsym(RTLD_NEXT, "free");
-      delete_frees_with_free[op] =
-          libc_free && object_of((const void *)next) == object_of(libc_free);
-    }
-    __atomic_store_n(&next_ops[op].next, next, __ATOMIC_RELAXED);
-    __atomic_store_n(&next_ops[op].mode, mode, __ATOMIC_RELEASE);
-  }
-  lw__guard_exit(t);
-  errno = saved_errno;
-}
+static void resolve(op_t op);
 
 /* Nothing provides the operator (the mangled name called with no C++ runtime loaded at all):
  * serve it from the malloc family, which counts it; no new_handler and no bad_alloc without
@@ -311,14 +283,14 @@ static inline void leave_agent(lw_thread_state_t *t) {
 static LW_SLOW void *new_sampled(op_t op, size_t size, size_t alignment, const void *nothrow) {
   lw_thread_state_t *t = &lw__thread;
   if (t->guard)
-    return call_next_new(op, size, alignment, nothrow); /* agent code, or a handler inside it */
+    return call_new(op, NEXT(op), size, alignment, nothrow); /* agent code, or a handler inside it */
   int saved_errno = errno;
   lw__guard_enter(t);
   bool sample = lw__sampler_should_record(t, size);
   lw__sampler_reset(t);
   leave_agent(t);
   errno = saved_errno;
-  void *p = call_next_new(op, size, alignment, nothrow);
+  void *p = call_new(op, NEXT(op), size, alignment, nothrow);
   int next_errno = errno;
   if (p && sample) {
     lw__guard_enter(t);
@@ -330,32 +302,25 @@ static LW_SLOW void *new_sampled(op_t op, size_t size, size_t alignment, const v
   return p;
 }
 
-/* First call of an operator: look it up, then do what the fast path would have. */
-static LW_SLOW void *new_unresolved(op_t op, size_t size, size_t alignment, const void *nothrow) {
+/* First call of an operator: look it up, then go where its entry now says. */
+static LW_SLOW void *new_first(op_t op, size_t size, size_t alignment, const void *nothrow) {
   resolve(op);
-  uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);
-  if (mode == UNRESOLVED)
+  if (!NEXT(op))
     return fallback_new(op, size, alignment);
-  if (mode == COUNT) {
-    lw_thread_state_t *t = &lw__thread;
-    t->malloc_calls++;
-    if ((t->countdown -= (int64_t)size) < 0)
-      return new_sampled(op, size, alignment, nothrow);
-  }
-  return call_next_new(op, size, alignment, nothrow);
+  return call_new(op, ENTRY(op), size, alignment, nothrow);
 }
 
-/* A counting delete whose filter byte is set, or the first call of a delete. */
-static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void *nothrow) {
-  if (__atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE) == UNRESOLVED)
-    resolve(op);
-  uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);
-  if (mode == UNRESOLVED) {
+static LW_SLOW void delete_first(op_t op, void *p, size_t a, size_t b, const void *nothrow) {
+  resolve(op);
+  if (!NEXT(op)) {
     free(p); /* no C++ runtime at all: fallback_new's block, or any malloc'd one */
     return;
   }
-  if (mode == FORWARD)
-    return call_next_delete(op, p, a, b, nothrow);
+  call_delete(op, ENTRY(op), p, a, b, nothrow);
+}
+
+/* A counting delete whose filter byte is set. */
+static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void *nothrow) {
   if (!p)
     return; /* delete of NULL: nothing to do, nothing to count (free(NULL) likewise) */
   lw_thread_state_t *t = &lw__thread;
@@ -383,107 +348,144 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
       }
     }
   }
-  call_next_delete(op, p, a, b, nothrow);
+  call_delete(op, NEXT(op), p, a, b, nothrow);
 }
 
 /* ---- the operators ------------------------------------------------------------------------ */
 
-/* A forwarding operator is a load, a compare and the jump (libstdc++ behind: the common
- * case, tested first). A counting new is malloc's fast path (count, take the size off the
- * countdown) before the jump; a counting delete is free's (filter byte, count). */
-#define NEW_BODY(op, size, alignment, nothrow)                                                 \
-  uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);                       \
-  if (LW_LIKELY(mode == FORWARD))                                                              \
-    return call_next_new((op), (size), (alignment), (nothrow));                                \
-  if (LW_UNLIKELY(mode != COUNT))                                                              \
-    return new_unresolved((op), (size), (alignment), (nothrow));                               \
-  lw_thread_state_t *t = &lw__thread;                                                          \
-  t->malloc_calls++;                                                                           \
-  if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                                      \
-    return new_sampled((op), (size), (alignment), (nothrow));                                  \
-  return call_next_new((op), (size), (alignment), (nothrow));
+/* For each operator: its first_* and count_* versions, and the exported name, one jump
+ * through its entry. A counting new is malloc's fast path (count, take the size off the
+ * countdown) before the jump to the next new; a counting delete is free's (filter byte,
+ * count). */
+#define DEFINE_NEW(name, op, type, params, args, size, alignment, nothrow)                      \
+  static LW_SLOW void *first##name params { return new_first(op, size, alignment, nothrow); } \
+  __attribute__((unused)) static void *count##name params {                                                           \
+    lw_thread_state_t *t = &lw__thread;                                                       \
+    t->malloc_calls++;                                                                        \
+    if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                                   \
+      return new_sampled(op, size, alignment, nothrow);                                       \
+    return ((type)NEXT(op))args;                                                              \
+  }                                                                                           \
+  LW_EXPORT void *name params;                                                                \
+  void *name params { return ((type)ENTRY(op))args; }
 
-#define DELETE_BODY(op, p, a, b, nothrow)                                                      \
-  uint8_t mode = __atomic_load_n(&next_ops[op].mode, __ATOMIC_ACQUIRE);                       \
-  if (LW_LIKELY(mode == FORWARD))                                                              \
-    return call_next_delete((op), (p), (a), (b), (nothrow));                                   \
-  if (LW_UNLIKELY(mode != COUNT || *lw__filter_slot(p)))                                       \
-    return delete_slow((op), (p), (a), (b), (nothrow));                                        \
-  lw__thread.free_calls++;                                                                     \
-  call_next_delete((op), (p), (a), (b), (nothrow));
+#define DEFINE_DELETE(name, op, type, params, args, a, b, nothrow)                              \
+  static LW_SLOW void first##name params { delete_first(op, p, a, b, nothrow); }             \
+  __attribute__((unused)) static void count##name params {                                                            \
+    if (LW_UNLIKELY(*lw__filter_slot(p)))                                                     \
+      return delete_slow(op, p, a, b, nothrow);                                               \
+    lw__thread.free_calls++;                                                                  \
+    ((type)NEXT(op))args;                                                                     \
+  }                                                                                           \
+  LW_EXPORT void name params;                                                                 \
+  void name params { ((type)ENTRY(op))args; }
 
-/* Prototypes for the mangled names (C has no header for them). */
-LW_EXPORT void *_Znwm(size_t size);
-LW_EXPORT void *_Znam(size_t size);
-LW_EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow);
-LW_EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow);
-LW_EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t alignment);
-LW_EXPORT void *_ZnamSt11align_val_t(size_t size, size_t alignment);
-LW_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment,
-                                                   const void *nothrow);
-LW_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment,
-                                                   const void *nothrow);
-LW_EXPORT void _ZdlPv(void *p);
-LW_EXPORT void _ZdaPv(void *p);
-LW_EXPORT void _ZdlPvm(void *p, size_t size);
-LW_EXPORT void _ZdaPvm(void *p, size_t size);
-LW_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow);
-LW_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow);
-LW_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t alignment);
-LW_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t alignment);
-LW_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment);
-LW_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment);
-LW_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment,
-                                                   const void *nothrow);
-LW_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment,
-                                                   const void *nothrow);
+#define SIZE_ONLY (size_t size)
+#define SIZE_NOTHROW (size_t size, const void *nothrow)
+#define SIZE_ALIGN (size_t size, size_t alignment)
+#define SIZE_ALIGN_NOTHROW (size_t size, size_t alignment, const void *nothrow)
+DEFINE_NEW(_Znwm, OP_NEW, new_fn, SIZE_ONLY, (size), size, 0, NULL)
+DEFINE_NEW(_Znam, OP_NEW_ARRAY, new_fn, SIZE_ONLY, (size), size, 0, NULL)
+DEFINE_NEW(_ZnwmRKSt9nothrow_t, OP_NEW_NOTHROW, new_nothrow_fn, SIZE_NOTHROW, (size, nothrow),
+           size, 0, nothrow)
+DEFINE_NEW(_ZnamRKSt9nothrow_t, OP_NEW_ARRAY_NOTHROW, new_nothrow_fn, SIZE_NOTHROW,
+           (size, nothrow), size, 0, nothrow)
+DEFINE_NEW(_ZnwmSt11align_val_t, OP_NEW_ALIGNED, new_aligned_fn, SIZE_ALIGN,
+           (size, alignment), size, alignment, NULL)
+DEFINE_NEW(_ZnamSt11align_val_t, OP_NEW_ARRAY_ALIGNED, new_aligned_fn, SIZE_ALIGN,
+           (size, alignment), size, alignment, NULL)
+DEFINE_NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, OP_NEW_ALIGNED_NOTHROW, new_aligned_nothrow_fn,
+           SIZE_ALIGN_NOTHROW, (size, alignment, nothrow), size, alignment, nothrow)
+DEFINE_NEW(_ZnamSt11align_val_tRKSt9nothrow_t, OP_NEW_ARRAY_ALIGNED_NOTHROW,
+           new_aligned_nothrow_fn, SIZE_ALIGN_NOTHROW, (size, alignment, nothrow), size,
+           alignment, nothrow)
 
-void *_Znwm(size_t size) { NEW_BODY(OP_NEW, size, 0, NULL) }
-void *_Znam(size_t size) { NEW_BODY(OP_NEW_ARRAY, size, 0, NULL) }
-void *_ZnwmRKSt9nothrow_t(size_t size, const void *nothrow) {
-  NEW_BODY(OP_NEW_NOTHROW, size, 0, nothrow)
-}
-void *_ZnamRKSt9nothrow_t(size_t size, const void *nothrow) {
-  NEW_BODY(OP_NEW_ARRAY_NOTHROW, size, 0, nothrow)
-}
-void *_ZnwmSt11align_val_t(size_t size, size_t alignment) {
-  NEW_BODY(OP_NEW_ALIGNED, size, alignment, NULL)
-}
-void *_ZnamSt11align_val_t(size_t size, size_t alignment) {
-  NEW_BODY(OP_NEW_ARRAY_ALIGNED, size, alignment, NULL)
-}
-void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *nothrow) {
-  NEW_BODY(OP_NEW_ALIGNED_NOTHROW, size, alignment, nothrow)
-}
-void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *nothrow) {
-  NEW_BODY(OP_NEW_ARRAY_ALIGNED_NOTHROW, size, alignment, nothrow)
-}
+#define PTR_ONLY (void *p)
+#define PTR_SIZE (void *p, size_t size)
+#define PTR_NOTHROW (void *p, const void *nothrow)
+#define PTR_ALIGN (void *p, size_t alignment)
+#define PTR_SIZE_ALIGN (void *p, size_t size, size_t alignment)
+#define PTR_ALIGN_NOTHROW (void *p, size_t alignment, const void *nothrow)
+DEFINE_DELETE(_ZdlPv, OP_DELETE, delete_fn, PTR_ONLY, (p), 0, 0, NULL)
+DEFINE_DELETE(_ZdaPv, OP_DELETE_ARRAY, delete_fn, PTR_ONLY, (p), 0, 0, NULL)
+DEFINE_DELETE(_ZdlPvm, OP_DELETE_SIZED, delete_size_fn, PTR_SIZE, (p, size), size, 0, NULL)
+DEFINE_DELETE(_ZdaPvm, OP_DELETE_ARRAY_SIZED, delete_size_fn, PTR_SIZE, (p, size), size, 0,
+              NULL)
+DEFINE_DELETE(_ZdlPvRKSt9nothrow_t, OP_DELETE_NOTHROW, delete_nothrow_fn, PTR_NOTHROW,
+              (p, nothrow), 0, 0, nothrow)
+DEFINE_DELETE(_ZdaPvRKSt9nothrow_t, OP_DELETE_ARRAY_NOTHROW, delete_nothrow_fn, PTR_NOTHROW,
+              (p, nothrow), 0, 0, nothrow)
+DEFINE_DELETE(_ZdlPvSt11align_val_t, OP_DELETE_ALIGNED, delete_size_fn, PTR_ALIGN,
+              (p, alignment), alignment, 0, NULL)
+DEFINE_DELETE(_ZdaPvSt11align_val_t, OP_DELETE_ARRAY_ALIGNED, delete_size_fn, PTR_ALIGN,
+              (p, alignment), alignment, 0, NULL)
+DEFINE_DELETE(_ZdlPvmSt11align_val_t, OP_DELETE_SIZED_ALIGNED, delete_sized_aligned_fn,
+              PTR_SIZE_ALIGN, (p, size, alignment), size, alignment, NULL)
+DEFINE_DELETE(_ZdaPvmSt11align_val_t, OP_DELETE_ARRAY_SIZED_ALIGNED, delete_sized_aligned_fn,
+              PTR_SIZE_ALIGN, (p, size, alignment), size, alignment, NULL)
+DEFINE_DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, OP_DELETE_ALIGNED_NOTHROW,
+              delete_aligned_nothrow_fn, PTR_ALIGN_NOTHROW, (p, alignment, nothrow), alignment,
+              0, nothrow)
+DEFINE_DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, OP_DELETE_ARRAY_ALIGNED_NOTHROW,
+              delete_aligned_nothrow_fn, PTR_ALIGN_NOTHROW, (p, alignment, nothrow), alignment,
+              0, nothrow)
 
-void _ZdlPv(void *p) { DELETE_BODY(OP_DELETE, p, 0, 0, NULL) }
-void _ZdaPv(void *p) { DELETE_BODY(OP_DELETE_ARRAY, p, 0, 0, NULL) }
-void _ZdlPvm(void *p, size_t size) { DELETE_BODY(OP_DELETE_SIZED, p, size, 0, NULL) }
-void _ZdaPvm(void *p, size_t size) { DELETE_BODY(OP_DELETE_ARRAY_SIZED, p, size, 0, NULL) }
-void _ZdlPvRKSt9nothrow_t(void *p, const void *nothrow) {
-  DELETE_BODY(OP_DELETE_NOTHROW, p, 0, 0, nothrow)
-}
-void _ZdaPvRKSt9nothrow_t(void *p, const void *nothrow) {
-  DELETE_BODY(OP_DELETE_ARRAY_NOTHROW, p, 0, 0, nothrow)
-}
-void _ZdlPvSt11align_val_t(void *p, size_t alignment) {
-  DELETE_BODY(OP_DELETE_ALIGNED, p, alignment, 0, NULL)
-}
-void _ZdaPvSt11align_val_t(void *p, size_t alignment) {
-  DELETE_BODY(OP_DELETE_ARRAY_ALIGNED, p, alignment, 0, NULL)
-}
-void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
-  DELETE_BODY(OP_DELETE_SIZED_ALIGNED, p, size, alignment, NULL)
-}
-void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t alignment) {
-  DELETE_BODY(OP_DELETE_ARRAY_SIZED_ALIGNED, p, size, alignment, NULL)
-}
-void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *nothrow) {
-  DELETE_BODY(OP_DELETE_ALIGNED_NOTHROW, p, alignment, 0, nothrow)
-}
-void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t alignment, const void *nothrow) {
-  DELETE_BODY(OP_DELETE_ARRAY_ALIGNED_NOTHROW, p, alignment, 0, nothrow)
+/* Every operator's name and op, for the tables below. */
+#define OPERATORS(X)                                                                            \
+  X(_Znwm, OP_NEW)                                                                              \
+  X(_Znam, OP_NEW_ARRAY)                                                                        \
+  X(_ZnwmRKSt9nothrow_t, OP_NEW_NOTHROW)                                                        \
+  X(_ZnamRKSt9nothrow_t, OP_NEW_ARRAY_NOTHROW)                                                  \
+  X(_ZnwmSt11align_val_t, OP_NEW_ALIGNED)                                                        \
+  X(_ZnamSt11align_val_t, OP_NEW_ARRAY_ALIGNED)                                                  \
+  X(_ZnwmSt11align_val_tRKSt9nothrow_t, OP_NEW_ALIGNED_NOTHROW)                                  \
+  X(_ZnamSt11align_val_tRKSt9nothrow_t, OP_NEW_ARRAY_ALIGNED_NOTHROW)                            \
+  X(_ZdlPv, OP_DELETE)                                                                          \
+  X(_ZdaPv, OP_DELETE_ARRAY)                                                                    \
+  X(_ZdlPvm, OP_DELETE_SIZED)                                                                   \
+  X(_ZdaPvm, OP_DELETE_ARRAY_SIZED)                                                             \
+  X(_ZdlPvRKSt9nothrow_t, OP_DELETE_NOTHROW)                                                    \
+  X(_ZdaPvRKSt9nothrow_t, OP_DELETE_ARRAY_NOTHROW)                                              \
+  X(_ZdlPvSt11align_val_t, OP_DELETE_ALIGNED)                                                   \
+  X(_ZdaPvSt11align_val_t, OP_DELETE_ARRAY_ALIGNED)                                             \
+  X(_ZdlPvmSt11align_val_t, OP_DELETE_SIZED_ALIGNED)                                            \
+  X(_ZdaPvmSt11align_val_t, OP_DELETE_ARRAY_SIZED_ALIGNED)                                      \
+  X(_ZdlPvSt11align_val_tRKSt9nothrow_t, OP_DELETE_ALIGNED_NOTHROW)                             \
+  X(_ZdaPvSt11align_val_tRKSt9nothrow_t, OP_DELETE_ARRAY_ALIGNED_NOTHROW)
+
+#define FIRST_ENTRY(name, op) [op] = (void (*)(void))first##name,
+#define COUNT_ENTRY(name, op) [op] = (void (*)(void))count##name,
+static void (*entries[OP_COUNT])(void) = {OPERATORS(FIRST_ENTRY)};
+#ifndef LW_SANITIZER_GATE
+static void (*const counting[OP_COUNT])(void) = {OPERATORS(COUNT_ENTRY)};
+#endif
+
+/* ---- deciding, once per operator ---------------------------------------------------------- */
+
+/* Looks up the next definition of op and points its entry at it (it reaches the agent's
+ * malloc family) or at the agent's counting version (it does not). Leaves the entry alone
+ * when nothing defines the operator: the next call tries again. */
+static void resolve(op_t op) {
+  int saved_errno = errno;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t); /* what dlsym and the probe allocate is the agent's */
+  void (*found)(void) = lookup_next(op);
+  if (found) {
+#ifdef LW_SANITIZER_GATE
+    /* Sanitizer builds: the hooks may not run instrumented agent code on a thread the
+     * runtime has not set up (interpose.c); these only forward. */
+    void (*entry)(void) = found;
+#else
+    void (*entry)(void) = reaches_malloc(op, found) ? found : counting[op];
+#endif
+    if (op >= OP_DELETE) {
+      void *libc_free = dlsym(RTLD_NEXT, "free");
+      delete_frees_with_free[op] =
+          libc_free && object_of((const void *)found) == object_of(libc_free);
+    }
+    __atomic_store_n(&next_definition[op], found, __ATOMIC_RELEASE);
+    __atomic_store_n(&entries[op], entry, __ATOMIC_RELEASE);
+  }
+  lw__guard_exit(t);
+  errno = saved_errno;
 }
