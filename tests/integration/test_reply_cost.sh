@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# test_reply_cost.sh - what serving profiles may cost the host (issue 13): the host's fork()
+# does not wait while clients pull big profiles (it used to wait behind the export lock:
+# 0.4 ms became 39 ms), a child forked in the middle of an export writes its own exit
+# profile, and replies nobody reads hold at most the reply budget (16 clients that never
+# read a 51 MB ?debug=1 reply used to take the host from 33 MB to 555 MB): the ?debug=1 text
+# is cut to the room left, largest samples first, and a reply that does not fit gets 503
+# with Retry-After. Run at rate 1 (big profiles) and at the default rate.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin reply-cost
+AGENT=${LW_TEST_AGENT:-$AGENT} # LW_TEST_AGENT=an older libleakwatch.so shows what this fixes
+lw_test_require curl "talks to the HTTP endpoint"
+
+# start_host RATE BITS FORKS [ENV...] -> $host, $addr (waits for "ready" and the endpoint)
+start_host() {
+  local rate=$1 bits=$2 forks=$3
+  shift 3
+  rm -f stop host.out host.err
+  env "$@" LEAKWATCH_RATE="$rate" LEAKWATCH_HTTP=127.0.0.1:0 LD_PRELOAD="$AGENT" \
+    "$FIX/fork_latency" "$bits" "$forks" "$work/stop" 40 >host.out 2>host.err &
+  host=$!
+  pids+=("$host")
+  lw_wait_http host.err host.out || { echo "the host never served HTTP" >&2; cat host.err >&2; return 1; }
+}
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; } # peak RSS
+
+# ---- fork while two clients loop on /debug/pprof/heap ------------------------------------
+for rate in 1 524288; do
+  start_host "$rate" 16 100000 LEAKWATCH_OUTPUT="$work/child-$rate.pb.gz" || exit 1
+  loops=()
+  for _ in 1 2; do
+    (while [ ! -e stop ]; do curl -s -o /dev/null --max-time 60 "http://$addr/debug/pprof/heap"; done) &
+    loops+=($!)
+  done
+  sleep 8
+  touch stop
+  lw_wait_exit "$host" 120
+  for l in "${loops[@]}"; do wait "$l"; done
+  line=$(grep '^forks' host.out)
+  echo "rate $rate, two clients on /debug/pprof/heap: $line"
+  read -r _ forks _ median _ worst <<<"$line"
+  check "rate $rate: the host forked and exited cleanly" test "$status" -eq 0 -a "${forks:-0}" -gt 20
+  # Before the fix the median fork waited for an export (tens of ms at rate 1); now it
+  # waits for nothing the export holds for long. 25 ms leaves room for a loaded machine.
+  check "rate $rate: median fork under 25 ms while profiles are pulled (${median:-?} us)" \
+    test "${median:-999999}" -lt 25000
+  children=$(ls child-$rate.pb.gz.* 2>/dev/null | wc -l)
+  check "rate $rate: children forked during exports wrote their exit profiles ($children)" \
+    test "$children" -ge 2
+  if command -v go >/dev/null; then
+    one=$(ls child-$rate.pb.gz.* 2>/dev/null | head -1)
+    check "rate $rate: a child's profile reads in go tool pprof" \
+      quiet timeout 120 go tool pprof -raw "$one"
+  fi
+  rm -f child-$rate.pb.gz*
+done
+
+# ---- replies nobody reads ------------------------------------------------------------------
+# Rate 1 and 2^16 stacks: an uncut ?debug=1 text is about 90 MB. The budget is 8 MiB here
+# (LEAKWATCH_REPLY_MEMORY); six clients ask and never read.
+start_host 1 16 0 LEAKWATCH_REPLY_MEMORY=8MiB || exit 1
+curl -s -o heap.pb.gz -w '%{http_code}' "http://$addr/debug/pprof/heap" >code.txt
+check "a gzipped profile alone is served whole" grep -q 200 code.txt
+before=$(hwm_kib "$host") # the peak of building a whole profile is in already
+port=${addr##*:}
+for i in 1 2 3 4 5 6; do
+  eval "exec $((20 + i))<>/dev/tcp/127.0.0.1/$port"
+  printf 'GET /debug/pprof/heap?debug=1 HTTP/1.1\r\nHost: x\r\n\r\n' >&$((20 + i))
+done
+# Until the budget is full: a new text request is refused with 503 (25 s at most: the
+# agent drops a reply not taken within 30 s).
+busy=0
+SECONDS=0
+while [ "$SECONDS" -lt 25 ]; do
+  curl -s -D busy.head -o busy.body --max-time 20 "http://$addr/debug/pprof/heap?debug=1"
+  if grep -q '^HTTP/1.1 503' busy.head; then busy=1; break; fi
+  sleep 0.5
+done
+after=$(hwm_kib "$host")
+growth=$(((after - before) / 1024))
+echo "six clients not reading: peak rss ${before} KiB -> ${after} KiB (+${growth} MiB)"
+check "a reply past the budget gets 503" test "$busy" -eq 1
+check "the 503 says when to retry" grep -qi '^Retry-After: [0-9]' busy.head
+check "the 503 says why" grep -q 'LEAKWATCH_REPLY_MEMORY' busy.body
+# Before: several 90 MB replies held at once. Now: the 8 MiB budget, and the cut text
+# built next to the profile.
+check "replies nobody reads raise the host's peak by less than 40 MiB (+${growth} MiB)" \
+  test "$growth" -lt 40
+for i in 1 2 3 4 5 6; do eval "exec $((20 + i))<&-"; done
+
+# Once they are gone, a text profile is served, cut to the budget, largest samples first.
+text_ok=0
+for _ in $(seq 60); do
+  code=$(curl -s -o heap.txt -w '%{http_code}' --max-time 60 "http://$addr/debug/pprof/heap?debug=1")
+  [ "$code" = 200 ] && { text_ok=1; break; }
+  sleep 1
+done
+check "after the clients left, ?debug=1 is served" test "$text_ok" -eq 1
+size=$(stat -c %s heap.txt)
+check "the text fits the budget ($size bytes)" test "$size" -le $((8 * 1024 * 1024))
+check "the text says what it left out" grep -q '^# leakwatch: the [0-9]* largest of [0-9]* samples' heap.txt
+check "the text still has the maps and the stats" \
+  bash -c "grep -q '^MAPPED_LIBRARIES:' heap.txt && grep -q '^# leakwatch stats' heap.txt"
+first=$(awk 'NR > 1 && / @ / {print $2; exit}' heap.txt)
+last=$(awk 'NR > 1 && / @ / {v = $2} END {print v}' heap.txt)
+check "samples come largest first ($first before $last)" test "${first:-0}" -ge "${last:-1}"
+if command -v go >/dev/null; then
+  check "the cut text reads in go tool pprof" quiet timeout 120 go tool pprof -top heap.txt
+fi
+touch stop
+lw_wait_exit "$host" 60
+check "the host exits cleanly" test "$status" -eq 0
+lw_test_end
