@@ -9,12 +9,14 @@
  * handlers and static destructors, so what they free is not reported as leaked.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/agent_stack.h"
 #include "agent/unwind.h"
 #include "common/fmt.h"
 #include "common/output_names.h"
@@ -140,7 +142,10 @@ static void postfork_child(void) {
 
 /* ---- constructor and destructor -------------------------------------------------------- */
 
+/* The program sees errno as it would without the agent: main starts with the value the
+ * loader left, whatever the agent's start-up (mkdir, unlink, failed opens) did to it. */
 __attribute__((constructor)) static void agent_constructor(void) {
+  int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
   if (lw__agent_ensure_ready()) {
@@ -166,6 +171,7 @@ __attribute__((constructor)) static void agent_constructor(void) {
   /* The libraries are loaded and main is next: a safe point to start a thread (unlike the
    * first malloc, which may come from inside the loader). */
   lw__agent_thread_start();
+  errno = saved_errno;
 }
 
 static void count_created_thread(const lw_thread_state_t *thread, void *context) {
@@ -190,7 +196,15 @@ static void write_exit_sidecar(lw_export_kind_t kind, const char *name, uint64_t
     lw__log("cannot write %s profile '%s': %s", name, path, strerror(-result));
 }
 
-__attribute__((destructor)) static void agent_destructor(void) {
+/* The exit work proper, on the agent's own stack (lw__on_agent_stack): exit() may come from
+ * a thread with a small stack, and building a profile needs more than such a thread has. */
+typedef struct {
+  lw_reach_counts_t *reach;
+  uint32_t reach_count;
+} exit_work_t;
+
+static void exit_work(void *context) {
+  exit_work_t *work = context;
   lw__agent_thread_stop();
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
     return;
@@ -200,21 +214,8 @@ __attribute__((destructor)) static void agent_destructor(void) {
   }
   if (!output_path[0])
     return;
-  /* In exact mode the profile also says which live allocations are lost. */
-  lw_reach_counts_t *reach = NULL;
-  uint32_t reach_count = 0;
-  if (lw__options.rate <= 1 && lw__options.reachability) {
-    lw_thread_state_t *t = &lw__thread;
-    lw__guard_enter(t);
-    if (lw__reachability_compute(&reach, &reach_count) < 0)
-      lw__log("reachability not computed (%s)", lw__live_dropped() ? "samples were dropped"
-                                                                   : "out of memory");
-    lw__guard_exit(t);
-  }
-  lw_export_options_t options = {.reach = reach, .reach_count = reach_count};
+  lw_export_options_t options = {.reach = work->reach, .reach_count = work->reach_count};
   int result = lw__export_profile_with(output_path, &options);
-  if (reach)
-    lw__reachability_free(reach, reach_count);
   if (result < 0)
     lw__log("cannot write heap profile '%s': %s", output_path, strerror(-result));
   uint64_t threads = 0;
@@ -222,4 +223,36 @@ __attribute__((destructor)) static void agent_destructor(void) {
   write_exit_sidecar(LW_EXPORT_THREADS, "threads", threads);
   if (lw__options.track_fds)
     write_exit_sidecar(LW_EXPORT_FDS, "fds", lw__fd_live_count());
+}
+
+/* exit() may be called from a signal handler that interrupted this thread inside the agent
+ * (the guard is up), holding a table lock that the export would wait for forever. Then
+ * nothing is written: one line says so and the process exits. The agent takes its locks
+ * only inside the guard, so with the guard down this thread holds none of them. */
+__attribute__((destructor)) static void agent_destructor(void) {
+  int saved_errno = errno;
+  lw_thread_state_t *t = &lw__thread;
+  if (t->guard) {
+    lw__agent_thread_stop(); /* bounded: it waits 2 s at most */
+    if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
+        (output_path[0] || lw__options.history_output[0]))
+      lw__log("exit during an allocation: no profile written");
+    errno = saved_errno;
+    return;
+  }
+  lw__guard_enter(t);
+  exit_work_t work = {NULL, 0};
+  /* In exact mode the profile also says which live allocations are lost. This scans the
+   * thread's own stack from here up, so it runs here, not on the agent's stack. */
+  if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY && output_path[0] &&
+      lw__options.rate <= 1 && lw__options.reachability) {
+    if (lw__reachability_compute(&work.reach, &work.reach_count) < 0)
+      lw__log("reachability not computed (%s)", lw__live_dropped() ? "samples were dropped"
+                                                                   : "out of memory");
+  }
+  lw__on_agent_stack(exit_work, &work);
+  if (work.reach)
+    lw__reachability_free(work.reach, work.reach_count);
+  lw__guard_exit(t);
+  errno = saved_errno;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/agent_stack.h"
 
 #define LW_SLOW __attribute__((noinline, cold))
 
@@ -91,20 +92,26 @@ static void *call_real(alloc_kind_t kind, size_t a, size_t b, int *result) {
 }
 
 /* The countdown went negative (or the thread is new): allocate, and sample if the agent is
- * ready. `size` is the requested size recorded in the profile. */
+ * ready. `size` is the requested size recorded in the profile. errno is what the real call
+ * leaves: the agent's work before it (starting up) and after it (recording, a fork child's
+ * first agent thread) may change errno, so it is put back around both. */
 static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t size,
                                    int *result) {
   lw_thread_state_t *t = &lw__thread;
   if (t->guard || !HOOKS_OPEN())
     return call_real(kind, a, b, result); /* agent code (or a handler inside it) */
+  int saved_errno = errno;
   lw__guard_enter(t);
   bool sample = lw__sampler_should_record(t, size);
+  errno = saved_errno;
   void *p = call_real(kind, a, b, result);
+  int real_errno = errno;
   if (p && sample)
     lw__record_alloc(p, size);
   lw__sampler_reset(t);
   leave_agent(t);
   lw__agent_thread_maybe_start(); /* a fork child's own agent thread, once */
+  errno = real_errno;
   return p;
 }
 
@@ -172,9 +179,11 @@ static LW_SLOW void free_slow(void *p) {
     return; /* served before the real allocator was known; never handed to it */
   if (HOOKS_OPEN() && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
     if (LW_LIKELY(!t->guard)) {
+      int saved_errno = errno; /* free never changes errno (POSIX.1-2024, glibc 2.33) */
       lw__guard_enter(t);
       lw__record_free(p);
       leave_agent(t);
+      errno = saved_errno;
     } else {
       /* Inside agent code on this thread: a signal handler freeing, or the agent itself.
        * Never wait for a lock this thread may hold; if it is taken, finish later. */
@@ -223,6 +232,7 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     }
     return q;
   }
+  int saved_errno = errno;
   lw__guard_enter(t);
   if (!t->registered)
     lw__thread_register();
@@ -230,7 +240,9 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
   bool busy;
   bool was_sampled = *lw__filter_slot(p) && lw__live_remove((uint64_t)(uintptr_t)p, &old, true, &busy);
   t->countdown -= (int64_t)size;
+  errno = saved_errno;
   void *q = lw__real.realloc(p, size);
+  int real_errno = errno;
   if (q) {
     t->malloc_calls++;
     t->free_calls++;
@@ -244,6 +256,7 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     lw__live_insert(old.address, old.size, old.stack_id, old.time_ms); /* p is still live */
   }
   leave_agent(t);
+  errno = real_errno;
   return q;
 }
 
@@ -300,6 +313,7 @@ static void *thread_trampoline(void *raw) {
   lw__thread_register();
   lw__sampler_reset(t);
   leave_agent(t);
+  errno = 0; /* as a new thread starts without the agent */
 #ifdef LW_SANITIZER_GATE
   void *result = start.start(start.argument);
   CLOSE_HOOKS_ON_THIS_THREAD(); /* the runtime tears the thread down next */
@@ -311,17 +325,17 @@ static void *thread_trampoline(void *raw) {
 
 LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start)(void *), void *argument) {
-  if (!lw__real.pthread_create)
-    lw__real_resolve();
   lw_thread_state_t *t = &lw__thread;
   thread_start_t *record = NULL;
   uint32_t created_stack = 0;
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY && !t->guard) {
+    int saved_errno = errno;
     lw__guard_enter(t);
     record = lw__real.malloc(sizeof *record); /* agent bookkeeping: untracked */
     if (record)
       created_stack = lw__record_current_stack() + 1; /* for the threadcreate profile */
     leave_agent(t);
+    errno = saved_errno;
   }
   if (!record)
     return lw__real.pthread_create(thread, attr, start, argument);
@@ -336,21 +350,28 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 
 /* ---- dlclose ------------------------------------------------------------------------- */
 
+static void after_dlclose(void *unused) {
+  (void)unused;
+  lw__mappings_after_dlclose();
+}
+
 LW_EXPORT int dlclose(void *handle) {
-  if (!lw__real.dlclose)
-    lw__real_resolve();
   lw_thread_state_t *t = &lw__thread;
   bool track = __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY;
-  if (track) {
-    lw__guard_enter(t);
-    lw__mappings_before_dlclose(handle);
-    leave_agent(t);
-  }
+  if (!track)
+    return lw__real.dlclose(handle);
+  /* The bookkeeping reads /proc/self/maps and the loader's program headers: on the agent's
+   * stack, as the caller may be a thread with a small one. */
+  int saved_errno = errno;
+  lw__guard_enter(t);
+  lw__on_agent_stack(lw__mappings_before_dlclose, handle);
+  leave_agent(t);
+  errno = saved_errno;
   int result = lw__real.dlclose(handle);
-  if (track) {
-    lw__guard_enter(t);
-    lw__mappings_after_dlclose();
-    leave_agent(t);
-  }
+  int real_errno = errno;
+  lw__guard_enter(t);
+  lw__on_agent_stack(after_dlclose, NULL);
+  leave_agent(t);
+  errno = real_errno;
   return result;
 }

@@ -84,6 +84,26 @@ typedef struct {
   lw_object_mapping_t segments[MAX_CAPTURED];
 } capture_t;
 
+/* Captures live in a small static pool, not in the thread's TLS or on its stack (either
+ * would come out of the stack of every thread, however small): a dlclose claims a slot and
+ * gives it back afterwards. With every slot taken (that many threads unloading at once) the
+ * object goes uncaptured and its frames show as bare addresses. */
+enum { CAPTURE_SLOTS = 4 };
+static capture_t capture_pool[CAPTURE_SLOTS];
+static uint8_t capture_taken[CAPTURE_SLOTS];
+
+static capture_t *claim_capture(void) {
+  for (int i = 0; i < CAPTURE_SLOTS; i++)
+    if (!__atomic_exchange_n(&capture_taken[i], 1, __ATOMIC_ACQUIRE))
+      return &capture_pool[i];
+  return NULL;
+}
+
+static void release_capture(capture_t *c) {
+  if (c)
+    __atomic_store_n(&capture_taken[c - capture_pool], 0, __ATOMIC_RELEASE);
+}
+
 static __thread capture_t *pending_capture __attribute__((tls_model("initial-exec")));
 static __thread int dlclose_depth __attribute__((tls_model("initial-exec")));
 
@@ -121,21 +141,25 @@ static bool absolute_path(const lw_maps_line_t *line, void *arg) {
 }
 
 void lw__mappings_before_dlclose(void *handle) {
-  static __thread capture_t capture __attribute__((tls_model("initial-exec")));
   if (dlclose_depth++ > 0)
     return; /* a destructor run by dlclose is closing another library: keep the outer one */
   pending_capture = NULL;
   struct link_map *map = NULL;
   if (!handle || dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || !map)
     return;
-  capture.base = map->l_addr;
-  lw_fmt(capture.name, sizeof capture.name, "%s", map->l_name ? map->l_name : "");
-  capture.n = 0;
-  dl_iterate_phdr(capture_object, &capture);
-  for (size_t i = 0; i < capture.n; i++)
-    lw__maps_for_each(absolute_path, &capture.segments[i]);
-  if (capture.n)
-    pending_capture = &capture;
+  capture_t *capture = claim_capture();
+  if (!capture)
+    return;
+  capture->base = map->l_addr;
+  lw_fmt(capture->name, sizeof capture->name, "%s", map->l_name ? map->l_name : "");
+  capture->n = 0;
+  dl_iterate_phdr(capture_object, capture);
+  for (size_t i = 0; i < capture->n; i++)
+    lw__maps_for_each(absolute_path, &capture->segments[i]);
+  if (capture->n)
+    pending_capture = capture;
+  else
+    release_capture(capture);
 }
 
 static int still_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -144,13 +168,40 @@ static int still_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
   return info->dlpi_addr == c->base && info->dlpi_name && strcmp(info->dlpi_name, c->name) == 0;
 }
 
-/* Appends to the retired list; retired_lock held. */
-static bool retire(const lw_object_mapping_t *m, uint32_t epoch) {
+static bool same_mapping(const lw_object_mapping_t *a, const lw_object_mapping_t *b) {
+  return a->start == b->start && a->limit == b->limit && a->file_offset == b->file_offset &&
+         strcmp(a->path, b->path) == 0 && strcmp(a->build_id, b->build_id) == 0;
+}
+
+typedef enum { RETIRED, RETIRE_NO_MEMORY, RETIRE_FULL } retire_result_t;
+
+/* Adds m, unloaded at `epoch`, to the retired list; retired_lock held.
+ *
+ * A program that loads and unloads the same library in a loop gets it at the same address
+ * each time. If the latest retired mapping over m's addresses is that same mapping, it is
+ * extended to the new epoch instead of adding another: no other object had those addresses
+ * in between, so every stack finds the same file either way, and the list stays as long as
+ * the number of distinct objects. Past MAX_RETIRED the list stops growing. */
+static retire_result_t retire(const lw_object_mapping_t *m, uint32_t epoch) {
+  enum { MAX_RETIRED = 4096 };
+  lw_object_mapping_t *latest = NULL;
+  for (size_t i = 0; i < n_retired; i++) {
+    lw_object_mapping_t *r = &retired[i];
+    if (r->start < m->limit && m->start < r->limit &&
+        (!latest || r->unload_epoch > latest->unload_epoch))
+      latest = r;
+  }
+  if (latest && same_mapping(latest, m)) {
+    latest->unload_epoch = epoch;
+    return RETIRED;
+  }
+  if (n_retired >= MAX_RETIRED)
+    return RETIRE_FULL;
   if (n_retired == retired_capacity) {
     size_t capacity = retired_capacity ? retired_capacity * 2 : 16;
     lw_object_mapping_t *grown = lw__arena_map(capacity * sizeof *grown);
     if (!grown)
-      return false;
+      return RETIRE_NO_MEMORY;
     if (retired)
       memcpy(grown, retired, n_retired * sizeof *grown);
     lw__arena_unmap(retired, retired_capacity * sizeof *retired);
@@ -160,7 +211,26 @@ static bool retire(const lw_object_mapping_t *m, uint32_t epoch) {
   retired[n_retired] = *m;
   retired[n_retired].unload_epoch = epoch;
   n_retired++;
-  return true;
+  return RETIRED;
+}
+
+static void retire_capture(const capture_t *c) {
+  pthread_mutex_lock(&retired_lock);
+  /* Stacks captured up to now (epoch <= current) may point into the object; from the next
+   * epoch on its addresses may belong to something else. */
+  uint32_t next_epoch = current_epoch + 1;
+  for (size_t i = 0; i < c->n; i++) {
+    static bool said;
+    retire_result_t result = retire(&c->segments[i], next_epoch);
+    if (result != RETIRED && !__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+      lw__log("%s to keep the mappings of unloaded '%s': profiles show its frames as bare "
+              "addresses",
+              result == RETIRE_FULL ? "too many unloaded objects" : "out of memory",
+              c->segments[i].path);
+  }
+  __atomic_store_n(&current_epoch, next_epoch, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&retired_lock);
+  lw__unwind_flush_cache();
 }
 
 void lw__mappings_after_dlclose(void) {
@@ -168,22 +238,11 @@ void lw__mappings_after_dlclose(void) {
     return;
   capture_t *c = pending_capture;
   pending_capture = NULL;
-  if (!c || dl_iterate_phdr(still_loaded, c))
+  if (!c)
     return;
-  pthread_mutex_lock(&retired_lock);
-  /* Stacks captured up to now (epoch <= current) may point into the object; from the next
-   * epoch on its addresses may belong to something else. */
-  uint32_t next_epoch = current_epoch + 1;
-  for (size_t i = 0; i < c->n; i++) {
-    static bool said;
-    if (!retire(&c->segments[i], next_epoch) && !__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
-      lw__log("out of memory to keep the mappings of unloaded '%s': profiles show its frames "
-              "as bare addresses",
-              c->segments[i].path);
-  }
-  __atomic_store_n(&current_epoch, next_epoch, __ATOMIC_RELEASE);
-  pthread_mutex_unlock(&retired_lock);
-  lw__unwind_flush_cache();
+  if (!dl_iterate_phdr(still_loaded, c))
+    retire_capture(c);
+  release_capture(c);
 }
 
 /* ---- collect for export -------------------------------------------------------------- */

@@ -1,12 +1,17 @@
 /*
- * maps_reader.c - /proc/self/maps, line by line, through an 8 KiB stack buffer (see
- * maps_reader.h). Parsing is by hand: no sscanf (locale, and stdio in the agent).
+ * maps_reader.c - /proc/self/maps, line by line, through an 8 KiB buffer (see maps_reader.h).
+ * Parsing is by hand: no sscanf (locale, and stdio in the agent).
+ *
+ * The buffer is mapped for each read, not taken from the stack: the reader runs on program
+ * threads (dlclose, a thread registering itself) whose stacks may be 16 KiB in all, and a
+ * read of /proc/self/maps costs far more than the mapping does.
  */
 #include "agent/maps_reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char *parse_hex(const char *p, uint64_t *out) {
@@ -58,15 +63,22 @@ static bool parse_line(char *line, lw_maps_line_t *out) {
 }
 
 int lw__maps_for_each(bool (*fn)(const lw_maps_line_t *line, void *context), void *context) {
+  enum { BUFFER_SIZE = 8192 };
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -errno;
-  char buffer[8192];
+  char *buffer = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+  if (buffer == MAP_FAILED) {
+    int error = errno;
+    close(fd);
+    return -error;
+  }
   size_t filled = 0;
   int result = 0;
   bool stop = false;
   while (!stop) {
-    ssize_t n = read(fd, buffer + filled, sizeof buffer - 1 - filled);
+    ssize_t n = read(fd, buffer + filled, BUFFER_SIZE - 1 - filled);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
@@ -85,7 +97,7 @@ int lw__maps_for_each(bool (*fn)(const lw_maps_line_t *line, void *context), voi
       line = newline + 1;
     }
     size_t rest = filled - (size_t)(line - buffer);
-    if (n == 0 || (rest == filled && filled == sizeof buffer - 1)) {
+    if (n == 0 || (rest == filled && filled == BUFFER_SIZE - 1)) {
       /* End of file, or a line longer than the buffer (skip it). */
       if (n == 0)
         break;
@@ -95,5 +107,6 @@ int lw__maps_for_each(bool (*fn)(const lw_maps_line_t *line, void *context), voi
     filled = rest;
   }
   close(fd);
+  munmap(buffer, BUFFER_SIZE);
   return result;
 }
