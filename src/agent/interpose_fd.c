@@ -5,11 +5,10 @@
  *
  * Descriptors libc creates internally are seen through the public function that asked for
  * them (fopen's open is libc-internal, so fopen itself is wrapped; fclose likewise). A
- * wrapper never changes what the call does or the errno it leaves. The real functions are
- * looked up on first use (dlsym(RTLD_NEXT)); only interpose*.c go into libleakwatch.so.
+ * wrapper never changes what the call does or the errno it leaves. The real functions were
+ * resolved at start-up (real.c, real_fd.h); only interpose*.c go into libleakwatch.so.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,20 +23,12 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/real_fd.h"
 #include "agent/unwind.h"
 #include "common/procfs.h"
 
-/* REAL(name) is the next definition of name, looked up once. */
-#define REAL(name)                                                                      \
-  ({                                                                                     \
-    static __typeof__(name) *real_;                                                      \
-    __typeof__(name) *f_ = __atomic_load_n(&real_, __ATOMIC_ACQUIRE);                    \
-    if (LW_UNLIKELY(!f_)) {                                                              \
-      f_ = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);                                  \
-      __atomic_store_n(&real_, f_, __ATOMIC_RELEASE);                                    \
-    }                                                                                    \
-    f_;                                                                                  \
-  })
+/* REAL(name) is the next definition of name (or its fallback): never NULL. */
+#define REAL(name) __atomic_load_n(&lw__real_fd.name, __ATOMIC_RELAXED)
 
 static inline bool tracking(void) { return LW_UNLIKELY(lw__fd_tracking()); }
 
@@ -101,10 +92,6 @@ LW_EXPORT int openat64(int dir, const char *path, int flags, ...) {
   return created(REAL(openat64)(dir, path, flags, mode), LW_FD_FILE);
 }
 /* _FORTIFY_SOURCE's checked variants. */
-int __open_2(const char *path, int flags);
-int __open64_2(const char *path, int flags);
-int __openat_2(int dir, const char *path, int flags);
-int __openat64_2(int dir, const char *path, int flags);
 LW_EXPORT int __open_2(const char *path, int flags) {
   return created(REAL(__open_2)(path, flags), LW_FD_FILE);
 }
@@ -207,7 +194,6 @@ LW_EXPORT int dup3(int from, int to, int flags) {
   return result;
 
 LW_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL_BODY(REAL(fcntl)) }
-int fcntl64(int fd, int cmd, ...);
 LW_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL_BODY(REAL(fcntl64)) }
 
 /* ---- closing --------------------------------------------------------------------------- */
@@ -217,7 +203,6 @@ LW_EXPORT int close(int fd) {
   return REAL(close)(fd);
 }
 
-int close_range(unsigned int first, unsigned int last, int flags);
 LW_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
   if (tracking() && !(flags & CLOSE_RANGE_CLOEXEC)) {
     int saved = errno;
@@ -227,10 +212,12 @@ LW_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
   return REAL(close_range)(first, last, flags);
 }
 
-void closefrom(int low);
 LW_EXPORT void closefrom(int low) {
-  if (tracking() && low >= 0)
+  if (tracking() && low >= 0) {
+    int saved = errno;
     lw__fd_closing_range((unsigned)low, ~0u);
+    errno = saved;
+  }
   REAL(closefrom)(low);
 }
 
