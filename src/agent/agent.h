@@ -128,6 +128,7 @@ typedef struct lw_thread_state {
   uint8_t registered;
   uint8_t exit_rounds;
   uint8_t n_deferred;       /* frees that arrived while this thread held a table lock */
+  uint32_t bytes_seq;       /* odd while lw__sampler_reset moves countdown into bytes_base */
   void *deferred_frees[15];
   pid_t tid;
   uintptr_t stack_high;     /* top of the thread's stack (reachability scans below it) */

@@ -11,8 +11,13 @@
 
 /* The fields are stored with relaxed atomic stores because lw__thread_totals reads them
  * from other threads (plain stores racing with those loads would be a data race in C11;
- * on x86-64 both compile to plain moves). */
+ * on x86-64 both compile to plain moves). bytes_seq, odd meanwhile, tells such a reader
+ * that the three are changing together: a mix of old and new values would count the bytes
+ * since the last reset twice, or not at all. */
 void lw__sampler_reset(lw_thread_state_t *t) {
+  uint32_t seq = t->bytes_seq;
+  __atomic_store_n(&t->bytes_seq, seq + 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
   __atomic_store_n(&t->bytes_base, t->bytes_base + (uint64_t)(t->countdown_start - t->countdown),
                    __ATOMIC_RELAXED);
   int64_t next;
@@ -24,6 +29,7 @@ void lw__sampler_reset(lw_thread_state_t *t) {
     next = lw_sample_interval(&t->random_state, lw__options.rate);
   __atomic_store_n(&t->countdown, next, __ATOMIC_RELAXED);
   __atomic_store_n(&t->countdown_start, next, __ATOMIC_RELAXED);
+  __atomic_store_n(&t->bytes_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 bool lw__sampler_should_record(lw_thread_state_t *t, size_t size) {

@@ -7,9 +7,37 @@
 #include "agent/agent.h"
 #include "leakwatch.h"
 
+/* Counters (the *_total series of /metrics) must never go down, yet their sums are read
+ * while threads change the parts: a thread's pending samples move onto their stack between
+ * the reads of the two, an exiting thread's counts move into the retired totals. So each
+ * counter reported is at least the largest reported before, from any reader. */
+static uint64_t at_least_reported(uint64_t *reported, uint64_t value) {
+  uint64_t old = __atomic_load_n(reported, __ATOMIC_RELAXED);
+  while (old < value && !__atomic_compare_exchange_n(reported, &old, value, true,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  return old > value ? old : value;
+}
+
+static void make_monotonic(lw_stats_t *s) {
+  static lw_stats_t reported;
+#define LW_MONOTONIC(field) s->field = at_least_reported(&reported.field, s->field);
+  LW_MONOTONIC(malloc_calls)
+  LW_MONOTONIC(free_calls)
+  LW_MONOTONIC(bytes_requested)
+  LW_MONOTONIC(alloc_bytes_estimate)
+  LW_MONOTONIC(samples_total)
+  LW_MONOTONIC(dropped_samples)
+  LW_MONOTONIC(dropped_stacks)
+  LW_MONOTONIC(threads_seen)
+  LW_MONOTONIC(profiles_written)
+#undef LW_MONOTONIC
+}
+
 LW_EXPORT int lw_stats(lw_stats_t *out, size_t out_size) {
   if (!out || out_size < offsetof(lw_stats_t, malloc_calls))
     return -1;
+  int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
   lw__guard_enter(t);
   lw_stats_t s;
@@ -42,9 +70,12 @@ LW_EXPORT int lw_stats(lw_stats_t *out, size_t out_size) {
     s.profiles_written = __atomic_load_n(&lw__profiles_written, __ATOMIC_RELAXED);
     s.threads_live = calls.threads_live;
     s.fds_live = lw__fd_live_count();
+    make_monotonic(&s);
+    s.live_objects = s.malloc_calls >= s.free_calls ? s.malloc_calls - s.free_calls : 0;
   }
   memcpy(out, &s, s.size);
   lw__guard_exit(t);
+  errno = saved_errno;
   return state == LW_AGENT_READY || state == LW_AGENT_FAILED ? 0 : -1;
 }
 

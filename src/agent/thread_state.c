@@ -8,6 +8,7 @@
  * `retired` first. Lock order: registry_lock is a leaf (nothing is locked while holding it).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -49,22 +50,33 @@ static void unlink_thread(lw_thread_state_t *t) {
   t->registered = 0;
 }
 
+/* exit_rounds of a thread whose last exit round has run: it never registers again. */
+enum { EXIT_ROUNDS = 3, EXITED = 255 };
+
 /* pthread key destructor: runs as the thread exits. Other destructors may still allocate
  * after ours, so we ask to be called again (glibc runs up to 4 rounds) and fold what they
- * counted each time, unlinking only in the last round. */
+ * counted each time, unlinking only in the last round. What the thread does after that
+ * (a later round's destructor, glibc's own clean-up) is not counted: registering it again
+ * would leave the registry pointing into its TLS once the thread is gone. */
 static void thread_exiting(void *value) {
   lw_thread_state_t *t = value;
   if (t != &lw__thread)
     return;
+  int saved_errno = errno;
+  lw__guard_enter(t); /* the registry lock is held: no exit-time export may wait for it */
   pthread_mutex_lock(&registry_lock);
   fold_into_retired(t);
   t->exit_rounds++;
-  bool last = t->exit_rounds >= 3;
-  if (last)
+  bool last = t->exit_rounds >= EXIT_ROUNDS;
+  if (last) {
     unlink_thread(t);
+    t->exit_rounds = EXITED;
+  }
   pthread_mutex_unlock(&registry_lock);
   if (!last)
     pthread_setspecific(exit_key, t);
+  lw__guard_exit(t);
+  errno = saved_errno;
 }
 
 void lw__thread_registry_init(void) {
@@ -74,7 +86,7 @@ void lw__thread_registry_init(void) {
 
 void lw__thread_register(void) {
   lw_thread_state_t *t = &lw__thread;
-  if (t->registered)
+  if (t->registered || t->exit_rounds == EXITED)
     return;
   t->tid = (pid_t)syscall(SYS_gettid);
   lw_stack_region_t region;
@@ -95,17 +107,43 @@ void lw__thread_register(void) {
     pthread_setspecific(exit_key, t);
 }
 
+/* Bytes another thread has requested: its countdown-based count, read consistently with
+ * lw__sampler_reset (bytes_seq). Should the owner be in the middle of a reset every time we
+ * look, bytes_base alone, which never exceeds the truth, will do. */
+static uint64_t thread_bytes(const lw_thread_state_t *t) {
+  for (int tries = 0; tries < 100; tries++) {
+    uint32_t seq = __atomic_load_n(&t->bytes_seq, __ATOMIC_ACQUIRE);
+    uint64_t base = load(&t->bytes_base);
+    int64_t start = __atomic_load_n(&t->countdown_start, __ATOMIC_RELAXED);
+    int64_t left = __atomic_load_n(&t->countdown, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!(seq & 1) && __atomic_load_n(&t->bytes_seq, __ATOMIC_RELAXED) == seq)
+      return base + (start > left ? (uint64_t)(start - left) : 0);
+  }
+  return load(&t->bytes_base);
+}
+
+/* The totals are counters (Prometheus *_total): a reader must never see one go down. Each
+ * thread's count only grows and an exiting thread's moves into `retired` under the lock,
+ * yet a count read while its owner changes it can be briefly off; so every total reported
+ * is at least the last one reported (readers are serialized by registry_lock). */
 void lw__thread_totals(lw_call_totals_t *out) {
+  static lw_call_totals_t reported;
   pthread_mutex_lock(&registry_lock);
   *out = retired;
   for (lw_thread_state_t *t = registry_head; t; t = t->next) {
     out->threads_live++;
     out->malloc_calls += load(&t->malloc_calls);
     out->free_calls += load(&t->free_calls);
-    out->bytes_requested += load(&t->bytes_base) +
-                            (uint64_t)(__atomic_load_n(&t->countdown_start, __ATOMIC_RELAXED) -
-                                       __atomic_load_n(&t->countdown, __ATOMIC_RELAXED));
+    out->bytes_requested += thread_bytes(t);
   }
+  if (out->malloc_calls < reported.malloc_calls)
+    out->malloc_calls = reported.malloc_calls;
+  if (out->free_calls < reported.free_calls)
+    out->free_calls = reported.free_calls;
+  if (out->bytes_requested < reported.bytes_requested)
+    out->bytes_requested = reported.bytes_requested;
+  reported = *out;
   pthread_mutex_unlock(&registry_lock);
 }
 
