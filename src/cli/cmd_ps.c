@@ -1,10 +1,12 @@
 /*
- * cmd_ps.c - `leakwatch ps`: the processes of this user running with the agent, found by
- * their control sockets (stale sockets of dead processes are removed on the way).
+ * cmd_ps.c - `leakwatch ps`: the processes of this user (for root, of every user) running
+ * with the agent, found by their control sockets (stale sockets of dead processes are
+ * removed on the way).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/control_client.h"
@@ -19,8 +21,9 @@ static const lw_cli_option_t options[] = {
 
 static const lw_cli_spec_t spec = {
     "ps", "leakwatch ps [--json]",
-    "Lists this user's processes that run with the leakwatch agent: pid, command, uptime,\n"
-    "sampling rate, estimated heap in use, resident memory and HTTP address.",
+    "Lists this user's processes that run with the leakwatch agent (root: every user's):\n"
+    "pid, command, uptime, sampling rate, estimated heap in use, resident memory and HTTP\n"
+    "address.",
     options, NULL};
 
 typedef struct {
@@ -106,6 +109,7 @@ int lw_cmd_ps(int argc, char **argv) {
   if (ps.json)
     printf("%s]\n", ps.shown ? "\n" : "");
   else if (!ps.shown)
-    fprintf(stderr, "leakwatch: no processes of this user run with the agent\n");
+    fprintf(stderr, "leakwatch: no processes of %s run with the agent\n",
+            geteuid() == 0 ? "any user" : "this user");
   return LW_EXIT_OK;
 }

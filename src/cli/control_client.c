@@ -1,6 +1,12 @@
 /*
  * control_client.c - talking to agents over their control sockets (see control_client.h and
  * docs/CONTROL.md).
+ *
+ * An agent puts its socket in its own user's directory (its XDG_RUNTIME_DIR/leakwatch, or
+ * /tmp/leakwatch-<uid>), so the socket of a process is looked for in this user's directories
+ * and then in those of the process's owner, with the XDG_RUNTIME_DIR the process was
+ * started with: root reaches any user's agent, and a user reaches a service of theirs
+ * started with another XDG_RUNTIME_DIR. Who may talk to an agent: its user and root.
  */
 #define _GNU_SOURCE
 #include "cli/control_client.h"
@@ -18,10 +24,51 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/proc_discovery.h"
 #include "common/control_protocol.h"
 
 static int socket_dirs(char dirs[2][256]) {
   return lw_control_dirs(getenv("XDG_RUNTIME_DIR"), (unsigned)geteuid(), dirs);
+}
+
+enum { MAX_DIRS = 6 };
+
+/* Adds dir unless it is there already. */
+static void add_dir(char dirs[MAX_DIRS][256], int *n, const char *dir) {
+  for (int i = 0; i < *n; i++)
+    if (strcmp(dirs[i], dir) == 0)
+      return;
+  if (*n < MAX_DIRS && strlen(dir) < 256)
+    strcpy(dirs[(*n)++], dir);
+}
+
+/* Where pid's agent may have its socket: this user's directories, then its owner's, from
+ * the XDG_RUNTIME_DIR it was started with (or /run/user/<uid>) and /tmp/leakwatch-<uid>.
+ * *owner is the process's uid ((unsigned)-1 when /proc does not say). */
+static int socket_dirs_for(int pid, char dirs[MAX_DIRS][256], unsigned *owner) {
+  char own[2][256];
+  int n = 0, n_own = socket_dirs(own);
+  for (int i = 0; i < n_own; i++)
+    add_dir(dirs, &n, own[i]);
+  *owner = (unsigned)-1;
+  char path[64];
+  struct stat st;
+  snprintf(path, sizeof path, "/proc/%d", pid);
+  if (stat(path, &st) != 0)
+    return n;
+  *owner = (unsigned)st.st_uid;
+  char xdg[256] = "";
+  bool has_xdg = lw_proc_environ_value(pid, "XDG_RUNTIME_DIR", xdg, sizeof xdg);
+  char theirs[2][256];
+  int n_theirs = lw_control_dirs(has_xdg ? xdg : NULL, *owner, theirs);
+  for (int i = 0; i < n_theirs; i++)
+    add_dir(dirs, &n, theirs[i]);
+  if (!has_xdg) { /* environ unreadable or unset: the login session's usual place */
+    char run[256];
+    snprintf(run, sizeof run, "/run/user/%u/leakwatch", *owner);
+    add_dir(dirs, &n, run);
+  }
+  return n;
 }
 
 static bool process_exists(int pid) {
@@ -43,35 +90,63 @@ static void process_name(int pid, char *out, size_t size) {
     fclose(f);
 }
 
+/* Why a directory of another user's agent cannot be looked into, or "" when it can. */
+static void dir_access(const char *dir, char *why, size_t size) {
+  why[0] = '\0';
+  if (access(dir, X_OK) == 0 || errno == ENOENT)
+    return;
+  struct stat st;
+  if (stat(dir, &st) == 0)
+    snprintf(why, size, "%.255s is private to uid %u (mode %04o)", dir, (unsigned)st.st_uid,
+             (unsigned)(st.st_mode & 07777));
+  else
+    snprintf(why, size, "%.255s: %.100s", dir, strerror(errno));
+}
+
 /* Explains why there is no usable agent socket for pid. */
 static void explain_missing(int pid, char *error, size_t size) {
   if (!process_exists(pid)) {
     snprintf(error, size, "no process with pid %d", pid);
     return;
   }
-  char path[64];
-  struct stat st;
-  snprintf(path, sizeof path, "/proc/%d", pid);
   char name[64];
   process_name(pid, name, sizeof name);
-  if (stat(path, &st) == 0 && st.st_uid != geteuid() && geteuid() != 0) {
+  char dirs[MAX_DIRS][256];
+  unsigned owner;
+  int n = socket_dirs_for(pid, dirs, &owner);
+  if (owner != (unsigned)-1 && owner != geteuid() && geteuid() != 0) {
     snprintf(error, size,
              "pid %d (%s) belongs to another user (uid %u); leakwatch talks only to agents of "
-             "its own user",
-             pid, name, (unsigned)st.st_uid);
+             "its own user, and root to any user's",
+             pid, name, owner);
     return;
   }
+  for (int i = 0; i < n; i++) {
+    char why[400];
+    dir_access(dirs[i], why, sizeof why);
+    if (why[0]) {
+      snprintf(error, size,
+               "cannot look for the agent of pid %d (%s, uid %u): %s, and this process may "
+               "not enter it (root needs CAP_DAC_OVERRIDE, which a user namespace or a "
+               "container may withhold)",
+               pid, name, owner, why);
+      return;
+    }
+  }
+  char where[512] = "";
+  for (int i = 0, used = 0; i < n && used < (int)sizeof where; i++)
+    used += snprintf(where + used, sizeof where - (size_t)used, "%s%s", i ? ", " : "", dirs[i]);
   snprintf(error, size,
-           "pid %d (%s) is not running with the leakwatch agent (start it with leakwatch run, "
-           "or LD_PRELOAD=libleakwatch.so)",
-           pid, name);
+           "pid %d (%s) is not running with the leakwatch agent: no socket %d.sock in %s "
+           "(start it with leakwatch run, or LD_PRELOAD=libleakwatch.so)",
+           pid, name, pid, where);
 }
 
 /* The socket of pid's agent: path must hold a sockaddr_un path (108 bytes); longer ones
- * cannot be sockets anyway. */
-static int find_socket(int pid, char *path, size_t size) {
-  char dirs[2][256];
-  int n = socket_dirs(dirs);
+ * cannot be sockets anyway. *owner is the process's uid. */
+static int find_socket_of(int pid, char *path, size_t size, unsigned *owner) {
+  char dirs[MAX_DIRS][256];
+  int n = socket_dirs_for(pid, dirs, owner);
   for (int i = 0; i < n; i++) {
     int len = snprintf(path, size, "%s/%d.sock", dirs[i], pid);
     struct stat st;
@@ -79,6 +154,11 @@ static int find_socket(int pid, char *path, size_t size) {
       return 0;
   }
   return -1;
+}
+
+static int find_socket(int pid, char *path, size_t size) {
+  unsigned owner;
+  return find_socket_of(pid, path, size, &owner);
 }
 
 static int64_t now_ms(void) {
@@ -109,7 +189,8 @@ int lw_control_call(int pid, const char *request, lw_buf_t *body, int timeout_ms
     snprintf(error, error_size, "invalid pid %d", pid);
     return -1;
   }
-  if (find_socket(pid, path, sizeof path) < 0) {
+  unsigned owner;
+  if (find_socket_of(pid, path, sizeof path, &owner) < 0) {
     explain_missing(pid, error, error_size);
     return -1;
   }
@@ -133,8 +214,18 @@ int lw_control_call(int pid, const char *request, lw_buf_t *body, int timeout_ms
       unlink(path);
       snprintf(error, error_size,
                "pid %d is not running with the leakwatch agent (removed a stale socket)", pid);
-    } else if (errno == EACCES) {
-      snprintf(error, error_size, "cannot connect to the agent of pid %d: permission denied", pid);
+    } else if (errno == EACCES || errno == EPERM) {
+      if (geteuid() == 0)
+        snprintf(error, error_size,
+                 "cannot connect to the agent of pid %d (uid %u) at %s: permission denied "
+                 "(root needs CAP_DAC_OVERRIDE to use another user's socket, which a user "
+                 "namespace or a container may withhold)",
+                 pid, owner, path);
+      else
+        snprintf(error, error_size,
+                 "cannot connect to the agent of pid %d at %s: permission denied (only its "
+                 "user, uid %u, and root may)",
+                 pid, path, owner);
     } else {
       snprintf(error, error_size, "cannot connect to the agent of pid %d: %s", pid, strerror(errno));
     }
@@ -202,9 +293,42 @@ static int by_pid(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+enum { MAX_LIST_DIRS = 256 };
+
+/* For root: every user's socket directories (/tmp/leakwatch-<uid>, /run/user/<uid>/leakwatch)
+ * after its own. */
+static void add_user_dirs(char (*dirs)[256], int *n) {
+  const char *parents[2] = {"/tmp", "/run/user"};
+  for (int p = 0; p < 2; p++) {
+    DIR *dir = opendir(parents[p]);
+    if (!dir)
+      continue;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL && *n < MAX_LIST_DIRS) {
+      char path[256];
+      char *end = NULL;
+      if (p == 0 && strncmp(e->d_name, "leakwatch-", 10) == 0 &&
+          strtoul(e->d_name + 10, &end, 10) != (unsigned long)geteuid() && end && !*end)
+        snprintf(path, sizeof path, "/tmp/%.200s", e->d_name);
+      else if (p == 1 && e->d_name[0] >= '0' && e->d_name[0] <= '9')
+        snprintf(path, sizeof path, "/run/user/%.200s/leakwatch", e->d_name);
+      else
+        continue;
+      bool seen = false;
+      for (int i = 0; i < *n && !seen; i++)
+        seen = strcmp(dirs[i], path) == 0;
+      if (!seen)
+        strcpy(dirs[(*n)++], path);
+    }
+    closedir(dir);
+  }
+}
+
 int lw_control_list(void (*fn)(int pid, const char *socket_path, void *context), void *context) {
-  char dirs[2][256];
+  static char dirs[MAX_LIST_DIRS][256];
   int n_dirs = socket_dirs(dirs);
+  if (geteuid() == 0)
+    add_user_dirs(dirs, &n_dirs);
   int pids[4096];
   int n = 0;
   for (int d = 0; d < n_dirs; d++) {

@@ -1,5 +1,6 @@
 /*
- * proc_discovery.c - /proc scan by name or command line (see proc_discovery.h).
+ * proc_discovery.c - /proc scan by name or command line, and a process's environment
+ * variables (see proc_discovery.h).
  */
 #include "cli/proc_discovery.h"
 
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 bool lw_proc_match_text(int pid, bool full, char *text, size_t size) {
@@ -47,4 +49,26 @@ int lw_proc_find(const regex_t *regex, bool full, int *pids, size_t max) {
   }
   closedir(dir);
   return (int)n;
+}
+
+bool lw_proc_environ_value(int pid, const char *name, char *value, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", pid);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return false;
+  size_t name_len = strlen(name);
+  char *entry = NULL;
+  size_t cap = 0;
+  bool found = false;
+  while (!found && getdelim(&entry, &cap, '\0', f) > 0) {
+    if (strncmp(entry, name, name_len) == 0 && entry[name_len] == '=') {
+      found = strlen(entry + name_len + 1) < size;
+      if (found)
+        strcpy(value, entry + name_len + 1);
+    }
+  }
+  free(entry);
+  fclose(f);
+  return found;
 }
