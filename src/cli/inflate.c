@@ -8,12 +8,16 @@
  */
 #include "cli/inflate.h"
 
+#include <stdio.h>
+
 #include "common/gzip.h"
 
 #ifdef LW_HAVE_LIBDEFLATE
 #include <libdeflate.h>
 
-/* Returns 0 with every member appended to out, or -1 (out as it was) for zlib to judge. */
+/* Returns 0 with every member appended to out, -2 when the output would pass max_out (the
+ * limit error; zlib would only inflate a gzip bomb's first gigabyte again to say the same),
+ * or -1 (out as it was) for zlib to judge. */
 static int fast_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_out) {
   struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
   if (!d)
@@ -42,8 +46,12 @@ static int fast_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_
         position += used;
         break;
       }
-      if (r != LIBDEFLATE_INSUFFICIENT_SPACE || want == room_left) {
-        result = -1; /* corrupt, truncated, or over the limit */
+      if (r != LIBDEFLATE_INSUFFICIENT_SPACE) {
+        result = -1; /* corrupt or truncated */
+        break;
+      }
+      if (want == room_left) {
+        result = -2; /* valid so far, and more than the limit */
         break;
       }
       want = want > room_left / 2 ? room_left : want * 2;
@@ -59,8 +67,17 @@ static int fast_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_
 int lw_cli_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_out, char *error,
                   size_t error_size) {
 #ifdef LW_HAVE_LIBDEFLATE
-  if (len >= 18 && lw_is_gzip(in, len) && fast_gunzip(in, len, out, max_out) == 0)
-    return 0;
+  if (len >= 18 && lw_is_gzip(in, len)) {
+    int rc = fast_gunzip(in, len, out, max_out);
+    if (rc == 0)
+      return 0;
+    if (rc == -2) {
+      /* lw_gunzip's wording, which callers recognise */
+      if (error && error_size)
+        snprintf(error, error_size, "decompressed size exceeds the limit of %zu bytes", max_out);
+      return -1;
+    }
+  }
 #endif
   return lw_gunzip(in, len, out, max_out, error, error_size);
 }

@@ -4,9 +4,12 @@
 #include "cli/profile_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/inflate.h"
 #include "cli/output.h"
@@ -34,6 +37,75 @@ int lw_cli_load_profile_data(const char *name, const uint8_t *data, size_t len,
                                           error, error_size);
 }
 
+/* ---- reading the input, refusing what cannot be a profile as early as possible ---------- */
+
+typedef struct {
+  size_t pos;      /* the next top-level field of a plain protobuf starts here */
+  bool gzip;       /* gzip data: judged by the inflater as it goes */
+  bool bad;        /* the bytes so far cannot begin a Profile */
+} sniff_t;
+
+/* A varint at data[*pos..len): 1 read, 0 needs more bytes, -1 too long to be one. */
+static int scan_varint(const uint8_t *data, size_t len, size_t *pos, uint64_t *value) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 10; i++) {
+    if (*pos + i >= len)
+      return 0;
+    v |= (uint64_t)(data[*pos + i] & 0x7f) << (7 * i);
+    if (!(data[*pos + i] & 0x80)) {
+      *pos += i + 1;
+      *value = v;
+      return 1;
+    }
+  }
+  return -1;
+}
+
+/* Walks the top-level fields of a plain (not gzipped) Profile as its bytes arrive, with the
+ * decoder's own rules (field 0, groups and wrong wire types for known fields are errors), so
+ * /dev/zero or random bytes are refused after a few bytes, not after a gigabyte. */
+static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
+  if (s->bad || s->gzip)
+    return;
+  if (s->pos == 0 && len >= 2 && lw_is_gzip(data, len)) {
+    s->gzip = true;
+    return;
+  }
+  for (;;) {
+    size_t pos = s->pos;
+    uint64_t key, n;
+    int rc = scan_varint(data, len, &pos, &key);
+    if (rc == 0)
+      return;
+    uint64_t field = key >> 3;
+    int wire = (int)(key & 7);
+    /* Wire types of Profile's fields (profile.proto): 1-6 and 11 are messages or strings,
+     * 7-10, 12 and 14 integers, 13 (comment) either, packed or not. */
+    static const int8_t expected[15] = {-1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 2, 0, -2, 0};
+    if (rc < 0 || field == 0 || field > 0x1fffffff || (wire != 0 && wire != 1 && wire != 2 && wire != 5) ||
+        (field < 15 && expected[field] >= 0 && expected[field] != wire) ||
+        (field == 13 && wire != 0 && wire != 2)) {
+      s->bad = true;
+      return;
+    }
+    if (wire == 0)
+      rc = scan_varint(data, len, &pos, &n);
+    else if (wire == 2 && (rc = scan_varint(data, len, &pos, &n)) > 0)
+      pos += n > SIZE_MAX - pos ? SIZE_MAX - pos : (size_t)n; /* may lie beyond what came so far */
+    else if (wire == 1 || wire == 5)
+      pos += wire == 1 ? 8 : 4;
+    if (rc < 0) {
+      s->bad = true;
+      return;
+    }
+    if (rc == 0)
+      return;
+    s->pos = pos;
+    if (pos >= len)
+      return;
+  }
+}
+
 /* The loader. `owner`, when given, holds `data` and is freed as soon as the data is
  * inflated, so a big gzipped file and its decoded bytes are not both held while the model
  * is built (that peak decides the memory `leakwatch top` needs). */
@@ -46,6 +118,21 @@ static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_
   lw_buf_t plain;
   lw_buf_init(&plain, &lw_libc_allocator);
   if (lw_is_gzip(data, len)) {
+    /* The first 64 KiB inside say whether this can be a profile at all: a gzip bomb of
+     * zeros (or gzipped text) is judged from them alone, before a gigabyte is inflated;
+     * the decoder words why, as it would for the whole. Errors of the gzip data itself are
+     * left to the full inflate below. */
+    lw_gunzip(data, len, &plain, 65536, NULL, 0);
+    sniff_t sn = {0, false, false};
+    sniff(&sn, plain.data, plain.len);
+    if (!sn.bad || sn.gzip)
+      lw_buf_reset(&plain);
+  }
+  bool head_only = plain.len > 0;
+  if (head_only) {
+    data = plain.data; /* the head, refused by the decoder below */
+    len = plain.len;
+  } else if (lw_is_gzip(data, len)) {
     size_t hint = lw_gzip_size_hint(data, len);
     if (hint > 0 && hint <= max_decoded)
       lw_buf_reserve(&plain, hint + 1);
@@ -71,6 +158,10 @@ static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_
   }
   int rc = lw_profile_decode(out, data, len, problem, sizeof problem);
   lw_buf_free(&plain);
+  if (rc == 0 && head_only) { /* cannot happen (sniff keeps the decoder's rules): be sure */
+    lw_profile_free(out);
+    return fail(error, error_size, name, "not a pprof profile");
+  }
   if (rc < 0) {
     /* Structural failures mean "this is not a profile at all" (random bytes, gzipped text,
      * another protobuf); rule violations mean "a profile, but a broken one". */
@@ -98,44 +189,93 @@ int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size
   return load_bytes(name, data, len, NULL, max_decoded, out, error, error_size);
 }
 
+#ifdef _WIN32
+#define READ_FLAGS (O_RDONLY | O_BINARY)
+#else
+/* O_NOCTTY: a terminal named as input must not become this process's controlling one. */
+#define READ_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY)
+#endif
+
+/* Reads the input into raw, never holding more than `limit` + one read of it, and stops as
+ * soon as the bytes so far cannot be a profile. Returns 0 or -1 with the problem. */
+static int read_input(const char *path, lw_buf_t *raw, char *problem, size_t problem_size) {
+  int fd = open(path, READ_FLAGS);
+  if (fd < 0) {
+    snprintf(problem, problem_size, "%s", strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  int result = -1;
+  if (fstat(fd, &st) < 0) {
+    snprintf(problem, problem_size, "%s", strerror(errno));
+    goto out;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    snprintf(problem, problem_size, "is a directory, not a profile file");
+    goto out;
+  }
+  const uint64_t limit = LW_PROFILE_MAX_FILE_BYTES;
+  if (S_ISREG(st.st_mode)) {
+    if ((uint64_t)st.st_size > limit) {
+      too_big(problem, problem_size, "the file", (uint64_t)st.st_size, limit);
+      goto out;
+    }
+    /* Sized from stat so the read does not double the buffer on its way up. */
+    lw_buf_reserve(raw, (size_t)st.st_size + 1);
+  }
+  sniff_t sn = {0, false, false};
+  for (;;) {
+    size_t room = (size_t)(limit + 1 - raw->len); /* one byte past the limit says "too big" */
+    size_t chunk = room < (1u << 20) ? room : (1u << 20);
+    if (!lw_buf_reserve(raw, chunk)) {
+      snprintf(problem, problem_size, "out of memory while reading");
+      goto out;
+    }
+    size_t want = raw->cap - raw->len < room ? raw->cap - raw->len : room;
+    ssize_t n = read(fd, raw->data + raw->len, want);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      snprintf(problem, problem_size, "%s", strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    raw->len += (size_t)n;
+    sniff(&sn, raw->data, raw->len);
+    if (sn.bad)
+      break; /* what came so far is enough for the decoder to say why */
+    if (raw->len > limit) {
+      char max[32];
+      lw_format_bytes(max, sizeof max, (double)limit);
+      snprintf(problem, problem_size, "the input is larger than the limit of %s", max);
+      goto out;
+    }
+  }
+  if (raw->len == 0) {
+    snprintf(problem, problem_size, "empty file");
+    goto out;
+  }
+  result = 0;
+out:
+  close(fd);
+  return result;
+}
+
 int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t error_size) {
   lw_profile_init(out, &lw_libc_allocator);
   char problem[256];
-  struct stat st;
-  if (stat(path, &st) < 0)
-    return fail(error, error_size, path, strerror(errno));
-  if (S_ISDIR(st.st_mode))
-    return fail(error, error_size, path, "is a directory, not a profile file");
-  if (S_ISREG(st.st_mode)) {
-    if ((uint64_t)st.st_size > LW_PROFILE_MAX_FILE_BYTES) {
-      too_big(problem, sizeof problem, "the file", (uint64_t)st.st_size,
-              LW_PROFILE_MAX_FILE_BYTES);
-      return fail(error, error_size, path, problem);
-    }
-    if (st.st_size == 0)
-      return fail(error, error_size, path, "empty file");
-  }
   lw_buf_t raw;
   lw_buf_init(&raw, &lw_libc_allocator);
-  /* Sized from stat so the read does not double the buffer on its way up. */
-  if (S_ISREG(st.st_mode))
-    lw_buf_reserve(&raw, (size_t)st.st_size + 65536);
-  int rc = lw_read_file(path, &raw, LW_PROFILE_MAX_FILE_BYTES);
-  if (rc < 0) {
+  if (read_input(path, &raw, problem, sizeof problem) < 0) {
     lw_buf_free(&raw);
-    if (rc == -EFBIG) {
-      char limit[32];
-      lw_format_bytes(limit, sizeof limit, (double)LW_PROFILE_MAX_FILE_BYTES);
-      snprintf(problem, sizeof problem, "the input is larger than the limit of %s", limit);
-      return fail(error, error_size, path, problem);
-    }
-    return fail(error, error_size, path, strerror(-rc));
+    return fail(error, error_size, path, problem);
   }
   /* load_bytes initialises *out again: release the early initialisation (its string
    * table) first, or every load leaks it. */
   lw_profile_free(out);
-  rc = load_bytes(path, raw.data, raw.len, &raw, LW_PROFILE_MAX_DECODED_BYTES, out, error,
-                  error_size);
+  int rc = load_bytes(path, raw.data, raw.len, &raw, LW_PROFILE_MAX_DECODED_BYTES, out, error,
+                      error_size);
   lw_buf_free(&raw); /* no-op when load_bytes already released it */
   return rc;
 }

@@ -25,7 +25,12 @@ int lw_read_file(const char *path, lw_buf_t *out, size_t max_bytes) {
       result = -ENOMEM;
       break;
     }
-    ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+    /* One byte past the limit is enough to say -EFBIG: never read (and touch) more, so an
+     * endless input (/dev/zero) costs the limit, not the doubled buffer's size. */
+    size_t room = out->cap - out->len, left = max_bytes - (out->len - start);
+    if (left < SIZE_MAX)
+      left++;
+    ssize_t n = read(fd, out->data + out->len, room < left ? room : left);
     if (n < 0) {
       if (errno == EINTR)
         continue;

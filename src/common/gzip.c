@@ -4,6 +4,7 @@
  */
 #include "common/gzip.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -94,14 +95,23 @@ int lw_gunzip(const uint8_t *in, size_t len, lw_buf_t *out, size_t max_out, char
     z.next_in = (Bytef *)pos;
     z.avail_in = remaining > (1u << 30) ? (1u << 30) : (uInt)remaining;
     size_t fed = z.avail_in;
-    if (!lw_buf_reserve(out, 65536)) {
+    /* Never more than one byte past the limit: a gzip bomb is stopped as soon as it crosses
+     * it, with memory near the limit (a whole grown buffer could be twice that). */
+    size_t left = max_out - (out->len - start); /* the loop ends once this would be negative */
+    if (left < SIZE_MAX)
+      left++;
+    if (!lw_buf_reserve(out, left < 65536 ? left : 65536)) {
       gunzip_error(error, error_size, "out of memory while decompressing");
       goto out;
     }
     z.next_out = out->data + out->len;
-    z.avail_out = (uInt)(out->cap - out->len);
+    size_t room = out->cap - out->len;
+    if (room > left)
+      room = left;
+    z.avail_out = (uInt)(room < (1u << 30) ? room : (1u << 30));
+    size_t given = z.avail_out;
     int rc = inflate(&z, Z_NO_FLUSH);
-    out->len = out->cap - z.avail_out;
+    out->len += given - z.avail_out;
     pos += fed - z.avail_in;
     remaining -= fed - z.avail_in;
     if (out->len - start > max_out) {

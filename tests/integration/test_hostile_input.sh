@@ -80,4 +80,63 @@ for rate in 524288 1; do
   check "escapes, rate $rate: the HTML has no raw ESC" no_escape evil.html
 done
 
+# ---- endless input and gzip bombs ---------------------------------------------------------
+# Runs COMMAND... and prints "EXIT_STATUS PEAK_RSS_KB" (stderr goes to err).
+peak() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=open("err", "w")).returncode
+print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+}
+# A gzip file of MIB MiB of zeros in one member (a multi-member bomb is checked after each
+# member and was never the problem); FIRST (hex) replaces the start of the data.
+bomb() { # OUT MIB [FIRST]
+  python3 - "$@" <<'PY'
+import sys, zlib
+out, mib = sys.argv[1], int(sys.argv[2])
+first = bytes.fromhex(sys.argv[3]) if len(sys.argv) > 3 else b""
+chunk = bytes(64 << 20)
+z = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip wrapper
+with open(out, "wb") as f:
+    f.write(z.compress(first + chunk[len(first):]))
+    for _ in range(mib // 64 - 1):
+        f.write(z.compress(chunk))
+    f.write(z.flush())
+PY
+}
+for input in /dev/zero /dev/urandom; do
+  for cmd in top "diff $input" flame report; do
+    # shellcheck disable=SC2086
+    read -r rc kb < <(peak timeout "${LW_TEST_LIMIT:-120}" "$LW" $cmd "$input")
+    check "$cmd $input: refused (exit $rc)" test "$rc" -eq 1
+    check "$cmd $input: one line" one_line err
+    check "$cmd $input: says it is not a profile" grep -q "'$input': not a pprof profile" err
+    check "$cmd $input: refused early (peak $kb KiB < 64 MiB)" test "$kb" -lt 65536
+  done
+done
+# Zeros: judged from the first bytes inside, at once.
+bomb zeros.gz 2304
+read -r rc kb < <(peak "$LW" top zeros.gz)
+check "a gzip bomb of zeros is refused (exit $rc)" test "$rc" -eq 1
+check "a gzip bomb of zeros: one line" one_line err
+check "a gzip bomb of zeros: not a profile" grep -q "'zeros.gz': not a pprof profile" err
+check "a gzip bomb of zeros: refused early (peak $kb KiB < 64 MiB)" test "$kb" -lt 65536
+# A bomb that starts like a Profile (field 6, a 2 GiB string_table entry): the 1 GiB limit
+# stops it, with memory near the limit (it was twice the limit: 2.1 GB, the inflater
+# filling the whole doubled buffer before looking at the size).
+bomb looks.gz 2304 328080808008
+read -r rc kb < <(peak "$LW" top looks.gz)
+check "a profile-like gzip bomb is refused (exit $rc)" test "$rc" -eq 1
+check "a profile-like gzip bomb: one line" one_line err
+check "a profile-like gzip bomb: past the limit" \
+  grep -q "'looks.gz': decompresses to more than the limit of 1.00 GiB" err
+check "a profile-like gzip bomb: peak $kb KiB stays near the 1 GiB limit (< 1.25 GiB)" \
+  test "$kb" -lt 1310720
+rm -f zeros.gz looks.gz
+# Profiles from a pipe are still read (process substitution, /dev/stdin).
+gzip -dc p1.pb.gz >plain.pb
+check "a plain profile from a pipe still loads" bash -c "cat plain.pb | '$LW' top /dev/stdin >/dev/null 2>&1"
+check "a gzipped profile from a pipe still loads" bash -c "'$LW' top <(cat p1.pb.gz) >/dev/null 2>&1"
+
 lw_test_end

@@ -214,11 +214,17 @@ static void test_huge_file_refused_without_reading(void **state) {
   assert_string_equal(load_error(path), want);
 }
 
-/* A gzip stream that inflates past the limit is stopped there. */
+/* A gzip stream that inflates past the limit is stopped there. Its content starts like a
+ * Profile (one huge string_table entry), so only the size can refuse it. */
 static void test_decompressed_size_limit(void **state) {
   (void)state;
   size_t n = 1 << 20;
   uint8_t *zeros = calloc(n, 1);
+  size_t string_len = n - 4; /* field 6 (string_table), length-delimited, 3-byte length */
+  zeros[0] = 0x32;
+  zeros[1] = (uint8_t)(0x80 | (string_len & 0x7f));
+  zeros[2] = (uint8_t)(0x80 | ((string_len >> 7) & 0x7f));
+  zeros[3] = (uint8_t)(string_len >> 14);
   lw_buf_t gz;
   lw_buf_init(&gz, &lw_libc_allocator);
   assert_int_equal(lw_gzip_compress(zeros, n, &gz, 9), 0);
@@ -228,6 +234,29 @@ static void test_decompressed_size_limit(void **state) {
                                                     error, sizeof error), -1);
   assert_string_equal(error, "'bomb.gz': decompresses to more than the limit of 64.0 KiB "
                              "(not a heap profile, or a gzip bomb)");
+  lw_profile_free(&p);
+
+  /* Inflating stops one byte past the limit, not wherever the grown buffer ends (memory
+   * near the limit, never twice it), with both inflaters. */
+  for (int fast = 0; fast < 2; fast++) {
+    lw_buf_t out;
+    lw_buf_init(&out, &lw_libc_allocator);
+    char why[256];
+    int rc = fast ? lw_cli_gunzip(gz.data, gz.len, &out, 100000, why, sizeof why)
+                  : lw_gunzip(gz.data, gz.len, &out, 100000, why, sizeof why);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(why, "exceeds the limit of 100000 bytes"));
+    assert_true(out.len <= 100001);
+    lw_buf_free(&out);
+  }
+
+  /* Zeros are no Profile: refused from the first bytes inside, whatever the limit. */
+  memset(zeros, 0, 4);
+  lw_buf_reset(&gz);
+  assert_int_equal(lw_gzip_compress(zeros, n, &gz, 9), 0);
+  assert_int_equal(lw_cli_load_profile_data("zeros.gz", gz.data, gz.len, &p, error, sizeof error),
+                   -1);
+  assert_string_equal(error, "'zeros.gz': not a pprof profile (malformed protobuf in profile)");
   lw_profile_free(&p);
   lw_buf_free(&gz);
   free(zeros);
