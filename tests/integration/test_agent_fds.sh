@@ -40,9 +40,11 @@ expected=$("$F" first-open)
 for rate in 512k 1; do
   export LEAKWATCH_RATE=$rate
   # ---- the program's first open() gets what it gets without the agent ----------------
-  got=$(LD_PRELOAD="$AGENT" "$F" first-open)
-  check "rate $rate: first open() as without the agent ($got, without: $expected)" \
-    test "$got" = "$expected"
+  for setting in LEAKWATCH_CONTROL=1 LEAKWATCH_HTTP=127.0.0.1:0 LEAKWATCH_TRACK_FDS=1; do
+    got=$(env "$setting" LD_PRELOAD="$AGENT" "$F" first-open 2>/dev/null)
+    check "rate $rate, $setting: first open() as without the agent ($got, without: $expected)" \
+      test "$got" = "$expected"
+  done
 
   # ---- bash: exec 4>x.log, then exit: the file holds only what bash wrote -------------
   rm -f x.log
