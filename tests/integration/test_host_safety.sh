@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# test_host_safety.sh - the agent leaves the host program as it would run without it
+# (issue 13): errno untouched, exit() from a signal handler that interrupted the agent,
+# threads with 16-24 KiB stacks (dlclose, exit), threads that allocate after the agent's
+# last exit round, counters that never go down, bounded memory for unloaded libraries,
+# descriptor functions resolved at start-up, and bootstrap blocks kept from the real
+# allocator (with a dlsym-interposing library preloaded ahead of the agent).
+# LW_TEST_AGENT=path runs it against another agent build (to see an old one fail).
+. "$(dirname "$0")/lib.sh"
+lw_test_begin host-safety
+AGENT=${LW_TEST_AGENT:-$AGENT}
+DEFAULT_RATE=524288
+
+# agent SECONDS VAR=VALUE... PROGRAM ARGS...: runs PROGRAM under the agent, killed after
+# SECONDS. env (not the shell) sets LD_PRELOAD, so timeout itself runs without the agent,
+# and the program owns the plain LEAKWATCH_OUTPUT name.
+agent() {
+  local seconds=$1
+  shift
+  timeout -s KILL "$seconds" env LD_PRELOAD="$AGENT" "$@"
+}
+
+says_ok() { # FILE: the fixture's output is exactly "ok"
+  [ "$(cat "$1")" = ok ] || { echo "--- $1:" >&2; head -5 "$1" >&2; return 1; }
+}
+
+# A profile the CLI can read (that names FUNCTION, when given: at the default rate the
+# fixture's few allocations are seldom sampled).
+readable_profile() { # FILE [FUNCTION]
+  [ -s "$1" ] && "$LW" top "$1" >top.out 2>&1 && grep -q "${2:-Showing}" top.out
+}
+
+for rate in 1 $DEFAULT_RATE; do
+  # errno: at main's entry, after a fork child's and a new thread's first (sampled)
+  # allocation, after successful free/realloc/calloc and descriptor calls (tracked).
+  agent 120 LEAKWATCH_RATE=$rate LEAKWATCH_TRACK_FDS=1 LEAKWATCH_OUTPUT="$work/errno.pb.gz" \
+    "$FIX/errno_kept" >errno.out 2>&1
+  check "errno unchanged by the agent (rate $rate)" says_ok errno.out
+
+  # dlclose on a thread whose whole stack is 16 KiB.
+  agent 120 LEAKWATCH_RATE=$rate "$FIX/small_stack" dlclose "$FIX/libplugin_leak.so" 16 \
+    >dlclose.out 2>&1
+  check "dlclose on a 16 KiB stack (rate $rate)" says_ok dlclose.out
+
+  # exit() from a thread with a 16 or 24 KiB stack: the exit profile is written and valid.
+  for kib in 16 24; do
+    rm -f exit.pb.gz
+    agent 120 LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/exit.pb.gz" \
+      "$FIX/small_stack" exit $kib >exit.out 2>&1
+    check "exit() on a $kib KiB stack exits 0 (rate $rate)" test $? -eq 0
+    wanted=allocate_some
+    [ $rate = 1 ] || wanted=
+    check "exit() on a $kib KiB stack writes a valid profile (rate $rate)" \
+      readable_profile exit.pb.gz $wanted
+  done
+
+  # Threads whose key destructors allocate in every round glibc runs.
+  agent 120 LEAKWATCH_RATE=$rate "$FIX/exit_rounds" "$work/rounds.pb.gz" >rounds.out 2>&1
+  check "no thread registers again after its exit rounds (rate $rate)" says_ok rounds.out
+done
+
+# Exact mode also classifies reachability at exit, scanning the exiting thread's stack.
+rm -f exit.pb.gz
+agent 120 LEAKWATCH_RATE=1 LEAKWATCH_REACHABILITY=1 LEAKWATCH_OUTPUT="$work/exit.pb.gz" \
+  "$FIX/small_stack" exit 16 >exit.out 2>&1
+check "exit() on a 16 KiB stack with reachability" readable_profile exit.pb.gz allocate_some
+
+# exit() from a SIGALRM handler in a tight malloc/free loop: at rate 1 the handler mostly
+# interrupts the agent itself. Every run must end, with status 0, and say at most one
+# line: that no profile was written.
+exit_runs() { # RATE RUNS
+  local hung=0 bad=0 noisy=0 i status
+  for i in $(seq "$2"); do
+    agent 60 LEAKWATCH_RATE=$1 LEAKWATCH_OUTPUT="$work/alarm.pb.gz" \
+      "$FIX/exit_in_handler" $((300 + i * 137 % 4000)) >alarm.out 2>alarm.err
+    status=$?
+    if [ $status -eq 137 ]; then
+      hung=$((hung + 1))
+    elif [ $status -ne 0 ]; then
+      bad=$((bad + 1))
+    fi
+    if [ -s alarm.err ] &&
+      ! grep -qx "leakwatch\[[0-9]*\]: exit during an allocation: no profile written" alarm.err; then
+      noisy=$((noisy + 1))
+      head -3 alarm.err >&2
+    fi
+  done
+  [ $hung -eq 0 ] && [ $bad -eq 0 ] && [ $noisy -eq 0 ] ||
+    { echo "rate $1: $hung of $2 runs hung, $bad failed, $noisy said more" >&2; return 1; }
+}
+check "exit() from a signal handler never hangs (rate 1, 40 runs)" exit_runs 1 40
+check "exit() from a signal handler never hangs (default rate, 10 runs)" exit_runs $DEFAULT_RATE 10
+
+# The *_total counters never go down while threads allocate, free and exit.
+for rate in 1 4096 $DEFAULT_RATE; do
+  agent 240 LEAKWATCH_RATE=$rate "$FIX/stats_monotonic" 20000 >stats.out 2>&1
+  check "lw_stats counters never decrease (rate $rate)" says_ok stats.out
+done
+
+# 5000 dlopen/dlclose rounds of one library: the agent's memory stays where it was after 200.
+bounded_unloads() {
+  agent 240 "$FIX/dlopen_loop" "$FIX/libplugin_leak.so" 5000 >loop.out 2>&1 ||
+    { cat loop.out >&2; return 1; }
+  read -r word start end <loop.out
+  [ "$word" = memory ] && [ $((end - start)) -lt 262144 ] ||
+    { echo "agent memory after 200 rounds and 5000: $(cat loop.out)" >&2; return 1; }
+}
+check "retired mappings stay bounded over 5000 dlclose" bounded_unloads
+
+# A dlsym-interposing library ahead of the agent: the agent's lookups go through it, it
+# keeps blocks the agent's bootstrap arena served and frees them later; descriptor
+# functions are all looked up before main (none in a fork child or a signal handler). With
+# DLSYM_SHIM_CLOSE=1 it also calls dlclose while the agent is still resolving.
+for close in 0 1; do
+  for fds in 0 1; do
+    timeout -s KILL 120 env DLSYM_SHIM_CLOSE=$close LEAKWATCH_TRACK_FDS=$fds \
+      LD_PRELOAD="$FIX/libdlsym_shim.so $AGENT" "$FIX/dlsym_shim_host" >shim.out 2>&1
+    check "dlsym shim ahead of the agent (close $close, fd tracking $fds)" says_ok shim.out
+  done
+done
+
+lw_test_end
