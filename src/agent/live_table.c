@@ -36,15 +36,15 @@ enum { POOL_CHUNK_BITS = 12, POOL_CHUNK = 1 << POOL_CHUNK_BITS };
 static stripe_t stripes[STRIPES];
 /* Entry i is pool_chunks[i >> POOL_CHUNK_BITS][i % POOL_CHUNK]; index 0 is never used. A
  * chunk pointer is set once (compare-and-swap by whichever thread first needs the chunk)
- * and read under a stripe lock by threads that got the index after it was set. */
+ * and read under a stripe lock by threads that got the index after it was set, so a plain
+ * load sees it (and the compiler may keep pool_chunks in a register along a chain). */
 static lw_live_entry_t **pool_chunks;
 static uint64_t pool_capacity;
 static uint64_t pool_next = 1;
 static uint64_t dropped;
 
 static inline lw_live_entry_t *entry_at(uint32_t index) {
-  return &__atomic_load_n(&pool_chunks[index >> POOL_CHUNK_BITS],
-                          __ATOMIC_RELAXED)[index & (POOL_CHUNK - 1)];
+  return &pool_chunks[index >> POOL_CHUNK_BITS][index & (POOL_CHUNK - 1)];
 }
 
 /* Maps the chunk holding index if no thread has yet. When it cannot be mapped, sampling
@@ -139,23 +139,27 @@ static void grow(stripe_t *s) {
   s->n_buckets = n;
 }
 
-/* An entry for the stripe; 0 when the pool is exhausted (*full) or its next chunk could not
- * be mapped. */
-static uint32_t take_entry(stripe_t *s, bool *full) {
+/* An entry for the stripe, its index returned and its address in *entry; 0 when the pool is
+ * exhausted (*full) or its next chunk could not be mapped. */
+static uint32_t take_entry(stripe_t *s, bool *full, lw_live_entry_t **entry) {
   if (s->free_list) {
     uint32_t index = s->free_list;
-    s->free_list = entry_at(index)->next;
+    *entry = entry_at(index);
+    s->free_list = (*entry)->next;
     return index;
   }
   uint64_t index = __atomic_fetch_add(&pool_next, 1, __ATOMIC_RELAXED);
   *full = index > pool_capacity;
   if (*full || !chunk_ready(index))
     return 0; /* an index whose chunk could not be mapped is not used again */
+  *entry = entry_at((uint32_t)index);
   return (uint32_t)index;
 }
 
-/* Unlinks the entry for address from its chain; lock held. Returns its index or 0. */
-static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address) {
+/* Unlinks the entry for address from its chain; lock held. Returns its index (its address
+ * in *entry) or 0. */
+static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address,
+                             lw_live_entry_t **entry) {
   uint32_t *link = &s->buckets[hash & (s->n_buckets - 1)];
   while (*link) {
     lw_live_entry_t *e = entry_at(*link);
@@ -163,6 +167,7 @@ static uint32_t unlink_entry(stripe_t *s, uint64_t hash, uint64_t address) {
       uint32_t index = *link;
       *link = e->next;
       __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
+      *entry = e;
       return index;
     }
     link = &e->next;
@@ -176,12 +181,13 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   lw_spin_lock(&s->lock);
   /* An entry for this address can only be stale (a free we could not see, e.g. by a
    * function we do not interpose); the new allocation replaces it. */
-  uint32_t index = unlink_entry(s, hash, address);
+  lw_live_entry_t *e = NULL;
+  uint32_t index = unlink_entry(s, hash, address, &e);
   bool full = false;
   if (index)
     filter_remove(address);
   else
-    index = take_entry(s, &full);
+    index = take_entry(s, &full, &e);
   if (!index) {
     lw_spin_unlock(&s->lock);
     if (__atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED) == 0 && full)
@@ -192,7 +198,6 @@ bool lw__live_insert(uint64_t address, uint64_t size, uint32_t stack_id, uint64_
   }
   if (s->count >= s->n_buckets)
     grow(s);
-  lw_live_entry_t *e = entry_at(index);
   e->address = address;
   e->size = size;
   e->time_ms = time_ms;
@@ -216,9 +221,9 @@ bool lw__live_remove(uint64_t address, lw_live_entry_t *removed, bool blocking, 
     *busy = true;
     return false;
   }
-  uint32_t index = unlink_entry(s, hash, address);
+  lw_live_entry_t *e = NULL;
+  uint32_t index = unlink_entry(s, hash, address, &e);
   if (index) {
-    lw_live_entry_t *e = entry_at(index);
     *removed = *e;
     e->next = s->free_list;
     s->free_list = index;
@@ -233,8 +238,11 @@ void lw__live_for_each(void (*fn)(const lw_live_entry_t *entry, void *context), 
     stripe_t *s = &stripes[i];
     lw_spin_lock(&s->lock);
     for (uint64_t b = 0; b < s->n_buckets; b++)
-      for (uint32_t index = s->buckets[b]; index; index = entry_at(index)->next)
-        fn(entry_at(index), context);
+      for (uint32_t index = s->buckets[b]; index;) {
+        const lw_live_entry_t *e = entry_at(index);
+        index = e->next;
+        fn(e, context);
+      }
     lw_spin_unlock(&s->lock);
   }
 }
