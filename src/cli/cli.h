@@ -74,6 +74,9 @@ bool lw_cli_parse_duration_ms(const lw_cli_spec_t *spec, const char *option,
                               const char *value, uint64_t *out);
 bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char *value,
                        uint64_t min, uint64_t max, uint64_t *out);
+/* The value of an option that must not be empty (-s ''): returned as is, or a usage error
+ * "empty value for --sample" and exit 2, as for a missing value. */
+const char *lw_cli_nonempty(const lw_cli_spec_t *spec, const char *option, const char *value);
 /* A PID argument: a positive whole number. */
 bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid);
 

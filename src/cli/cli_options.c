@@ -2,6 +2,7 @@
  * cli_options.c - the option parser and message helpers every subcommand uses (cli.h).
  * One table per command drives both parsing and --help, so they cannot disagree.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,12 +177,32 @@ int lw_cli_next(lw_cli_parser_t *parser, const char **value) {
   return LW_CLI_END;
 }
 
+/* True when `value` failed only for its size: the same text with the number replaced by
+ * 1 parses (so "99999999999999999999k" is out of range, "12q" is invalid). */
+static bool too_large(const char *value, int (*parse)(const char *, uint64_t *)) {
+  const char *p = value;
+  while (*p == ' ')
+    p++;
+  const char *digits = p;
+  while ((*p >= '0' && *p <= '9') || *p == '.')
+    p++;
+  if (p == digits)
+    return false;
+  char one[256];
+  uint64_t ignored;
+  return snprintf(one, sizeof one, "1%s", p) < (int)sizeof one && parse(one, &ignored) == 0;
+}
+
 bool lw_cli_parse_size(const lw_cli_spec_t *spec, const char *option, const char *value,
                        uint64_t *out) {
   if (lw_parse_size(value, out) == 0)
     return true;
-  lw_cli_usage_error(spec, "invalid size '%s' for --%s (examples: 4096, 512k, 1m, 2GiB)", value,
-                     option);
+  if (value && too_large(value, lw_parse_size))
+    lw_cli_usage_error(spec, "size '%s' for --%s is out of range (at most 16 EiB - 1 byte)",
+                       value, option);
+  else
+    lw_cli_usage_error(spec, "invalid size '%s' for --%s (examples: 4096, 512k, 1m, 2GiB)",
+                       value ? value : "", option);
   return false;
 }
 
@@ -189,8 +210,11 @@ bool lw_cli_parse_duration_ms(const lw_cli_spec_t *spec, const char *option,
                               const char *value, uint64_t *out) {
   if (lw_parse_duration_ms(value, out) == 0)
     return true;
-  lw_cli_usage_error(spec, "invalid duration '%s' for --%s (examples: 5, 500ms, 10s, 2m, 1h)",
-                     value, option);
+  if (value && too_large(value, lw_parse_duration_ms))
+    lw_cli_usage_error(spec, "duration '%s' for --%s is out of range", value, option);
+  else
+    lw_cli_usage_error(spec, "invalid duration '%s' for --%s (examples: 5, 500ms, 10s, 2m, 1h)",
+                       value ? value : "", option);
   return false;
 }
 
@@ -198,16 +222,28 @@ bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char
                        uint64_t min, uint64_t max, uint64_t *out) {
   char *end = NULL;
   if (value && *value >= '0' && *value <= '9') {
+    errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
-    if (end && *end == '\0' && v >= min && v <= max) {
+    if (end && *end == '\0' && errno != ERANGE && v >= min && v <= max) {
       *out = v;
       return true;
+    }
+    if (end && *end == '\0') { /* a whole number, just not one allowed here */
+      lw_cli_usage_error(spec, "value '%s' for --%s is out of range (from %llu to %llu)", value,
+                         option, (unsigned long long)min, (unsigned long long)max);
+      return false;
     }
   }
   lw_cli_usage_error(spec, "invalid value '%s' for --%s (a whole number from %llu to %llu)",
                      value ? value : "", option, (unsigned long long)min,
                      (unsigned long long)max);
   return false;
+}
+
+const char *lw_cli_nonempty(const lw_cli_spec_t *spec, const char *option, const char *value) {
+  if (!value || !value[0])
+    exit(lw_cli_usage_error(spec, "empty value for --%s", option));
+  return value;
 }
 
 bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid) {

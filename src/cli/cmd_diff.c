@@ -195,7 +195,7 @@ int lw_cmd_diff(int argc, char **argv) {
     if (lw_open_option(&open, name, value))
       continue;
     if (strcmp(name, "sample") == 0)
-      view_options.sample = value;
+      view_options.sample = lw_cli_nonempty(&spec, name, value);
     else if (strcmp(name, "nodes") == 0) {
       if (!lw_cli_parse_uint(&spec, name, value, 1, 100000000, &limit))
         goto out;

@@ -60,7 +60,7 @@ int lw_cmd_flame(int argc, char **argv) {
     else if (strcmp(name, "folded") == 0)
       folded = true;
     else if (strcmp(name, "sample") == 0)
-      view_options.sample = value;
+      view_options.sample = lw_cli_nonempty(&spec, name, value);
     else if (strcmp(name, "focus") == 0)
       view_options.focus = value;
     else if (strcmp(name, "ignore") == 0)

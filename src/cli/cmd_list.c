@@ -156,7 +156,7 @@ int lw_cmd_list(int argc, char **argv) {
     if (lw_open_option(&open, name, value))
       continue;
     if (strcmp(name, "sample") == 0)
-      view_options.sample = value;
+      view_options.sample = lw_cli_nonempty(&spec, name, value);
     else if (strcmp(name, "source-path") == 0) {
       if (n_source_paths == MAX_SOURCE_PATHS) {
         lw_cli_usage_error(&spec, "too many --source-path options (at most %d)", MAX_SOURCE_PATHS);

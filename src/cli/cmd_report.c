@@ -354,7 +354,7 @@ int lw_cmd_report(int argc, char **argv) {
     if (strcmp(name, "output") == 0)
       output = value;
     else if (strcmp(name, "sample") == 0)
-      sample = value;
+      sample = lw_cli_nonempty(&spec, name, value);
     else if (strcmp(name, "title") == 0)
       title = value;
     else if (strcmp(name, "nodes") == 0) {

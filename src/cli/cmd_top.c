@@ -45,7 +45,8 @@ static const lw_cli_spec_t spec = {
 static bool parse_fraction(const char *text, double *out) {
   char *end = NULL;
   double value = strtod(text, &end);
-  if (!end || end == text || *end || value < 0 || value > 1)
+  /* Written so that nan fails it too (every comparison with nan is false). */
+  if (!end || end == text || *end || !(value >= 0 && value <= 1))
     return false;
   *out = value;
   return true;
@@ -130,7 +131,7 @@ int lw_cmd_top(int argc, char **argv) {
     if (lw_open_option(&open, name, value))
       continue;
     if (strcmp(name, "sample") == 0)
-      view_options.sample = value;
+      view_options.sample = lw_cli_nonempty(&spec, name, value);
     else if (strcmp(name, "cum") == 0)
       cum = true;
     else if (strcmp(name, "nodes") == 0) {

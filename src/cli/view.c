@@ -4,6 +4,7 @@
  */
 #include "cli/view.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <regex.h>
 #include <stdio.h>
@@ -50,10 +51,12 @@ int lw_view_sample_index(const lw_profile_t *p, const char *sample, char *error,
     return (int)p->n_sample_types - 1;
   }
   char *end = NULL;
+  errno = 0;
   long index = strtol(sample, &end, 10);
   if (end && end != sample && *end == '\0') {
-    if (index < 0 || (size_t)index >= p->n_sample_types) {
-      snprintf(error, error_size, "sample index %ld is outside 0..%zu", index,
+    /* Said with the text given: strtol turns 18446744073709551616 into LONG_MAX. */
+    if (errno == ERANGE || index < 0 || (size_t)index >= p->n_sample_types) {
+      snprintf(error, error_size, "sample index '%s' is out of range (0 to %zu)", sample,
                p->n_sample_types - 1);
       return -1;
     }

@@ -139,4 +139,42 @@ gzip -dc p1.pb.gz >plain.pb
 check "a plain profile from a pipe still loads" bash -c "cat plain.pb | '$LW' top /dev/stdin >/dev/null 2>&1"
 check "a gzipped profile from a pipe still loads" bash -c "'$LW' top <(cat p1.pb.gz) >/dev/null 2>&1"
 
+# ---- numbers: nan, empty, overflow ----------------------------------------------------------
+refused() { # EXIT TEXT COMMAND...: exits EXIT with one line holding TEXT
+  local want=$1 text=$2
+  shift 2
+  "$@" >/dev/null 2>err
+  local rc=$?
+  check "$* : exit $want (got $rc)" test $rc -eq "$want"
+  check "$* : one line" one_line err
+  check "$* : says '$text'" grep -qF -- "$text" err
+}
+P=p1.pb.gz
+for v in nan NaN inf -0.5 1.5 ''; do
+  refused 2 "invalid value '$v' for --node-fraction (a number from 0 to 1)" "$LW" top --node-fraction "$v" $P
+done
+for cmd in top traces flame list report diff; do
+  extra=()
+  [ "$cmd" = list ] && extra=(main)
+  [ "$cmd" = diff ] && extra=($P)
+  # (--no-symbolize: the binary is gone, and its warnings are not what is checked here)
+  refused 2 "empty value for --sample" "$LW" $cmd -s '' "${extra[@]}" $P
+  refused 1 "sample index '18446744073709551616' is out of range (0 to 3)" \
+    "$LW" $cmd --no-symbolize -s 18446744073709551616 "${extra[@]}" $P
+  refused 1 "sample index '-1' is out of range (0 to 3)" \
+    "$LW" $cmd --no-symbolize -s -1 "${extra[@]}" $P
+done
+refused 2 "value '18446744073709551616' for --seconds is out of range (from 1 to 3600)" \
+  "$LW" heap -s 18446744073709551616 $$
+refused 2 "invalid value '' for --seconds" "$LW" heap -s '' $$
+refused 2 "value '18446744073709551616' for --nodes is out of range" "$LW" top -n 18446744073709551616 $P
+refused 2 "size '99999999999999999999k' for --rate is out of range" \
+  "$LW" run --rate 99999999999999999999k -- true
+refused 2 "size '17179869184g' for --rate is out of range" "$LW" run --rate 17179869184g -- true
+refused 2 "invalid size '12q' for --rate" "$LW" run --rate 12q -- true
+refused 2 "duration '99999999999999999999999s' for --interval is out of range" \
+  "$LW" watch --interval 99999999999999999999999s $$
+check "a good --node-fraction is still accepted" quiet "$LW" top --node-fraction 0.5 $P
+check "a good sample index is still accepted" quiet "$LW" top -s 3 $P
+
 lw_test_end
