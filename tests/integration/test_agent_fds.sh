@@ -93,6 +93,19 @@ for rate in 512k 1; do
 done
 unset LEAKWATCH_RATE
 
+# ---- the control socket's file removed (a /tmp cleaner): a new one is made ---------------
+LD_PRELOAD="$AGENT" "$FIX/live_service" 60 >removed.out 2>removed.err &
+svc=$!
+pids+=("$svc")
+if lw_wait_socket "$svc"; then
+  rm -f "$XDG_RUNTIME_DIR/leakwatch/$svc.sock"
+  check "control socket file removed: the agent makes a new one and answers" stats_answers "$svc"
+else
+  check "live_service creates its control socket" false
+fi
+kill "$svc" 2>/dev/null
+wait "$svc" 2>/dev/null
+
 # ---- a daemon closes 0..1023, listens on 3 and serves clients ---------------------------
 # With the machine's descriptor limit (the agent's numbers above 1023 survive) and with 1024
 # (they are closed too: the agent notices and opens new ones).
