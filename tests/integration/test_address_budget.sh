@@ -3,9 +3,10 @@
 # RLIMIT_AS): it maps its tables as they fill instead of reserving them, and keeps its own
 # mappings under 1/8 of what the limit left (src/agent/arena.c).
 #
-#   - address_limit takes 1 MiB blocks until malloc fails under a 100 MiB limit: with the
-#     agent, at the default rate and at rate 1, it gets within 8 MiB of what it gets
-#     without, and the agent still writes a valid profile naming the site;
+#   - address_limit takes 1 MiB blocks until malloc fails under a 100 MiB limit of address
+#     space (ulimit -v) or of data (ulimit -d, RLIMIT_DATA: private writable mappings):
+#     with the agent, at the default rate and at rate 1, it gets within 8 MiB of what it
+#     gets without, and the agent still writes a valid profile naming the site;
 #   - many_stacks wants far more table memory than the budget allows (2^18 stacks, 1.2
 #     million live blocks at rate 1) under a 200 MiB limit: the agent says its budget is
 #     reached and stops sampling, the program finishes, and the agent's own memory stays
@@ -13,42 +14,47 @@
 . "$(dirname "$0")/lib.sh"
 lw_test_begin address-budget
 
-# Runs a fixture under `ulimit -v KIB` with extra environment: OUT ERR KIB PROGRAM [ARGS...]
-# after the environment in the array `extra`.
+# Runs a fixture under `ulimit $kind KIB` (-v address space, -d data) with the environment
+# in the array `extra`: OUT ERR KIB PROGRAM [ARGS...]
+kind=-v
 limited() {
   local out=$1 err=$2 kib=$3
   shift 3
-  (ulimit -v "$kib" && exec env "${extra[@]}" "$@") >"$out" 2>"$err"
+  (ulimit "$kind" "$kib" && exec env "${extra[@]}" "$@") >"$out" 2>"$err"
 }
 blocks() { sed -n 's/^blocks=//p' "$1"; }
 absent() { ! grep -q "$1" "$2"; } # PATTERN FILE
 
-extra=()
-limited plain.out plain.err 102400 "$FIX/address_limit"
-check "without the agent the fixture exits 0" test $? -eq 0
-plain=$(blocks plain.out)
-check "without the agent it gets most of 100 MiB (${plain:-none} blocks)" test "${plain:-0}" -ge 80
-
-for rate in 524288 1; do
-  extra=(LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/rate$rate.pb.gz")
-  limited "rate$rate.out" "rate$rate.err" 102400 "$FIX/address_limit"
-  check "rate $rate: the fixture exits 0 ($(head -c 300 "rate$rate.err"))" test $? -eq 0
-  got=$(blocks "rate$rate.out")
-  check "rate $rate: within 8 MiB of the ${plain:-?} MiB it gets alone (got ${got:-none})" \
-    test "${got:-0}" -ge $((${plain:-0} - 8))
-  check "rate $rate: the agent did not stop ($(head -c 300 "rate$rate.err"))" \
-    absent "sampling stopped" "rate$rate.err"
-  check "rate $rate: the profile was written" test -s "rate$rate.pb.gz"
-  check "rate $rate: go tool pprof reads it" quiet go tool pprof -raw "rate$rate.pb.gz"
-  "$LW" top --sample alloc_space --json "rate$rate.pb.gz" >"rate$rate.top" 2>&1
-  check "rate $rate: the profile shows grab_blocks' allocations ($(head -c 300 "rate$rate.top"))" \
-    grep -q '"grab_blocks"' "rate$rate.top"
+for kind in -v -d; do
+  extra=()
+  limited plain.out plain.err 102400 "$FIX/address_limit"
+  check "ulimit $kind: without the agent the fixture exits 0" test $? -eq 0
+  plain=$(blocks plain.out)
+  check "ulimit $kind: without the agent it gets most of 100 MiB (${plain:-none} blocks)" \
+    test "${plain:-0}" -ge 80
+  for rate in 524288 1; do
+    run="rate$rate$kind"
+    extra=(LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/$run.pb.gz")
+    limited "$run.out" "$run.err" 102400 "$FIX/address_limit"
+    check "$run: the fixture exits 0 ($(head -c 300 "$run.err"))" test $? -eq 0
+    got=$(blocks "$run.out")
+    check "$run: within 8 MiB of the ${plain:-?} MiB it gets alone (got ${got:-none})" \
+      test "${got:-0}" -ge $((${plain:-0} - 8))
+    check "$run: the agent did not stop ($(head -c 300 "$run.err"))" \
+      absent "sampling stopped" "$run.err"
+    check "$run: the profile was written" test -s "$run.pb.gz"
+    check "$run: go tool pprof reads it" quiet go tool pprof -raw "$run.pb.gz"
+    "$LW" top --sample alloc_space --json "$run.pb.gz" >"$run.top" 2>&1
+    check "$run: the profile shows grab_blocks' allocations ($(head -c 300 "$run.top"))" \
+      grep -q '"grab_blocks"' "$run.top"
+  done
+  "$LW" top --json "rate1$kind.pb.gz" >"rate1$kind.inuse" 2>&1
+  check "rate1$kind: the 10 kept blocks are in use at exit ($(head -c 300 "rate1$kind.inuse"))" \
+    grep -q '"kept_blocks"' "rate1$kind.inuse"
 done
-"$LW" top --json rate1.pb.gz >rate1.inuse 2>&1
-check "rate 1: the 10 kept blocks are in use at exit ($(head -c 300 rate1.inuse))" \
-  grep -q '"kept_blocks"' rate1.inuse
 
 # Tables that would outgrow the budget: the agent stops at it and says so.
+kind=-v
 extra=(LD_PRELOAD="$AGENT" LEAKWATCH_RATE=1 LEAKWATCH_HISTORY_INTERVAL=0)
 limited many.out many.err 204800 "$FIX/many_stacks" 18 1200000
 check "many_stacks under the budget exits 0 ($(head -c 300 many.err))" test $? -eq 0
