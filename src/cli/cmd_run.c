@@ -151,44 +151,94 @@ static bool command_exists(const char *command, char *found, size_t size) {
   }
 }
 
-/* An ELF executable (32- or 64-bit) with program headers but no PT_INTERP: nothing loads
- * it but the kernel. False for scripts and whatever libelf cannot read. */
-static bool is_statically_linked(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* What the loader needs to know about an ELF file to preload into it. */
+typedef struct {
+  bool elf;       /* libelf could read it as ELF */
+  bool is_static; /* program headers but no PT_INTERP: nothing loads it but the kernel */
+  int elf_class;  /* ELFCLASS32 / ELFCLASS64 */
+  int machine;    /* e_machine */
+} elf_facts_t;
+
+/* False for scripts and whatever libelf cannot read (do not refuse on a guess). */
+static bool read_elf_facts(const char *path, elf_facts_t *facts) {
+  memset(facts, 0, sizeof *facts);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0)
     return false;
-  bool is_static = false;
   elf_version(EV_CURRENT);
   Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+  GElf_Ehdr header;
   size_t n_headers;
-  if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &n_headers) == 0 &&
-      n_headers > 0) {
-    is_static = true;
-    for (size_t i = 0; i < n_headers && is_static; i++) {
-      GElf_Phdr header;
-      if (!gelf_getphdr(elf, (int)i, &header) || header.p_type == PT_INTERP)
-        is_static = false; /* unreadable: do not refuse on a guess */
+  if (elf && elf_kind(elf) == ELF_K_ELF && gelf_getehdr(elf, &header) &&
+      elf_getphdrnum(elf, &n_headers) == 0) {
+    facts->elf = true;
+    facts->elf_class = header.e_ident[EI_CLASS];
+    facts->machine = header.e_machine;
+    facts->is_static = n_headers > 0;
+    for (size_t i = 0; i < n_headers && facts->is_static; i++) {
+      GElf_Phdr phdr;
+      if (!gelf_getphdr(elf, (int)i, &phdr) || phdr.p_type == PT_INTERP)
+        facts->is_static = false; /* unreadable: do not refuse on a guess */
     }
   }
   elf_end(elf);
   close(fd);
-  return is_static;
+  return facts->elf;
 }
 
 /* Why the agent cannot get into this program, or NULL if it can (or we cannot tell: a
- * script, a file we cannot read). The dynamic loader is what preloads the agent, so a
- * statically linked program never has it; and the loader ignores LD_PRELOAD paths for a
- * program that changes its user or group (docs/SECURITY.md). */
-static const char *uninstrumentable_reason(const char *path) {
+ * file we cannot read). The dynamic loader is what preloads the agent, so a statically
+ * linked program never has it; the loader ignores LD_PRELOAD paths for a program that
+ * changes its user or group (docs/SECURITY.md); and it skips, with only a line on stderr,
+ * an agent built for another ELF class or machine (a 32-bit program and the 64-bit agent).
+ * A script is judged by its interpreter (#!); what a program execs later is only known
+ * after the run (no profile, and a hint). */
+static const char *uninstrumentable_reason(const char *path, const char *agent, int depth) {
   struct stat st;
   if (stat(path, &st) != 0)
     return NULL;
   if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
       ((st.st_mode & S_ISGID) && st.st_gid != getegid()))
     return "it is setuid/setgid, and the loader ignores LD_PRELOAD for such programs";
-  return is_statically_linked(path)
-             ? "it is statically linked, and only the dynamic loader can preload the agent"
-             : NULL;
+  elf_facts_t program, ours;
+  if (!read_elf_facts(path, &program)) {
+    /* "#!/path/to/interpreter ...": the interpreter is what the loader starts. */
+    char line[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    ssize_t n = fd >= 0 ? read(fd, line, sizeof line - 1) : -1;
+    if (fd >= 0)
+      close(fd);
+    if (depth > 0 || n < 3 || line[0] != '#' || line[1] != '!')
+      return NULL;
+    line[n] = '\0';
+    char *interpreter = line + 2;
+    while (*interpreter == ' ' || *interpreter == '\t')
+      interpreter++;
+    interpreter[strcspn(interpreter, " \t\r\n")] = '\0';
+    const char *why = interpreter[0] == '/' ? uninstrumentable_reason(interpreter, agent, 1) : NULL;
+    if (!why)
+      return NULL;
+    static char text[512];
+    snprintf(text, sizeof text, "its interpreter '%s' cannot be profiled: %s", interpreter, why);
+    return text;
+  }
+  if (program.is_static)
+    return "it is statically linked, and only the dynamic loader can preload the agent";
+  if (read_elf_facts(agent, &ours) &&
+      (program.elf_class != ours.elf_class || program.machine != ours.machine)) {
+    static char text[256];
+    snprintf(text, sizeof text,
+             "it is a %s program and the agent a %s library: the loader would skip the agent"
+             " (it can only preload a library built like the program)",
+             program.elf_class == ELFCLASS32 ? "32-bit" : "64-bit",
+             ours.elf_class == ELFCLASS32 ? "32-bit" : "64-bit");
+    if (program.elf_class == ours.elf_class)
+      snprintf(text, sizeof text,
+               "it is built for another machine (ELF e_machine %d, the agent %d): the loader "
+               "would skip the agent", program.machine, ours.machine);
+    return text;
+  }
+  return NULL;
 }
 
 /* The profile's directory must exist and be writable before we start the command. */
@@ -498,7 +548,7 @@ int lw_cmd_run(int argc, char **argv) {
     lw_cli_error("cannot run '%s': command not found", command[0]);
     return LW_EXIT_NOT_FOUND;
   }
-  const char *refusal = uninstrumentable_reason(program);
+  const char *refusal = uninstrumentable_reason(program, agent, 0);
   if (refusal) {
     lw_cli_error("cannot profile '%s': %s", command[0], refusal);
     return LW_EXIT_FAILURE;
@@ -527,6 +577,10 @@ int lw_cmd_run(int argc, char **argv) {
     if (cap.warning[0])
       lw_cli_warn("--memory-max: %s", cap.warning);
   }
+
+  /* A profile already at -o is not this run's: remembered, so it is not reported as one. */
+  struct stat before;
+  bool had_before = o.output && stat(o.output, &before) == 0;
 
   struct timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
@@ -643,9 +697,17 @@ int lw_cmd_run(int argc, char **argv) {
               command[0], (int)child, exit_code, seconds);
   }
   struct stat st;
-  if (stat(output, &st) != 0) {
-    lw_cli_error("no heap profile at '%s': the agent writes it when the program exits normally%s",
-                 output, WIFSIGNALED(status) ? " (not when it is killed)" : "");
+  bool stale = had_before && stat(output, &st) == 0 && st.st_ino == before.st_ino &&
+               st.st_dev == before.st_dev && st.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+               st.st_mtim.tv_nsec == before.st_mtim.tv_nsec;
+  if (stale || stat(output, &st) != 0) {
+    /* Killed, or the agent never ran in the process that exited: the program exec'd one it
+     * cannot enter (a 32-bit or static program, from a script), or it ended with _exit. */
+    lw_cli_error("no %sheap profile at '%s': the agent writes it when the program exits "
+                 "normally%s", stale ? "new " : "", output,
+                 WIFSIGNALED(status) ? " (not when it is killed)"
+                 : " (not if it ends by exec'ing a program the agent cannot enter: 32-bit, "
+                   "static or setuid)");
     return exit_code ? exit_code : LW_EXIT_FAILURE;
   }
   explain(&o, output);
