@@ -20,6 +20,9 @@ uint64_t lw__reply_held(void);
 /* How many bytes replies may hold at once: the smaller of LEAKWATCH_REPLY_MEMORY and half
  * the process's RSS (at least 8 MiB). Reads /proc/self/statm. */
 uint64_t lw__reply_budget(void);
+/* Replies refused for want of budget (503s, control errors), for /metrics. */
+uint64_t lw__reply_refused(void);
+void lw__reply_refused_note(void);
 /* An uncounted allocator for short-lived bodies that a reply copies at once. */
 extern const lw_allocator_t *const lw__transient_allocator;
 

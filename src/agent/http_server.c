@@ -176,6 +176,7 @@ static void reply_parts(exchange_t *x, int status, const char *content_type,
 
 /* 503 with Retry-After: the replies held now leave no room for this one. */
 static void reply_busy(exchange_t *x, uint64_t held, uint64_t budget, size_t len) {
+  lw__reply_refused_note();
   char body[320];
   lw_fmt(body, sizeof body,
          "leakwatch: replies not yet taken by their clients hold %llu KiB of the %llu KiB "

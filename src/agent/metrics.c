@@ -3,7 +3,8 @@
  * JSON for /debug/vars, and the periodic stats line (LEAKWATCH_LOG_INTERVAL).
  *
  * Everything comes from one lw_stats() snapshot plus /proc/self (process_* metrics, read
- * with src/common/procfs.c), so the three outputs can never disagree about a counter.
+ * with src/common/procfs.c), so the three outputs can never disagree about a counter; the
+ * reply budget's figures (export_reply.h) are read when /metrics is asked for.
  * Names follow Prometheus conventions (FORMATS.md 4.2): base units, _total on counters.
  */
 #define _GNU_SOURCE
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/connection.h"
+#include "agent/export_reply.h"
 #include "common/fmt.h"
 #include "common/json_writer.h"
 #include "common/procfs.h"
@@ -140,6 +142,15 @@ int lw__metrics_prometheus(lw_buf_t *out) {
        "1 while the agent samples, 0 after it stopped.", s.sampling_enabled},
       {"leakwatch_threads_live", LW_PROM_GAUGE,
        "Threads running now that the agent has seen (created or allocating).", s.threads_live},
+      {"leakwatch_reply_held_bytes", LW_PROM_GAUGE,
+       "Bytes held by replies (HTTP, control socket) not yet taken by their clients.",
+       lw__reply_held()},
+      {"leakwatch_reply_budget_bytes", LW_PROM_GAUGE,
+       "Most bytes such replies may hold at once (LEAKWATCH_REPLY_MEMORY, RSS).",
+       lw__reply_budget()},
+      {"leakwatch_replies_refused_total", LW_PROM_COUNTER,
+       "Replies refused because the replies held left no room (503 Retry-After).",
+       lw__reply_refused()},
   };
   for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
     lw_prom_family(&w, metrics[i].name, metrics[i].type, metrics[i].help);

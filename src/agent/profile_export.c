@@ -610,8 +610,10 @@ static int copy_out(const uint8_t *bytes, size_t len, void *context) {
   copy_out_t *c = context;
   if (c->allocator == &lw__output_allocator) {
     uint64_t held = lw__reply_held(), budget = lw__reply_budget();
-    if (held && held + len > budget)
+    if (held && held + len > budget) {
+      lw__reply_refused_note();
       return -EBUSY;
+    }
   }
   uint8_t *copy = lw_alloc(c->allocator, len ? len : 1);
   if (!copy)
@@ -720,6 +722,10 @@ static const lw_allocator_t file_allocator = {map_alloc, map_resize, map_release
 const lw_allocator_t *const lw__transient_allocator = &file_allocator;
 
 uint64_t lw__reply_held(void) { return __atomic_load_n(&output_held, __ATOMIC_RELAXED); }
+
+static uint64_t replies_refused;
+uint64_t lw__reply_refused(void) { return __atomic_load_n(&replies_refused, __ATOMIC_RELAXED); }
+void lw__reply_refused_note(void) { __atomic_add_fetch(&replies_refused, 1, __ATOMIC_RELAXED); }
 
 /* The smaller of LEAKWATCH_REPLY_MEMORY and half the process's resident memory without the
  * replies (but at least 8 MiB): the replies of any number of clients cost a small process

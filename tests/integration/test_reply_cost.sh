@@ -82,6 +82,15 @@ echo "six clients not reading: peak rss ${before} KiB -> ${after} KiB (+${growth
 check "a reply past the budget gets 503" test "$busy" -eq 1
 check "the 503 says when to retry" grep -qi '^Retry-After: [0-9]' busy.head
 check "the 503 says why" grep -q 'LEAKWATCH_REPLY_MEMORY' busy.body
+curl -s --max-time 30 "http://$addr/metrics" >metrics.txt
+check "/metrics counts the refusals" \
+  awk '$1 == "leakwatch_replies_refused_total" && $2 >= 1 {found = 1} END {exit !found}' metrics.txt
+check "/metrics shows the bytes held within the budget" \
+  awk '$1 == "leakwatch_reply_held_bytes" {h = $2} $1 == "leakwatch_reply_budget_bytes" {b = $2}
+       END {exit !(h > 0 && b == 8388608)}' metrics.txt
+if command -v promtool >/dev/null; then
+  check "/metrics still passes promtool" quiet promtool check metrics <metrics.txt
+fi
 # Before: several 90 MB replies held at once. Now: the 8 MiB budget, and the cut text
 # built next to the profile.
 check "replies nobody reads raise the host's peak by less than 40 MiB (+${growth} MiB)" \
