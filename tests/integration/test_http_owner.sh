@@ -77,18 +77,18 @@ done
 
 # IPv6 loopback, when the machine has it.
 port=$(lw_free_port) || exit 1
-if socat TCP6-LISTEN:"$port",bind='[::1]',reuseaddr,fork SYSTEM:true >/dev/null 2>&1 &
-  holder=$!
-  pids+=("$holder")
-  lw_wait_port6() {
-    for _ in $(seq 100); do
-      (exec 3<>"/dev/tcp/::1/$port") 2>/dev/null && return 0
-      kill -0 "$holder" 2>/dev/null || return 1
-      sleep 0.05
-    done
-    return 1
-  }
-  lw_wait_port6; then
+socat TCP6-LISTEN:"$port",bind='[::1]',reuseaddr,fork SYSTEM:true >/dev/null 2>&1 &
+holder=$!
+pids+=("$holder")
+listening6() { # until socat accepts on [::1]:port, or it exited (no IPv6)
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/::1/$port") 2>/dev/null && return 0
+    kill -0 "$holder" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+if listening6; then
   LEAKWATCH_HTTP="[::1]:$port" LD_PRELOAD="$AGENT" /bin/true 2>foreign6.err
   check "IPv6: a foreign holder is named" grep -q "in use by pid $holder (socat)" foreign6.err
   kill "$holder"

@@ -17,7 +17,7 @@ start_host() {
   shift 3
   rm -f stop host.out host.err
   env "$@" LEAKWATCH_RATE="$rate" LEAKWATCH_HTTP=127.0.0.1:0 LD_PRELOAD="$AGENT" \
-    "$FIX/fork_latency" "$bits" "$forks" "$work/stop" 40 >host.out 2>host.err &
+    "$FIX/fork_latency" "$bits" "$forks" "$work/stop" 25 >host.out 2>host.err &
   host=$!
   pids+=("$host")
   lw_wait_http host.err host.out || { echo "the host never served HTTP" >&2; cat host.err >&2; return 1; }
