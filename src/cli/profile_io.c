@@ -106,6 +106,16 @@ static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
   }
 }
 
+bool lw_cli_profile_refused_early(const uint8_t *data, size_t len, size_t piece) {
+  sniff_t sn = {0, false, false};
+  size_t have = 0;
+  while (have < len && !sn.bad) {
+    have = piece && len - have > piece ? have + piece : len;
+    sniff(&sn, data, have);
+  }
+  return sn.bad;
+}
+
 /* The loader. `owner`, when given, holds `data` and is freed as soon as the data is
  * inflated, so a big gzipped file and its decoded bytes are not both held while the model
  * is built (that peak decides the memory `leakwatch top` needs). */

@@ -12,6 +12,7 @@
 #ifndef LW_CLI_PROFILE_IO_H
 #define LW_CLI_PROFILE_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,12 @@ int lw_cli_load_profile_data(const char *name, const uint8_t *data, size_t len,
 int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size_t len,
                                      uint64_t max_decoded, lw_profile_t *out, char *error,
                                      size_t error_size);
+
+/* The early check lw_cli_load_profile makes while reading, over `data` arriving in pieces
+ * of `piece` bytes (0: all at once): true when reading would stop there, the bytes so far
+ * being no possible start of a Profile (zeros, random bytes, text). It keeps the decoder's
+ * rules, so it never refuses what lw_profile_decode accepts (the fuzz target checks). */
+bool lw_cli_profile_refused_early(const uint8_t *data, size_t len, size_t piece);
 
 /* Encodes, gzips at level 1 (what Go uses) and writes atomically: on failure nothing at
  * `path` changes. Returns 0, or -1 with "'<path>': <problem>" in `error`. */
