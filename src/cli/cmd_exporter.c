@@ -14,11 +14,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/exporter_config.h"
@@ -27,6 +29,7 @@
 #include "cli/exporter_server.h"
 #include "cli/net_socket.h"
 #include "cli/os_process.h"
+#include "cli/output.h"
 #include "cli/proc_discovery.h"
 #include "cli/watch_sample.h"
 #include "common/file.h"
@@ -393,9 +396,17 @@ int lw_cmd_exporter(int argc, char **argv) {
    * (and the event log, exporter_loop_windows.c). */
   FILE *log_file = NULL;
   if (log_path) {
-    log_file = fopen(log_path, "a");
+    /* Appended to, like the agent's LEAKWATCH_LOG: private when created, and never through
+     * a symlink planted at the name or into a FIFO or device (refused, one line). */
+    if (lw_output_check_path(log_path, "log") != 0)
+      return LW_EXIT_FAILURE;
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                  LW_OUTPUT_FILE_MODE);
+    log_file = fd >= 0 ? fdopen(fd, "a") : NULL;
     if (!log_file) {
-      lw_cli_error("%s: %s", log_path, strerror(errno));
+      lw_cli_error("cannot write log '%s': %s", log_path, strerror(errno));
+      if (fd >= 0)
+        close(fd);
       return LW_EXIT_FAILURE;
     }
     lw_cli_set_diagnostics(log_file);
