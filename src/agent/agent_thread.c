@@ -556,6 +556,8 @@ void lw__agent_thread_stop(void) {
       agent_thread.owner_pid != getpid())
     return;
   int saved_errno = errno;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t); /* the agent's own close and write: not the program's to track */
   __atomic_store_n(&agent_thread.stop, 1, __ATOMIC_RELEASE);
   /* Written only if the pipe is still ours (the program may have reused the number, as
    * `exec 4>x.log` in bash does); otherwise the thread sees the flag within a second. */
@@ -573,6 +575,7 @@ void lw__agent_thread_stop(void) {
     close_all();
   }
   lw__control_close_listener();
+  lw__guard_exit(t);
   errno = saved_errno;
 }
 
