@@ -38,7 +38,8 @@ static char http_address[96];
  * inherits it: the endpoint is its parent's, and the child neither serves nor complains. */
 static pid_t decided_by;
 
-const char *lw__http_address(void) { return http_address; }
+/* A fork child inherits the address with the memory, not the endpoint. */
+const char *lw__http_address(void) { return decided_by == getpid() ? http_address : ""; }
 
 /* ---- listening -------------------------------------------------------------------------- */
 
