@@ -67,22 +67,24 @@ for rate in 524288 1; do
   # own (it used to show its parent's). At rate 1 only: a fork child starts its agent thread
   # (and socket) at its first sampled allocation.
   if [ "$rate" = 1 ]; then
-  rm -f stop
-  LEAKWATCH_HTTP=127.0.0.1:$port LD_PRELOAD="$AGENT" \
-    bash -c "(while [ ! -e '$work/stop' ]; do sleep 0.1; done); echo done" >sub.out 2>sub.err &
-  shell=$!
-  pids+=("$shell")
-  sub=""
-  for _ in $(seq 200); do
-    sub=$(pgrep -P "$shell" -x bash | head -1)
-    [ -n "$sub" ] && [ -S "$XDG_RUNTIME_DIR/leakwatch/$sub.sock" ] && break
-    sleep 0.05
-  done
-  "$LW" ps --json >sub.json 2>/dev/null
-  check "rate $rate: the shell shows its address in ps" grep -q "\"pid\":$shell,.*\"http\":\"127.0.0.1:$port\"" sub.json
-  check "rate $rate: its forked subshell shows none" grep -q "\"pid\":${sub:-0},.*\"http\":\"\"" sub.json
-  touch stop
-  lw_wait_exit "$shell" 60
+    rm -f stop
+    LEAKWATCH_HTTP=127.0.0.1:$port LD_PRELOAD="$AGENT" \
+      bash -c "(while [ ! -e '$work/stop' ]; do sleep 0.1; done); echo done" >sub.out 2>sub.err &
+    shell=$!
+    pids+=("$shell")
+    sub=""
+    for _ in $(seq 200); do
+      sub=$(pgrep -P "$shell" -x bash | head -1)
+      [ -n "$sub" ] && [ -S "$XDG_RUNTIME_DIR/leakwatch/$sub.sock" ] && break
+      sleep 0.05
+    done
+    "$LW" ps --json >sub.json 2>/dev/null
+    check "rate $rate: the shell shows its address in ps" \
+      grep -q "\"pid\":$shell,.*\"http\":\"127.0.0.1:$port\"" sub.json
+    check "rate $rate: its forked subshell shows none" \
+      grep -q "\"pid\":${sub:-0},.*\"http\":\"\"" sub.json
+    touch stop
+    lw_wait_exit "$shell" 60
   fi
 
   # Someone else holds the port: the message names it.
