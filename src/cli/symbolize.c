@@ -360,6 +360,45 @@ static int open_if_build_id(const char *path, const char *want) {
   return fd;
 }
 
+static bool exists_not_regular(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+/* Whether a path dwfl_standard_find_debuginfo would open (elfutils' find-debuginfo.c:
+ * the debuglink as given, beside the binary, in .debug/ there, under /usr/lib/debug, and
+ * the build-id tree) exists and is not a regular file. */
+static bool not_regular_candidate(const char *file_name, const char *debuglink,
+                                  const unsigned char *bits, int n_bits) {
+  char path[4096], dir[4096];
+  if (n_bits > 1 && bits) {
+    char hex[256];
+    to_hex(bits, (size_t)n_bits, hex, sizeof hex);
+    snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", hex, hex + 2);
+    if (exists_not_regular(path))
+      return true;
+  }
+  if (!debuglink || !debuglink[0])
+    return false;
+  if (debuglink[0] == '/')
+    return exists_not_regular(debuglink);
+  snprintf(dir, sizeof dir, "%s", file_name ? file_name : "");
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  static const char *const prefixes[] = {"", "", "/usr/lib/debug", "/usr/lib/debug"};
+  static const char *const middles[] = {"/", "/.debug/", "/", "/"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+    snprintf(path, sizeof path, "%s%s%s%s", prefixes[i], i == 3 ? "" : dir, middles[i],
+             debuglink);
+    if (exists_not_regular(path))
+      return true;
+  }
+  return false;
+}
+
 /* libdw asks for split debug info when the binary has none: our directories first, in the
  * two layouts in use (build-id trees as in /usr/lib/debug, and debuginfod's cache, which
  * stores <build-id>/debuginfo), then elfutils' standard search (debuglink, /usr/lib/debug,
@@ -389,6 +428,14 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
         }
       }
     }
+  }
+  /* elfutils' search opens its candidates plainly: a FIFO planted where it looks (beside a
+   * binary a crafted profile names, say) would block it forever. Candidates that exist and
+   * are not regular files end the search here. */
+  if (s && not_regular_candidate(file_name, debuglink_file, bits, n)) {
+    warn((symbolizer_t *)s, "'%s': a debug info file where elfutils looks is not a regular "
+         "file; symbolizing without it", file_name ? file_name : modname);
+    return -1;
   }
   return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
                                       debuglink_crc, debuginfo_file_name);

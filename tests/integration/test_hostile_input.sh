@@ -43,6 +43,28 @@ for what in fifo tty mem zero; do
   done
 done
 
+# The binary is a real one, but its .gnu_debuglink file beside it (where elfutils looks for
+# debug info) is a FIFO: skipped with a warning, never opened.
+if command -v objcopy >/dev/null; then
+  mkdir dl
+  objcopy --only-keep-debug "$FIX/leak_depths" dl/prog.debug
+  objcopy --strip-debug --add-gnu-debuglink=dl/prog.debug "$FIX/leak_depths" dl/prog
+  rm dl/prog.debug
+  mkfifo dl/prog.debug
+  for rate in 524288 1; do
+    LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/dl$rate.pb.gz" dl/prog 1000 >/dev/null 2>&1
+    for cmd in top traces flame report; do
+      limited "$LW" $cmd "dl$rate.pb.gz" >out 2>err </dev/null
+      rc=$?
+      check "debuglink FIFO, rate $rate: '$cmd' finishes (exit $rc)" test $rc -eq 0
+      check "debuglink FIFO, rate $rate: '$cmd' says why it symbolizes without it" \
+        grep -q "a debug info file where elfutils looks is not a regular file" err
+    done
+  done
+else
+  echo "SKIP: debuglink checks need objcopy (binutils)"
+fi
+
 # ---- names with escape sequences ----------------------------------------------------------
 # shallow_leak (12 bytes) becomes ESC ] 0 ; p w n BEL ESC [ 2 J (12 bytes: set the window
 # title, clear the screen), chain_leaf becomes 10 bytes with a C1 CSI and invalid UTF-8.
