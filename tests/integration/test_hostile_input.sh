@@ -15,10 +15,12 @@ no_escape() { ! grep -q $'\x1b' "$1"; } # no ESC byte anywhere in the file
 
 # ---- mappings that name what is not a regular file ------------------------------------------
 # A profile of a program that lived at bin/prog; the file is then replaced by something else.
+# (10000: shallow_leak allocates 10 MB, about 20 samples at the default rate, so every
+# function the checks below rename is in the sampled profile too.)
 mkdir bin
 for rate in 524288 1; do
   cp "$FIX/leak_depths" bin/prog
-  LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/p$rate.pb.gz" bin/prog 1000 >/dev/null 2>&1
+  LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/p$rate.pb.gz" bin/prog 10000 >/dev/null 2>&1
   check "rate $rate: the agent wrote the profile" test -s "p$rate.pb.gz"
   check "rate $rate: the profile names bin/prog" bash -c "gzip -dc p$rate.pb.gz | grep -aq '$work/bin/prog'"
 done
@@ -52,7 +54,7 @@ if command -v objcopy >/dev/null; then
   rm dl/prog.debug
   mkfifo dl/prog.debug
   for rate in 524288 1; do
-    LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/dl$rate.pb.gz" dl/prog 1000 >/dev/null 2>&1
+    LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/dl$rate.pb.gz" dl/prog 10000 >/dev/null 2>&1
     for cmd in top traces flame report; do
       limited "$LW" $cmd "dl$rate.pb.gz" >out 2>err </dev/null
       rc=$?
@@ -63,6 +65,24 @@ if command -v objcopy >/dev/null; then
   done
 else
   echo "SKIP: debuglink checks need objcopy (binutils)"
+fi
+
+# `list` opens the source files the debug info names: a FIFO there is not waited on.
+if command -v cc >/dev/null; then
+  mkdir src
+  printf '#include <stdlib.h>\nvoid *kept;\nint main(void) {\n  kept = malloc(1000);\n  return 0;\n}\n' >src/leak.c
+  cc -g -O0 -o src/leak src/leak.c
+  LD_PRELOAD="$AGENT" LEAKWATCH_RATE=1 LEAKWATCH_OUTPUT="$work/src.pb.gz" src/leak
+  limited "$LW" list main src.pb.gz >out 2>err
+  check "list shows the source while it is a file" grep -q "kept = malloc(1000)" out
+  rm src/leak.c
+  mkfifo src/leak.c
+  limited "$LW" list main src.pb.gz >out 2>err </dev/null
+  rc=$?
+  check "list with the source file a FIFO finishes (exit $rc)" test $rc -eq 0 -o $rc -eq 1
+  check "and says the source is not a regular file" grep -q "leak.c' not readable: not a regular file" out err
+else
+  echo "SKIP: the list check needs a C compiler"
 fi
 
 # ---- names with escape sequences ----------------------------------------------------------
