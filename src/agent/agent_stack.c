@@ -17,7 +17,17 @@
 
 #include "agent/agent.h"
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define LW_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LW_SANITIZED 1
+#endif
+
+#if defined(__x86_64__) && !defined(LW_SANITIZED)
 #define LW_CAN_SWITCH 1
 #else
 #define LW_CAN_SWITCH 0

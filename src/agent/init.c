@@ -9,15 +9,21 @@
  * handlers and static destructors, so what they free is not reported as leaked.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/agent_stack.h"
 #include "agent/unwind.h"
+#include "agent/unwind_stack_bounds.h"
 #include "common/fmt.h"
 #include "common/output_names.h"
 
@@ -225,6 +231,87 @@ static void exit_work(void *context) {
     write_exit_sidecar(LW_EXPORT_FDS, "fds", lw__fd_live_count());
 }
 
+/* ---- exit from a signal handler that interrupted the allocator ---------------------------
+ * The export calls into libc, and some of that allocates (dlsym, __cxa_demangle). If exit()
+ * comes from a signal handler that interrupted this thread inside malloc or free (the
+ * agent's guard is down there: the fast paths jump straight to the real functions), the
+ * allocator's lock is held by this very thread and the export would wait for it forever.
+ * Such a handler's frame is found on the stack by its return address, the signal restorer
+ * the kernel pushes (sa_restorer of an installed handler); the saved context right above
+ * it holds the interrupted instruction. x86-64 only; elsewhere this finds nothing. */
+
+#if defined(__x86_64__)
+/* The distinct restorers of the installed handlers, from the kernel (no libc lock). */
+static int signal_restorers(uintptr_t *out, int max) {
+  struct {
+    uintptr_t handler;
+    unsigned long flags;
+    uintptr_t restorer;
+    uint64_t mask;
+  } action;
+  int n = 0;
+  for (int sig = 1; sig <= 64 && n < max; sig++) {
+    if (syscall(SYS_rt_sigaction, sig, NULL, &action, sizeof action.mask) != 0)
+      continue;
+    if (action.handler <= 1 || !(action.flags & 0x04000000 /* SA_RESTORER */) ||
+        !action.restorer)
+      continue; /* SIG_DFL, SIG_IGN */
+    bool known = false;
+    for (int i = 0; i < n; i++)
+      known |= out[i] == action.restorer;
+    if (!known)
+      out[n++] = action.restorer;
+  }
+  return n;
+}
+
+static bool same_object(uintptr_t a, const void *b) {
+  Dl_info ia, ib;
+  return dladdr((const void *)a, &ia) && dladdr(b, &ib) && ia.dli_fbase == ib.dli_fbase;
+}
+
+/* True when the innermost signal handler on this thread's stack interrupted code of the
+ * object the real malloc is in, other than a system call (a program blocked in read or
+ * sleep when its alarm handler exits holds no allocator lock). */
+static bool exit_interrupts_allocator(void) {
+  uintptr_t restorers[4];
+  int n = signal_restorers(restorers, 4);
+  if (!n)
+    return false;
+  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+  lw_stack_region_t region;
+  lw__stack_region_for(sp, &region);
+  lw__stack_region_set_low(&region, sp);
+  uintptr_t limit = region.checked ? sp + 16384 : sp + (1u << 20);
+  if (!region.checked && region.high < limit)
+    limit = region.high;
+  for (uintptr_t at = sp; at + 8 <= limit; at += 8) {
+    uint64_t word;
+    bool read = region.checked ? lw__stack_read_checked(at, &word) : lw__stack_read(&region, at, &word);
+    if (!read)
+      break;
+    bool restorer = false;
+    for (int i = 0; i < n; i++)
+      restorer |= word == restorers[i];
+    if (!restorer)
+      continue;
+    /* The kernel's frame: the restorer, then the ucontext of the interrupted code. */
+    uint64_t rip;
+    uintptr_t rip_at = at + 8 + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * 8;
+    if (!(region.checked ? lw__stack_read_checked(rip_at, &rip) : lw__stack_read(&region, rip_at, &rip)))
+      return false;
+    if (!same_object(rip, (const void *)lw__real.malloc))
+      return false;
+    const uint8_t *code = (const uint8_t *)(uintptr_t)rip;
+    bool after_syscall = code[-2] == 0x0f && code[-1] == 0x05;
+    return !after_syscall;
+  }
+  return false;
+}
+#else
+static bool exit_interrupts_allocator(void) { return false; }
+#endif
+
 /* exit() may be called from a signal handler that interrupted this thread inside the agent
  * (the guard is up), holding a table lock that the export would wait for forever. Then
  * nothing is written: one line says so and the process exits. The agent takes its locks
@@ -232,7 +319,9 @@ static void exit_work(void *context) {
 __attribute__((destructor)) static void agent_destructor(void) {
   int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
-  if (t->guard) {
+  if (t->guard || (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
+                   (output_path[0] || lw__options.history_output[0]) &&
+                   exit_interrupts_allocator())) {
     lw__agent_thread_stop(); /* bounded: it waits 2 s at most */
     if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
         (output_path[0] || lw__options.history_output[0]))

@@ -38,14 +38,14 @@ for rate in 1 $DEFAULT_RATE; do
   check "errno unchanged by the agent (rate $rate)" says_ok errno.out
 
   # dlclose on a thread whose whole stack is 16 KiB.
-  agent 120 LEAKWATCH_RATE=$rate "$FIX/small_stack" dlclose "$FIX/libplugin_leak.so" 16 \
-    >dlclose.out 2>&1
+  agent 120 LEAKWATCH_RATE=$rate LEAKWATCH_TRACK_FDS=1 \
+    "$FIX/small_stack" dlclose "$FIX/libplugin_leak.so" 16 >dlclose.out 2>&1
   check "dlclose on a 16 KiB stack (rate $rate)" says_ok dlclose.out
 
   # exit() from a thread with a 16 or 24 KiB stack: the exit profile is written and valid.
   for kib in 16 24; do
     rm -f exit.pb.gz
-    agent 120 LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/exit.pb.gz" \
+    agent 120 LEAKWATCH_RATE=$rate LEAKWATCH_TRACK_FDS=1 LEAKWATCH_OUTPUT="$work/exit.pb.gz" \
       "$FIX/small_stack" exit $kib >exit.out 2>&1
     check "exit() on a $kib KiB stack exits 0 (rate $rate)" test $? -eq 0
     wanted=allocate_some
@@ -65,9 +65,10 @@ agent 120 LEAKWATCH_RATE=1 LEAKWATCH_REACHABILITY=1 LEAKWATCH_OUTPUT="$work/exit
   "$FIX/small_stack" exit 16 >exit.out 2>&1
 check "exit() on a 16 KiB stack with reachability" readable_profile exit.pb.gz allocate_some
 
-# exit() from a SIGALRM handler in a tight malloc/free loop: at rate 1 the handler mostly
-# interrupts the agent itself. Every run must end, with status 0, and say at most one
-# line: that no profile was written.
+# exit() from a SIGALRM handler in a tight malloc/free loop: the handler interrupts the
+# agent (mostly, at rate 1) or the allocator itself (mostly, at the default rate), either
+# of which may hold a lock the exit profile needs. Every run must end, with status 0, and
+# say at most one line: that no profile was written.
 exit_runs() { # RATE RUNS
   local hung=0 bad=0 noisy=0 i status
   for i in $(seq "$2"); do
@@ -89,7 +90,19 @@ exit_runs() { # RATE RUNS
     { echo "rate $1: $hung of $2 runs hung, $bad failed, $noisy said more" >&2; return 1; }
 }
 check "exit() from a signal handler never hangs (rate 1, 40 runs)" exit_runs 1 40
-check "exit() from a signal handler never hangs (default rate, 10 runs)" exit_runs $DEFAULT_RATE 10
+check "exit() from a signal handler never hangs (default rate, 20 runs)" exit_runs $DEFAULT_RATE 20
+
+# The usual time-out pattern, a handler that exits while the program waits in pause():
+# nothing is held, so the profile is written, and nothing is said.
+for rate in 1 $DEFAULT_RATE; do
+  rm -f pause.pb.gz
+  agent 60 LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/pause.pb.gz" \
+    "$FIX/exit_in_handler" 20000 pause >pause.out 2>pause.err
+  check "exit() from a handler during pause() exits 0 (rate $rate)" test $? -eq 0
+  check "exit() from a handler during pause() writes the profile (rate $rate)" \
+    readable_profile pause.pb.gz
+  check "exit() from a handler during pause() says nothing (rate $rate)" test ! -s pause.err
+done
 
 # The *_total counters never go down while threads allocate, free and exit.
 for rate in 1 4096 $DEFAULT_RATE; do
