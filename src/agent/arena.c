@@ -11,8 +11,9 @@
  * the limit left when the agent started (read once, at its first mapping), so the program
  * keeps at least 7/8 of its room. Tables get 3/4 of the budget and short-lived scratch (a
  * profile export) the rest, so a profile can still be written once the tables stop growing.
- * A mapping past the budget fails like one the kernel refused: the table that wanted it
- * reports itself full, or sampling stops, and the program runs on.
+ * A mapping past the budget fails like one the kernel refused: a table that cannot grow
+ * stops sampling (said once, as any failure to get memory), an export says it could not
+ * write its profile, and the program runs on.
  *
  * Every mapping goes through map_pages(), which is also where tests inject failures
  * (LEAKWATCH_FAULT_MMAP=N makes the Nth call fail, LEAKWATCH_FAULT_MMAP_FROM=N that one and
