@@ -178,12 +178,11 @@ static LW_SLOW void free_slow(void *p) {
   if (lw__bootstrap_owns(p))
     return; /* served before the real allocator was known; never handed to it */
   if (HOOKS_OPEN() && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
+    int saved_errno = errno; /* free never changes errno (POSIX.1-2024, glibc 2.33) */
     if (LW_LIKELY(!t->guard)) {
-      int saved_errno = errno; /* free never changes errno (POSIX.1-2024, glibc 2.33) */
       lw__guard_enter(t);
       lw__record_free(p);
       leave_agent(t);
-      errno = saved_errno;
     } else {
       /* Inside agent code on this thread: a signal handler freeing, or the agent itself.
        * Never wait for a lock this thread may hold; if it is taken, finish later. */
@@ -191,9 +190,11 @@ static LW_SLOW void free_slow(void *p) {
       lw__record_free_nonblocking(p, &busy);
       if (busy && t->n_deferred < sizeof t->deferred_frees / sizeof t->deferred_frees[0]) {
         t->deferred_frees[t->n_deferred++] = p;
+        errno = saved_errno;
         return; /* really freed when the guard drops, after the entry is gone */
       }
     }
+    errno = saved_errno;
   }
   lw__real.free(p);
 }
@@ -221,8 +222,10 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     }
     return fresh;
   }
-  bool ready = !t->guard && HOOKS_OPEN() && lw__agent_ensure_ready();
+  int saved_errno = errno;
+  bool ready = !t->guard && HOOKS_OPEN() && lw__agent_ensure_ready(); /* may start it */
   if (!ready) {
+    errno = saved_errno;
     void *q = lw__real.realloc(p, size);
     if (q) {
       t->malloc_calls++;
@@ -232,7 +235,6 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     }
     return q;
   }
-  int saved_errno = errno;
   lw__guard_enter(t);
   if (!t->registered)
     lw__thread_register();
