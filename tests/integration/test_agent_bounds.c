@@ -11,7 +11,8 @@
  * the history's per-stack arrays, and when it fell between two of the fixture's readings
  * (10 s after start, which a loaded machine reaches in the middle of the stacks phase) the
  * "full tables do not grow" check saw it as growth. That memory is in the bound all the
- * same (the history terms below).
+ * same (the history terms below): a second run takes a snapshot every 100 ms and checks
+ * every reading against the bound, whenever the snapshots fall.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,9 +115,34 @@ static void test_tables_fill_within_bounds(void **state) {
              (bound + 10.5 * MIB) / MIB);
 }
 
+/* With history snapshots as often as they come: whenever one falls, every reading stays
+ * under the bound, plus the snapshot's scratch copy of the stacks' counters (returned when
+ * it ends) when a reading catches one in progress. */
+static void test_history_within_bounds(void **state) {
+  (void)state;
+  const char *args[] = {STACK_BITS, LIVE_BLOCKS, NULL};
+  fixture_run_t run;
+  const char *env[] = {"LEAKWATCH_MAX_LIVE=1000000", "LEAKWATCH_HISTORY_INTERVAL=100ms", NULL};
+  assert_int_equal(harness_run("many_stacks", args, "1", NULL, env, &run), 0);
+  if (!WIFEXITED(run.status) || WEXITSTATUS(run.status) != 0)
+    fail_msg("many_stacks under the agent: status %d; stderr:\n%s", run.status, run.err);
+  double bound = bound_bytes(MAX_STACKS, MAX_LIVE) +
+                 (double)MAX_STACKS * sizeof(lw_stack_counters_t);
+  const char *lines[] = {"stacks 1:", "stacks 2:", "live 1:", "live 2:", "freed 2:"};
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    counters_t c = line_for(run.out, lines[i]);
+    if ((double)c.agent_memory > bound)
+      fail_msg("'%s' agent_memory_bytes %.1f MiB is above the bound %.1f MiB", lines[i],
+               (double)c.agent_memory / MIB, bound / MIB);
+  }
+  print_message("with history: agent memory %.1f MiB at the fullest, bound %.1f MiB\n",
+                (double)line_for(run.out, "live 2:").agent_memory / MIB, bound / MIB);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tables_fill_within_bounds),
+      cmocka_unit_test(test_history_within_bounds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
