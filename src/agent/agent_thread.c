@@ -53,6 +53,7 @@ enum {
   FORK_CHILD_DELAY_MS = 1000, /* a fork child's thread starts no sooner after the fork */
   MAX_REOPENS = 16,           /* a listener the program keeps closing is given up after this */
   THREAD_STACK = 256 * 1024,  /* what the thread's own work needs */
+  ACCEPT_PAUSE_MS = 250,      /* a listener accept() cannot serve is left alone this long */
 };
 
 typedef enum { THREAD_OFF, THREAD_RUNNING, THREAD_WANTED, THREAD_STARTING } thread_state_t;
@@ -61,6 +62,7 @@ typedef struct {
   lw_agent_fd_t fd;
   bool wanted;  /* opened once: reopened when the program takes its descriptor */
   int reopens;
+  uint64_t paused_until_ms; /* accept failed for want of descriptors or memory */
 } listener_t;
 
 static struct {
@@ -164,8 +166,15 @@ static void accept_from(listener_t *listener, lw_protocol_t protocol) {
     if (!lw__agent_fd_check(&listener->fd))
       return; /* the program took it: reopened at the top of the loop */
     int raw = accept4(listener->fd.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (raw < 0)
-      return; /* EAGAIN: nothing more; other errors: try again on the next poll */
+    if (raw < 0 && errno == EINTR)
+      continue;
+    if (raw < 0) {
+      /* EAGAIN: nothing more. Out of descriptors or memory, the connection stays queued
+       * and poll would report it at once, again and again: wait a little instead. */
+      if (errno != EAGAIN && errno != ECONNABORTED)
+        listener->paused_until_ms = now_ms() + ACCEPT_PAUSE_MS;
+      return;
+    }
     lw_agent_fd_t sock;
     if (!lw__agent_fd_adopt(&sock, raw))
       continue;
@@ -351,15 +360,19 @@ static void run_loop(void) {
       fds[n] = (struct pollfd){agent_thread.wake_read.fd, POLLIN, 0};
       kinds[n++] = ENTRY_WAKE;
     }
-    if (agent_thread.control.fd.fd >= 0) {
-      fds[n] = (struct pollfd){agent_thread.control.fd.fd, POLLIN, 0};
-      kinds[n++] = ENTRY_CONTROL;
-    }
-    if (agent_thread.http.fd.fd >= 0) {
-      fds[n] = (struct pollfd){agent_thread.http.fd.fd, POLLIN, 0};
-      kinds[n++] = ENTRY_HTTP;
-    }
     uint64_t next = agent_thread.next_check_ms;
+    listener_t *listeners[2] = {&agent_thread.control, &agent_thread.http};
+    for (int i = 0; i < 2; i++) {
+      if (listeners[i]->fd.fd < 0)
+        continue;
+      if (now < listeners[i]->paused_until_ms) {
+        if (listeners[i]->paused_until_ms < next)
+          next = listeners[i]->paused_until_ms;
+        continue;
+      }
+      fds[n] = (struct pollfd){listeners[i]->fd.fd, POLLIN, 0};
+      kinds[n++] = i == 0 ? ENTRY_CONTROL : ENTRY_HTTP;
+    }
     if (agent_thread.next_log_ms && agent_thread.next_log_ms < next)
       next = agent_thread.next_log_ms;
     if (agent_thread.next_history_ms && agent_thread.next_history_ms < next)

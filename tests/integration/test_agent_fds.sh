@@ -53,7 +53,9 @@ for rate in 512k 1; do
     test "$(od -An -c x.log)" = "$(printf 'hello\n' | od -An -c)"
 
   # ---- bash: exec 3>file, then waits: the agent thread stays idle ---------------------
-  LD_PRELOAD="$AGENT" LEAKWATCH_HISTORY_INTERVAL=1s bash -c 'exec 3>file3; sleep 30; true' & # (not the last command: bash would exec it)
+  # (sleep is not the last command: bash would exec it instead of waiting)
+  LD_PRELOAD="$AGENT" LEAKWATCH_HISTORY_INTERVAL=1s bash -c 'exec 3>file3; sleep 30; true' \
+    2>bash3.err &
   sh_pid=$!
   pids+=("$sh_pid")
   before=""
@@ -65,7 +67,7 @@ for rate in 512k 1; do
   # a spinning thread takes ~400 ticks in 4 s; an idle one wakes a few times a second
   check "rate $rate: bash exec 3>file: agent thread idle (${before:-?} -> ${after:-?} ticks in 4 s)" \
     test $((${after:-1000} - ${before:-0})) -lt 40
-  kill "$sh_pid" 2>/dev/null
+  lw_kill_tree "$sh_pid" # its sleep too, which would outlive the test
   wait "$sh_pid" 2>/dev/null
 
   # ---- a program puts its own file on every number the agent holds --------------------
@@ -105,6 +107,30 @@ else
 fi
 kill "$svc" 2>/dev/null
 wait "$svc" 2>/dev/null
+
+# ---- the program uses every descriptor it may have, and a client calls: no busy loop -----
+(
+  ulimit -n 256 || exit 1
+  LD_PRELOAD="$AGENT" exec "$FIX/agent_fds" exhaust 20
+) >exhaust.out 2>exhaust.err &
+ex=$!
+pids+=("$ex")
+for _ in $(seq 200); do grep -q exhausted exhaust.out 2>/dev/null && break; sleep 0.05; done
+if grep -q exhausted exhaust.out && [ -S "$XDG_RUNTIME_DIR/leakwatch/$ex.sock" ]; then
+  printf 'LEAKWATCH/1 info\n' | socat -t 15 - "UNIX-CONNECT:$XDG_RUNTIME_DIR/leakwatch/$ex.sock" \
+    >/dev/null 2>&1 &
+  pids+=($!)
+  sleep 0.5
+  before=$(agent_thread_ticks "$ex")
+  sleep 4
+  after=$(agent_thread_ticks "$ex")
+  check "no descriptor left, a client waiting: agent thread idle (${before:-?} -> ${after:-?} ticks in 4 s)" \
+    test -n "$before" -a $((${after:-1000} - ${before:-0})) -lt 40
+else
+  check "exhaust fixture starts with its control socket ($(cat exhaust.out exhaust.err))" false
+fi
+kill "$ex" 2>/dev/null
+wait "$ex" 2>/dev/null
 
 # ---- a daemon closes 0..1023, listens on 3 and serves clients ---------------------------
 # With the machine's descriptor limit (the agent's numbers above 1023 survive) and with 1024
