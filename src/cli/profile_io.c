@@ -82,7 +82,8 @@ static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
     /* Wire types of Profile's fields (profile.proto): 1-6 and 11 are messages or strings,
      * 7-10, 12 and 14 integers, 13 (comment) either, packed or not. */
     static const int8_t expected[15] = {-1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 2, 0, -2, 0};
-    if (rc < 0 || field == 0 || field > 0x1fffffff || (wire != 0 && wire != 1 && wire != 2 && wire != 5) ||
+    bool known_wire = wire == 0 || wire == 1 || wire == 2 || wire == 5;
+    if (rc < 0 || field == 0 || field > 0x1fffffff || !known_wire ||
         (field < 15 && expected[field] >= 0 && expected[field] != wire) ||
         (field == 13 && wire != 0 && wire != 2)) {
       s->bad = true;
@@ -237,7 +238,8 @@ static int read_input(const char *path, lw_buf_t *raw, char *problem, size_t pro
   for (;;) {
     size_t room = (size_t)(limit + 1 - raw->len); /* one byte past the limit says "too big" */
     size_t chunk = room < (1u << 20) ? room : (1u << 20);
-    if (!lw_buf_reserve(raw, chunk)) {
+    /* Grown only when full: a regular file is read into the buffer sized from stat. */
+    if (raw->cap == raw->len && !lw_buf_reserve(raw, chunk)) {
       snprintf(problem, problem_size, "out of memory while reading");
       goto out;
     }
