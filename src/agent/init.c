@@ -270,6 +270,11 @@ static bool same_object(uintptr_t a, const void *b) {
   return dladdr((const void *)a, &ia) && dladdr(b, &ib) && ia.dli_fbase == ib.dli_fbase;
 }
 
+static bool read_word(const lw_stack_region_t *region, uintptr_t address, uint64_t *value) {
+  return region->checked ? lw__stack_read_checked(address, value)
+                         : lw__stack_read(region, address, value);
+}
+
 /* True when the innermost signal handler on this thread's stack interrupted code of the
  * object the real malloc is in, other than a system call (a program blocked in read or
  * sleep when its alarm handler exits holds no allocator lock). */
@@ -287,19 +292,28 @@ static bool exit_interrupts_allocator(void) {
     limit = region.high;
   for (uintptr_t at = sp; at + 8 <= limit; at += 8) {
     uint64_t word;
-    bool read = region.checked ? lw__stack_read_checked(at, &word) : lw__stack_read(&region, at, &word);
-    if (!read)
+    if (!read_word(&region, at, &word))
       break;
     bool restorer = false;
     for (int i = 0; i < n; i++)
       restorer |= word == restorers[i];
     if (!restorer)
       continue;
-    /* The kernel's frame: the restorer, then the ucontext of the interrupted code. */
-    uint64_t rip;
-    uintptr_t rip_at = at + 8 + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * 8;
-    if (!(region.checked ? lw__stack_read_checked(rip_at, &rip) : lw__stack_read(&region, rip_at, &rip)))
+    /* The kernel's frame: the restorer, then the ucontext of the interrupted code, then
+     * the saved FPU state it points to. A program's own copy of a struct sigaction (which
+     * holds the restorer too) is not followed by that: check the FPU pointer, and that the
+     * interrupted stack pointer lies just above the frame (unless on a sigaltstack). */
+    uintptr_t uc = at + 8;
+    uint64_t rip, rsp, fpregs, ss_flags;
+    if (!read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * 8, &rip) ||
+        !read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RSP * 8, &rsp) ||
+        !read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.fpregs), &fpregs) ||
+        !read_word(&region, uc + offsetof(ucontext_t, uc_stack.ss_flags), &ss_flags))
       return false;
+    bool frame_like = fpregs > uc && fpregs - uc < 65536 && (uint32_t)ss_flags < 8 &&
+                      ((ss_flags & SS_ONSTACK) || (rsp > uc && rsp - uc < 65536 + 4096));
+    if (!frame_like)
+      continue;
     if (!same_object(rip, (const void *)lw__real.malloc))
       return false;
     const uint8_t *code = (const uint8_t *)(uintptr_t)rip;

@@ -102,6 +102,13 @@ for rate in 1 $DEFAULT_RATE; do
   check "exit() from a handler during pause() writes the profile (rate $rate)" \
     readable_profile pause.pb.gz
   check "exit() from a handler during pause() says nothing (rate $rate)" test ! -s pause.err
+  # A plain exit() with copies of struct sigaction (restorer included) on the stack.
+  rm -f plain.pb.gz
+  agent 60 LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/plain.pb.gz" \
+    "$FIX/exit_in_handler" 0 plain >plain.out 2>plain.err
+  check "plain exit() with sigactions on the stack writes the profile (rate $rate)" \
+    readable_profile plain.pb.gz
+  check "plain exit() with sigactions on the stack says nothing (rate $rate)" test ! -s plain.err
 done
 
 # The *_total counters never go down while threads allocate, free and exit.
