@@ -22,6 +22,10 @@ void lw_output_problem(const char *path, int rc, char *out, size_t size) {
 int lw_output_check_path(const char *path, const char *what) {
   if (!path || strcmp(path, "-") == 0)
     return 0;
+  if (!path[0]) {
+    lw_cli_error("cannot write %s '': an empty file name", what);
+    return -1;
+  }
   const char *kind = NULL;
   int rc = lw_output_path_check(path, &kind);
   if (rc == 0)

@@ -103,6 +103,12 @@ for t in "${targets[@]}"; do
     check "LEAKWATCH_OUTPUT=$t rate $rate: no temporary file left" test -z "$(ls | grep '\.tmp\.')"
   done
 done
+for cmd in "flame -o '' p1.pb.gz" "run -o '' -- true" "run --report '' -- true"; do
+  eval "\"\$LW\" $cmd" >/dev/null 2>err
+  rc=$?
+  check "$cmd: refused (exit $rc)" test $rc -eq 1
+  check "$cmd: says the name is empty" grep -q "an empty file name" err
+done
 check "the symlink's target is untouched" test "$(cat victim)" = precious
 check "the symlink is still a symlink" test -L link
 check "the FIFO is still a FIFO" test -p fifo
