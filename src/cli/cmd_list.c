@@ -119,6 +119,40 @@ static FILE *open_source(const char *path, const char *const *dirs, size_t n_dir
   return NULL;
 }
 
+/* A source line as the terminal may show it: tabs kept, a CRLF file's \r dropped, any
+ * other control character or invalid UTF-8 escaped (symbolize.h), as the file is whatever
+ * the profile's debug info names. NULL when memory ran out. */
+static char *terminal_text(char *line) {
+  size_t len = strlen(line);
+  if (len && line[len - 1] == '\r')
+    line[--len] = '\0';
+  size_t need = 1;
+  for (char *piece = line;; piece++) {
+    char *tab = strchr(piece, '\t');
+    if (tab)
+      *tab = '\0';
+    need += lw_escape_text(NULL, 0, piece) + 1;
+    if (!tab)
+      break;
+    *tab = '\t';
+    piece = tab;
+  }
+  char *out = malloc(need);
+  size_t at = 0;
+  for (char *piece = line; out;) {
+    char *tab = strchr(piece, '\t');
+    if (tab)
+      *tab = '\0';
+    at += lw_escape_text(out + at, need - at, piece);
+    if (!tab)
+      break;
+    *tab = '\t';
+    out[at++] = '\t';
+    piece = tab + 1;
+  }
+  return out;
+}
+
 /* Reads lines [first, last] of the source into texts (malloc'ed strings; a line longer
  * than the buffer keeps its first 4095 bytes). */
 static void read_lines(FILE *f, int64_t first, int64_t last, char **texts) {
@@ -135,7 +169,7 @@ static void read_lines(FILE *f, int64_t first, int64_t last, char **texts) {
     if (n > last)
       break;
     if (n >= first && at_start && !texts[n - first])
-      texts[n - first] = strdup(buf);
+      texts[n - first] = terminal_text(buf);
     at_start = complete;
   }
 }

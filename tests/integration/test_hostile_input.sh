@@ -70,11 +70,15 @@ fi
 # `list` opens the source files the debug info names: a FIFO there is not waited on.
 if command -v cc >/dev/null; then
   mkdir src
-  printf '#include <stdlib.h>\nvoid *kept;\nint main(void) {\n  kept = malloc(1000);\n  return 0;\n}\n' >src/leak.c
+  # (the source itself carries an escape sequence in a comment, and a tab)
+  printf '#include <stdlib.h>\nvoid *kept;\nint main(void) {\n\tkept = malloc(1000); /* \033[2J */\n  return 0;\n}\n' >src/leak.c
   cc -g -O0 -o src/leak src/leak.c
   LD_PRELOAD="$AGENT" LEAKWATCH_RATE=1 LEAKWATCH_OUTPUT="$work/src.pb.gz" src/leak
   limited "$LW" list main src.pb.gz >out 2>err
   check "list shows the source while it is a file" grep -q "kept = malloc(1000)" out
+  check "list shows the source's escape sequence as text" grep -qF '/* \x1b[2J */' out
+  check "list prints no ESC byte from the source" no_escape out
+  check "list keeps the source's tab" grep -q "$(printf '\t')kept = malloc" out
   rm src/leak.c
   mkfifo src/leak.c
   limited "$LW" list main src.pb.gz >out 2>err </dev/null
