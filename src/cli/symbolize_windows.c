@@ -9,7 +9,10 @@
  * their frames keep module+offset names (docs/WINDOWS.md: DbgHelp/PDB is the way there, on
  * real Windows). System DLLs have neither and stay module+offset too.
  */
+#include <windows.h>
+
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,9 +78,32 @@ bool lw_symbolize_needed(const lw_profile_t *p) {
   return false;
 }
 
+/* Whether a path a profile names is a file on disk, as the Linux symbolizer opens only
+ * regular files: \\.\ and \\?\ names reach devices and named pipes (a pipe's read would
+ * block), and CON or NUL are character devices. An open that fails is left to lw_pe_open
+ * to word. */
+static bool disk_file(const char *path) {
+  if ((path[0] == '\\' || path[0] == '/') && (path[1] == '\\' || path[1] == '/') &&
+      (path[2] == '.' || path[2] == '?'))
+    return false;
+  WCHAR wide[MAX_PATH * 2];
+  if (!MultiByteToWideChar(CP_UTF8, 0, path, -1, wide, MAX_PATH * 2))
+    return true;
+  HANDLE h = CreateFileW(wide, GENERIC_READ,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (h == INVALID_HANDLE_VALUE)
+    return true;
+  DWORD type = GetFileType(h);
+  CloseHandle(h);
+  return type == FILE_TYPE_DISK;
+}
+
 int lw_read_build_id(const char *path, char *hex, size_t size) {
   lw_pe_image_t image;
   char error[256];
+  if (!disk_file(path))
+    return -1;
   if (lw_pe_open(&image, path, &lw_libc_allocator, error, sizeof error) != 0)
     return -1;
   lw_pe_build_id(&image, hex, size);
@@ -93,6 +119,12 @@ static module_t *module_for(symbolizer_t *s, size_t index) {
   const lw_profile_mapping_t *mapping = &s->p->mappings[index];
   const char *path = lw_profile_str(s->p, mapping->filename);
   char error[512];
+  if (path[0] && !disk_file(path)) {
+    if (s->result)
+      s->result->n_mappings_missing++;
+    warn(s, "cannot read %s: not a regular file; frames in it stay module+offset", path);
+    return NULL;
+  }
   if (!path[0] || lw_pe_open(&m->image, path, &lw_libc_allocator, error, sizeof error) != 0) {
     if (s->result)
       s->result->n_mappings_missing++;
