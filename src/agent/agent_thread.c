@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "agent/agent_fd.h"
+#include "agent/agent_stack.h"
 #include "agent/connection.h"
 #include "common/control_protocol.h"
 #include "common/fmt.h"
@@ -553,6 +554,11 @@ void lw__agent_thread_start(void) {
   errno = saved_errno;
 }
 
+static void start_from_allocation(void *unused) {
+  (void)unused;
+  lw__agent_thread_start();
+}
+
 void lw__agent_thread_maybe_start(void) {
   if (LW_UNLIKELY(__atomic_load_n(&agent_thread.state, __ATOMIC_RELAXED) == THREAD_WANTED) &&
       lw__now_ms() >= agent_thread.start_after_ms) {
@@ -560,7 +566,7 @@ void lw__agent_thread_maybe_start(void) {
     /* One of the child's threads starts it. */
     if (__atomic_compare_exchange_n(&agent_thread.state, &wanted, THREAD_STARTING, false,
                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-      lw__agent_thread_start();
+      lw__on_agent_stack(start_from_allocation, NULL); /* the caller's stack may be small */
   }
 }
 
@@ -593,10 +599,11 @@ void lw__agent_thread_stop(void) {
 }
 
 /* The child of a fork has no agent thread, and the listeners and connections it inherited
- * are its parent's: close them here (those still the agent's), start its own later. */
+ * are its parent's: close them here (those still the agent's), start its own later. So
+ * does the child of a child that had not started its own yet. */
 void lw__agent_thread_postfork_child(void) {
-  if (agent_thread.state != THREAD_RUNNING)
-    return;
+  if (agent_thread.state == THREAD_OFF)
+    return; /* none wanted (or it could not start): none in the child either */
   int saved_errno = errno;
   for (int i = 0; i < MAX_CONNECTIONS; i++) {
     lw_connection_t *c = &agent_thread.connections[i];
