@@ -135,7 +135,9 @@ wait "$ex" 2>/dev/null
 # ---- a daemon closes 0..1023, listens on 3 and serves clients ---------------------------
 # With the machine's descriptor limit (the agent's numbers above 1023 survive) and with 1024
 # (they are closed too: the agent notices and opens new ones).
-for limit in "$(ulimit -n)" 1024; do
+limits=$(ulimit -n)
+[ "$limits" -gt 1024 ] && limits="$limits 1024"
+for limit in $limits; do
   for rate in 512k 1; do
     rm -f port.txt
     (
