@@ -27,6 +27,7 @@
 #include "cli/os_process.h"
 #include "cli/output.h"
 #include "cli/proc_discovery.h"
+#include "cli/symbolize.h"
 #include "cli/watch_metrics.h"
 #include "cli/watch_output.h"
 #include "cli/watch_sample.h"
@@ -161,19 +162,22 @@ static void out_buf(lw_buf_t *buf) {
 /* A human-readable event ("pid 12 (x) exited", trend and alert lines): printed at once in
  * plain mode, kept under the table in table mode, not printed in --json mode (where the
  * JSON event carries it). */
-static void event_text(const char *text) {
+static void event_text(const char *raw) {
   if (g.json)
     return;
+  /* The process's name and the rule's text are in it: escaped for the terminal. */
   if (g.table) {
     if (g.n_events == EVENT_LINES) {
       memmove(g.events[0], g.events[1], sizeof g.events[0] * (EVENT_LINES - 1));
       g.n_events--;
     }
-    snprintf(g.events[g.n_events++], sizeof g.events[0], "%s", text);
+    lw_escape_text(g.events[g.n_events++], sizeof g.events[0], raw);
     return;
   }
   lw_buf_t buf;
   lw_buf_init(&buf, &lw_libc_allocator);
+  char text[1024];
+  lw_escape_text(text, sizeof text, raw);
   lw_buf_printf(&buf, "%s\n", text);
   out_buf(&buf);
   lw_buf_free(&buf);
@@ -405,9 +409,11 @@ static void report_denied(watched_t *w, unsigned denied) {
   char what[256], where[128];
   lw_watch_denied_text(denied, what, sizeof what);
   lw_watch_denied_where(&w->target, where, sizeof where);
+  char comm[256];
+  lw_escape_text(comm, sizeof comm, w->cur.comm);
   lw_cli_warn("pid %d (%s): permission denied reading %s of %s; %s to see them; watching the "
               "rest",
-              w->target.pid, w->cur.comm, what, where, lw_watch_denied_fix);
+              w->target.pid, comm, what, where, lw_watch_denied_fix);
 }
 
 static void process_gone(watched_t *w) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/symbolize.h"
 #include "common/number_format.h"
 #include "common/units.h"
 
@@ -194,7 +195,10 @@ void lw_watch_table_header(lw_buf_t *out) {
 }
 
 void lw_watch_table_row(lw_buf_t *out, const lw_watch_sample_t *s, const bool *growing) {
-  lw_buf_printf(out, "%7d %-15.15s", s->pid, s->comm);
+  /* A process names itself (prctl, exec): escaped before it reaches the terminal. */
+  char comm[256];
+  lw_escape_text(comm, sizeof comm, s->comm);
+  lw_buf_printf(out, "%7d %-15.15s", s->pid, comm);
   for (size_t i = 0; i < lw_watch_n_table_columns; i++) {
     const lw_watch_view_item_t *c = &lw_watch_table_columns[i];
     char text[32];
@@ -213,7 +217,9 @@ void lw_watch_plain_line(lw_buf_t *out, const lw_watch_sample_t *s, const bool *
   struct tm tm;
   localtime_r(&t, &tm);
   strftime(when, sizeof when, "%H:%M:%S", &tm);
-  lw_buf_printf(out, "%s pid %d (%s)", when, s->pid, s->comm);
+  char comm[256];
+  lw_escape_text(comm, sizeof comm, s->comm); /* see lw_watch_table_row */
+  lw_buf_printf(out, "%s pid %d (%s)", when, s->pid, comm);
   for (size_t i = 0; i < lw_watch_n_line_items; i++) {
     const lw_watch_view_item_t *item = &lw_watch_line_items[i];
     lw_watch_field_t f = item->field;

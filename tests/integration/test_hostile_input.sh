@@ -126,6 +126,18 @@ for rate in 524288 1; do
   check "escapes, rate $rate: the HTML has no raw ESC" no_escape evil.html
 done
 
+# A process names itself (prctl PR_SET_NAME): watch prints the name escaped.
+python3 -c 'import ctypes, time
+ctypes.CDLL(None).prctl(15, b"\x1b]0;pwn\x07\x1b[2J", 0, 0, 0)
+time.sleep(60)' &
+named=$!
+pids+=("$named")
+for _ in $(seq 100); do grep -q pwn "/proc/$named/comm" 2>/dev/null && break; sleep 0.05; done
+limited "$LW" watch --plain --count 2 --interval 200ms $named >out 2>err
+check "watch: a process named with escapes is shown (exit $?)" grep -qF '\x1b]0;pwn\x07' out
+check "watch: no ESC byte reaches the terminal" no_escape out
+kill $named 2>/dev/null
+
 # ---- endless input and gzip bombs ---------------------------------------------------------
 # Runs COMMAND... and prints "EXIT_STATUS PEAK_RSS_KB" (stderr goes to err).
 peak() {
