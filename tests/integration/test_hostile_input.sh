@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# test_hostile_input.sh - crafted profiles and bad arguments (issue 13): a profile whose
-# mapping names a FIFO, a device or /proc/self/mem never blocks or opens it (regular files
-# only); names with escape sequences reach the terminal as "\x1b" text; /dev/zero and a
-# gzip bomb are refused early with memory near the limit; nan, empty and overflowing
-# numbers are refused with one line. Every refusal: one line, a non-zero exit.
+# test_hostile_input.sh - crafted profiles, processes and bad arguments (issue 13): a
+# profile whose mapping names a FIFO, a device or /proc/self/mem never blocks or opens it
+# (regular files only), nor a FIFO where elfutils looks for debug info or where `list`
+# looks for a source file; names with escape sequences (functions, source lines, a
+# process's own name in `watch`) reach the terminal as "\x1b" text; /dev/zero and gzip
+# bombs are refused early with memory near the limit; nan, empty and overflowing numbers
+# are refused with one line. Every refusal: one line, a non-zero exit. LW_TEST_LIMIT
+# (seconds, default 120) bounds each command, so a hang fails instead of blocking.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin hostile-input
 lw_test_require python3 "crafts the profiles"
