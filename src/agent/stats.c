@@ -84,5 +84,8 @@ LW_EXPORT int lw_write_profile(const char *path) {
     return -EINVAL;
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
     return -ENOTSUP;
-  return lw__export_profile(path);
+  int saved_errno = errno; /* the result says what failed; errno stays the program's */
+  int result = lw__export_profile(path);
+  errno = saved_errno;
+  return result;
 }
