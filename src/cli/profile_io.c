@@ -62,8 +62,12 @@ static int scan_varint(const uint8_t *data, size_t len, size_t *pos, uint64_t *v
 }
 
 /* Walks the top-level fields of a plain (not gzipped) Profile as its bytes arrive, with the
- * decoder's own rules (field 0, groups and wrong wire types for known fields are errors), so
- * /dev/zero or random bytes are refused after a few bytes, not after a gigabyte. */
+ * decoder's own rules (field 0, groups and wrong wire types for known fields are errors, and
+ * no field can be longer than the input may be), so /dev/zero or random bytes are refused
+ * after a few bytes, not after a gigabyte. One rule more than the decoder's: the first field
+ * must be one of Profile's own (1-15). Encoders write fields in number order, so every
+ * profile starts so; random bytes mostly do not, and could otherwise hold the reading on
+ * an unknown field's length of up to a gigabyte. */
 static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
   if (s->bad || s->gzip)
     return;
@@ -84,6 +88,7 @@ static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
     static const int8_t expected[15] = {-1, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 2, 0, -2, 0};
     bool known_wire = wire == 0 || wire == 1 || wire == 2 || wire == 5;
     if (rc < 0 || field == 0 || field > 0x1fffffff || !known_wire ||
+        (s->pos == 0 && field > 15) ||
         (field < 15 && expected[field] >= 0 && expected[field] != wire) ||
         (field == 13 && wire != 0 && wire != 2)) {
       s->bad = true;
@@ -91,8 +96,13 @@ static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
     }
     if (wire == 0)
       rc = scan_varint(data, len, &pos, &n);
-    else if (wire == 2 && (rc = scan_varint(data, len, &pos, &n)) > 0)
-      pos += n > SIZE_MAX - pos ? SIZE_MAX - pos : (size_t)n; /* may lie beyond what came so far */
+    else if (wire == 2 && (rc = scan_varint(data, len, &pos, &n)) > 0) {
+      if (n > LW_PROFILE_MAX_DECODED_BYTES || n > LW_PROFILE_MAX_FILE_BYTES) {
+        s->bad = true; /* longer than any input that is read */
+        return;
+      }
+      pos += (size_t)n; /* may lie beyond what came so far */
+    }
     else if (wire == 1 || wire == 5)
       pos += wire == 1 ? 8 : 4;
     if (rc < 0) {
@@ -106,6 +116,8 @@ static void sniff(sniff_t *s, const uint8_t *data, size_t len) {
       return;
   }
 }
+
+#define NOT_A_PROFILE_START "not a pprof profile (it does not start with a Profile field)"
 
 bool lw_cli_profile_refused_early(const uint8_t *data, size_t len, size_t piece) {
   sniff_t sn = {0, false, false};
@@ -169,9 +181,9 @@ static int load_bytes(const char *name, const uint8_t *data, size_t len, lw_buf_
   }
   int rc = lw_profile_decode(out, data, len, problem, sizeof problem);
   lw_buf_free(&plain);
-  if (rc == 0 && head_only) { /* cannot happen (sniff keeps the decoder's rules): be sure */
+  if (rc == 0 && head_only) { /* the decoder takes it: it failed the first-field rule */
     lw_profile_free(out);
-    return fail(error, error_size, name, "not a pprof profile");
+    return fail(error, error_size, name, NOT_A_PROFILE_START);
   }
   if (rc < 0) {
     /* Structural failures mean "this is not a profile at all" (random bytes, gzipped text,
@@ -209,7 +221,9 @@ int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size
 
 /* Reads the input into raw, never holding more than `limit` + one read of it, and stops as
  * soon as the bytes so far cannot be a profile. Returns 0 or -1 with the problem. */
-static int read_input(const char *path, lw_buf_t *raw, char *problem, size_t problem_size) {
+static int read_input(const char *path, lw_buf_t *raw, bool *stopped, char *problem,
+                      size_t problem_size) {
+  *stopped = false;
   int fd = open(path, READ_FLAGS);
   if (fd < 0) {
     snprintf(problem, problem_size, "%s", strerror(errno));
@@ -255,8 +269,10 @@ static int read_input(const char *path, lw_buf_t *raw, char *problem, size_t pro
       break;
     raw->len += (size_t)n;
     sniff(&sn, raw->data, raw->len);
-    if (sn.bad)
+    if (sn.bad) {
+      *stopped = true;
       break; /* what came so far is enough for the decoder to say why */
+    }
     if (raw->len > limit) {
       char max[32];
       lw_format_bytes(max, sizeof max, (double)limit);
@@ -279,7 +295,8 @@ int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t
   char problem[256];
   lw_buf_t raw;
   lw_buf_init(&raw, &lw_libc_allocator);
-  if (read_input(path, &raw, problem, sizeof problem) < 0) {
+  bool stopped;
+  if (read_input(path, &raw, &stopped, problem, sizeof problem) < 0) {
     lw_buf_free(&raw);
     return fail(error, error_size, path, problem);
   }
@@ -289,6 +306,10 @@ int lw_cli_load_profile(const char *path, lw_profile_t *out, char *error, size_t
   int rc = load_bytes(path, raw.data, raw.len, &raw, LW_PROFILE_MAX_DECODED_BYTES, out, error,
                       error_size);
   lw_buf_free(&raw); /* no-op when load_bytes already released it */
+  if (rc == 0 && stopped) { /* the decoder takes it: it failed the first-field rule */
+    lw_profile_free(out);
+    return fail(error, error_size, path, NOT_A_PROFILE_START);
+  }
   return rc;
 }
 

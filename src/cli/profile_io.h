@@ -42,7 +42,9 @@ int lw_cli_load_profile_data_limited(const char *name, const uint8_t *data, size
 /* The early check lw_cli_load_profile makes while reading, over `data` arriving in pieces
  * of `piece` bytes (0: all at once): true when reading would stop there, the bytes so far
  * being no possible start of a Profile (zeros, random bytes, text). It keeps the decoder's
- * rules, so it never refuses what lw_profile_decode accepts (the fuzz target checks). */
+ * rules plus one: the first field must be one of Profile's (1-15), as encoders write fields
+ * in number order. So it refuses nothing lw_profile_decode accepts but a protobuf that
+ * starts with an unknown field (the fuzz target checks). */
 bool lw_cli_profile_refused_early(const uint8_t *data, size_t len, size_t piece);
 
 /* Encodes, gzips at level 1 (what Go uses) and writes atomically: on failure nothing at

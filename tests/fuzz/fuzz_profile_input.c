@@ -4,9 +4,10 @@
  * (lw_cli_profile_refused_early, issue 13) and the escaping of names for terminals
  * (lw_escape_text).
  *
- * The promises checked: the early check never refuses bytes the decoder accepts, whatever
- * the pieces they arrive in; escaped text holds no control character and is valid UTF-8,
- * fits the buffer, and escaping it again changes nothing.
+ * The promises checked: the early check never refuses bytes the decoder accepts (but for a
+ * first field that is not one of Profile's), whatever the pieces they arrive in; escaped
+ * text holds no control character and is valid UTF-8, fits the buffer, and escaping it
+ * again changes nothing.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,10 +46,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
     refused = lw_cli_profile_refused_early(data, size, pieces[i]) || refused;
   if (refused && size > 0) {
+    /* The one rule beyond the decoder's: the first field is one of Profile's (1-15). */
+    uint64_t key = 0;
+    for (size_t i = 0; i < size && i < 10; i++) {
+      key |= (uint64_t)(data[i] & 0x7f) << (7 * i);
+      if (!(data[i] & 0x80))
+        break;
+    }
     lw_profile_t p;
     lw_profile_init(&p, &lw_libc_allocator);
     char error[256];
-    if (lw_profile_decode(&p, data, size, error, sizeof error) == 0)
+    if (lw_profile_decode(&p, data, size, error, sizeof error) == 0 && (key >> 3) <= 15)
       abort(); /* refused early what the decoder accepts */
     lw_profile_free(&p);
   }
