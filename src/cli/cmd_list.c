@@ -329,8 +329,9 @@ int lw_cmd_list(int argc, char **argv) {
       FILE *src = open_source(file, source_paths, n_source_paths, found, sizeof found, &err);
       if (!src) {
         snprintf(reason, sizeof reason, "source file '%s' not readable: %s%s", file,
-                 err == ENODEV ? "not a regular file" : strerror(err), n_source_paths ? " (also looked under --source-path)"
-                                               : " (use --source-path DIR)");
+                 err == ENODEV ? "not a regular file" : strerror(err),
+                 n_source_paths ? " (also looked under --source-path)"
+                                : " (use --source-path DIR)");
       } else {
         texts = calloc((size_t)(last - first + 1), sizeof *texts);
         if (texts)

@@ -215,7 +215,8 @@ static const char *uninstrumentable_reason(const char *path, const char *agent, 
     while (*interpreter == ' ' || *interpreter == '\t')
       interpreter++;
     interpreter[strcspn(interpreter, " \t\r\n")] = '\0';
-    const char *why = interpreter[0] == '/' ? uninstrumentable_reason(interpreter, agent, 1) : NULL;
+    const char *why =
+        interpreter[0] == '/' ? uninstrumentable_reason(interpreter, agent, 1) : NULL;
     if (!why)
       return NULL;
     static char text[512];
