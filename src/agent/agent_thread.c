@@ -521,14 +521,15 @@ void lw__agent_thread_start(void) {
   agent_thread.state = THREAD_OFF;
   agent_thread.owner_pid = getpid();
   __atomic_store_n(&agent_thread.stop, 0, __ATOMIC_RELEASE);
-  /* The history alone starts no thread: without control socket, HTTP or stats line it is
-   * taken once, at exit. */
   if (lw__options.control)
     open_listener(&agent_thread.control, LW_PROTOCOL_CONTROL);
   if (lw__options.http[0])
     open_listener(&agent_thread.http, LW_PROTOCOL_HTTP);
+  /* LEAKWATCH_CONTROL=0 means no thread for the history alone (it is then taken once, at
+   * exit); with the control socket wanted but impossible, the thread still takes it. */
   bool work = agent_thread.control.fd.fd >= 0 || agent_thread.http.fd.fd >= 0 ||
-              lw__options.log_interval_ms;
+              lw__options.log_interval_ms ||
+              (lw__options.control && lw__options.history_interval_ms);
   if (work && open_wake_pipe()) {
     /* The thread inherits the creator's signal mask: block everything around creation. */
     sigset_t all, old;
