@@ -108,6 +108,12 @@ for rate in 512k 1; do
     check "rate $rate: ... /metrics answers" \
       test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$addr/metrics")" = 200
     check "rate $rate: ... leakwatch ps lists it" bash -c "'$LW' ps --json | grep -q '\"pid\":$svc[,}]'"
+    # A control client that shuts down its sending side (socat does) still gets its window.
+    printf 'LEAKWATCH/1 heap-window 1\n' |
+      socat -t 15 - "UNIX-CONNECT:$XDG_RUNTIME_DIR/leakwatch/$svc.sock" 2>/dev/null |
+      head -c 100 >halfclose.out
+    check "rate $rate: a half-closed control client gets its heap-window ($(head -1 halfclose.out))" \
+      grep -qa '^LEAKWATCH/1 OK application/x-pprof-gzip' halfclose.out
     for p in "${held[@]}"; do kill "$p" 2>/dev/null; done
   else
     check "rate $rate: the HTTP endpoint starts ($(head -c 200 http.err))" false
