@@ -174,12 +174,24 @@ typedef struct scratch_region {
 static scratch_region_t *regions;
 static scratch_region_t *current_chunk; /* where small blocks are bumped from */
 
+/* Scratch pages come back zeroed in a fork child (MADV_WIPEONFORK, kept by mremap): fork
+ * does not wait for an export on another thread (profile_export.c), and the child, where
+ * that thread does not exist, sees its regions as empty ones (size 0, next NULL) instead of
+ * a list caught half-linked, and inherits none of their memory. Older kernels refuse the
+ * advice; the child then inherits the pages as before. */
+static void *scratch_map(size_t size) {
+  void *p = map_pages(page_round(size), SHARE_SCRATCH);
+  if (p)
+    (void)madvise(p, size, MADV_WIPEONFORK);
+  return p;
+}
+
 static void *scratch_alloc(void *context, size_t size) {
   (void)context;
   size = (size + 15) & ~(size_t)15;
   if (size >= LARGE_BLOCK) {
     size_t total = page_round(size + sizeof(scratch_region_t));
-    scratch_region_t *r = map_pages(total, SHARE_SCRATCH);
+    scratch_region_t *r = scratch_map(total);
     if (!r)
       return NULL;
     r->size = total;
@@ -191,7 +203,7 @@ static void *scratch_alloc(void *context, size_t size) {
   }
   scratch_region_t *chunk = current_chunk;
   if (!chunk || chunk->size - chunk->used < size) {
-    chunk = map_pages(CHUNK_SIZE, SHARE_SCRATCH);
+    chunk = scratch_map(CHUNK_SIZE);
     if (!chunk)
       return NULL;
     chunk->size = CHUNK_SIZE;
