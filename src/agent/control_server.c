@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/connection.h"
+#include "agent/export_reply.h"
 #include "common/control_protocol.h"
 #include "common/fmt.h"
 #include "common/json_writer.h"
@@ -124,10 +125,23 @@ static void reply_json(lw_connection_t *c, lw_buf_t *json) {
   lw_buf_free(json);
 }
 
+/* -EBUSY: the reply budget refused the copy (profile_export.c's copy_out, counted there).
+ * Not out of memory, and it passes once other clients take their replies: say so, as the
+ * HTTP endpoint's 503 does. */
 static void reply_profile(lw_connection_t *c, const lw_export_options_t *options) {
   uint8_t *bytes = NULL;
   size_t len = 0;
   int result = lw__export_profile_bytes(options, &lw__output_allocator, &bytes, &len);
+  if (result == -EBUSY) {
+    char message[200];
+    lw_fmt(message, sizeof message,
+           "replies not yet taken by their clients hold %llu KiB of the %llu KiB this process "
+           "lets them hold (LEAKWATCH_REPLY_MEMORY): retry in a few seconds",
+           (unsigned long long)(lw__reply_held() >> 10),
+           (unsigned long long)(lw__reply_budget() >> 10));
+    reply_error(c, message);
+    return;
+  }
   if (result < 0) {
     reply_error(c, "cannot build the profile: out of memory");
     return;

@@ -5,7 +5,8 @@
 # profile, and replies nobody reads hold at most the reply budget (16 clients that never
 # read a 51 MB ?debug=1 reply used to take the host from 33 MB to 555 MB): the ?debug=1 text
 # is cut to the room left, largest samples first, and a reply that does not fit gets 503
-# with Retry-After. Run at rate 1 (big profiles) and at the default rate.
+# with Retry-After (a control heap: an error saying to retry). Run at rate 1 (big profiles)
+# and at the default rate.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin reply-cost
 AGENT=${LW_TEST_AGENT:-$AGENT} # LW_TEST_AGENT=an older libleakwatch.so shows what this fixes
@@ -82,6 +83,12 @@ echo "six clients not reading: peak rss ${before} KiB -> ${after} KiB (+${growth
 check "a reply past the budget gets 503" test "$busy" -eq 1
 check "the 503 says when to retry" grep -qi '^Retry-After: [0-9]' busy.head
 check "the 503 says why" grep -q 'LEAKWATCH_REPLY_MEMORY' busy.body
+# The control socket shares the budget: its heap is refused too, and says to retry (it
+# used to say "out of memory").
+"$LW" heap "$host" -o control.pb.gz >control.out 2>control.err
+check "a control heap past the budget fails" test $? -ne 0 -a ! -s control.pb.gz
+check "the control error says the reply budget is full and to retry" \
+  grep -q 'LEAKWATCH_REPLY_MEMORY.*retry in a few seconds' control.err
 curl -s --max-time 30 "http://$addr/metrics" >metrics.txt
 check "/metrics counts the refusals" \
   awk '$1 == "leakwatch_replies_refused_total" && $2 >= 1 {found = 1} END {exit !found}' metrics.txt
