@@ -6,13 +6,16 @@
  * with src/common/procfs.c), so the three outputs can never disagree about a counter; the
  * reply budget's figures (export_reply.h) are read when /metrics is asked for.
  * Names follow Prometheus conventions (FORMATS.md 4.2): base units, _total on counters.
+ * The stats line's file (LEAKWATCH_LOG) is one of the agent's descriptors (agent_fd.h).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/agent_fd.h"
 #include "agent/connection.h"
 #include "agent/export_reply.h"
 #include "common/fmt.h"
@@ -198,8 +201,28 @@ static struct {
   bool have_previous;
   lw_stats_t previous;
   uint64_t previous_rss;
-  int fd; /* LEAKWATCH_LOG, or stderr */
-} log_state = {.fd = -1};
+  lw_agent_fd_t file; /* LEAKWATCH_LOG, adopted (agent_fd.h): high, checked before a write */
+  bool use_stderr;    /* LEAKWATCH_LOG unset, or it could not be opened */
+} log_state = {.file = {.fd = -1}};
+
+/* Where this stats line goes. LEAKWATCH_LOG is opened at the first line and kept at a high
+ * number, as the program owns the low ones: a daemon may close it, `exec 3>x` or dup2 may
+ * put the program's own file on its number. Checked before each line, so such a line never
+ * lands in the program's file; the log is then opened again (stderr if it cannot be). */
+static int log_fd(void) {
+  if (log_state.use_stderr || !lw__options.log_path[0])
+    return 2;
+  if (lw__agent_fd_check(&log_state.file))
+    return log_state.file.fd;
+  int fd = open(lw__options.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                0600);
+  if (fd >= 0 && lw__agent_fd_adopt(&log_state.file, fd))
+    return log_state.file.fd;
+  lw__log("cannot open LEAKWATCH_LOG '%s': %s; writing stats to stderr", lw__options.log_path,
+          strerror(errno));
+  log_state.use_stderr = true;
+  return 2;
+}
 
 static void append_change(char *out, size_t size, const char *label, uint64_t now,
                           uint64_t before, bool bytes, bool first) {
@@ -218,17 +241,6 @@ static void append_change(char *out, size_t size, const char *label, uint64_t no
 }
 
 void lw__stats_log_line(void) {
-  if (log_state.fd < 0) {
-    log_state.fd = 2;
-    if (lw__options.log_path[0]) {
-      int fd = open(lw__options.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                    0600);
-      if (fd >= 0)
-        log_state.fd = fd;
-      else
-        lw__log("cannot open LEAKWATCH_LOG '%s'; writing stats to stderr", lw__options.log_path);
-    }
-  }
   lw_stats_t s;
   lw_stats(&s, sizeof s);
   process_figures_t p;
@@ -247,7 +259,7 @@ void lw__stats_log_line(void) {
   clock_gettime(CLOCK_REALTIME, &now);
   struct tm utc;
   gmtime_r(&now.tv_sec, &utc);
-  lw_fdprintf(log_state.fd, "leakwatch[%d] %04d-%02d-%02dT%02d:%02d:%02dZ: %s\n", (int)getpid(),
+  lw_fdprintf(log_fd(), "leakwatch[%d] %04d-%02d-%02dT%02d:%02d:%02dZ: %s\n", (int)getpid(),
               utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
               utc.tm_sec, line);
   log_state.previous = s;

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # test_agent_fds.sh - the host's descriptors belong to the host (issue 13): the agent's own
-# descriptors (control socket, HTTP listener, connections, wake-up pipe) sit at high
-# numbers, are opened only when needed, and one the program closes or replaces is never
+# descriptors (control socket, HTTP listener, connections, wake-up pipe, stats log) sit at
+# high numbers, are opened only when needed, and one the program closes or replaces is never
 # used, written or closed by the agent again. Scenarios: the first open() of a program,
 # bash's `exec 4>x.log` and `exec 3>file`, a daemon that closes 0..1023 and then serves
 # clients while `leakwatch stats` asks its agent, a program putting its file on the agent's
-# numbers, and fork children (closing 0, 1, 2; about to exec). Each runs at the default rate
-# and at rate 1. LW_TEST_AGENT=path/to/libleakwatch.so runs the same checks against another
-# agent (an older build, to see them fail).
+# numbers (on the LEAKWATCH_LOG file's too), and fork children (closing 0, 1, 2; about to
+# exec). Each runs at the default rate and at rate 1. LW_TEST_AGENT=path/to/libleakwatch.so
+# runs the same checks against another agent (an older build, to see them fail).
 . "$(dirname "$0")/lib.sh"
 lw_test_begin agent-fds
 AGENT=${LW_TEST_AGENT:-$AGENT}
@@ -82,6 +82,20 @@ for rate in 512k 1; do
     test "${ticks:-1000}" -lt 40
   check "rate $rate: takeover: the file holds only the program's lines ($(grep -cv '^program [0-9]*$' takeover.file) others)" \
     bash -c "! LC_ALL=C grep -qav '^program [0-9]*\$' takeover.file"
+
+  # ---- the program puts its own file on the stats log's descriptor (LEAKWATCH_LOG) ----
+  rm -f stats.log takeover-log.file
+  LD_PRELOAD="$AGENT" LEAKWATCH_LOG="$work/stats.log" LEAKWATCH_LOG_INTERVAL=200ms \
+    "$F" log-takeover stats.log takeover-log.file 2 >takeover-log.out 2>takeover-log.err
+  check "rate $rate: log takeover: the program found the log's descriptor and exited 0 ($(cat takeover-log.err))" \
+    grep -q '^log descriptor: ' takeover-log.out
+  check "rate $rate: log takeover: the file holds only the program's line ($(grep -c leakwatch takeover-log.file) stats lines)" \
+    bash -c "! LC_ALL=C grep -qav '^program [0-9]*\$' takeover-log.file"
+  at=$(sed -n 's/^log bytes at takeover: //p' takeover-log.out)
+  check "rate $rate: log takeover: the agent reopened its log and went on (${at:-?} -> $(stat -c %s stats.log) bytes)" \
+    test "$(stat -c %s stats.log)" -gt "${at:-999999999}"
+  check "rate $rate: log takeover: the log has only stats lines" \
+    bash -c "! LC_ALL=C grep -qav '^leakwatch\[[0-9]*\] ' stats.log"
 
   # ---- fork children ----------------------------------------------------------------
   LD_PRELOAD="$AGENT" "$F" fork-close012 2.5 >fork012.out
