@@ -405,8 +405,11 @@ void lw__history_write_file(const char *path) {
   lw_buf_init(&text, &lw__output_allocator);
   if (lw__history_write(&text, lw__options.history_old_after_ms / 1000) == 0) {
     int result = lw_write_file_atomic(path, text.data, text.len, 0600);
-    if (result < 0)
-      lw__log("cannot write history '%s': %s", path, strerror(-result));
+    if (result < 0) {
+      char problem[160]; /* a refused symlink or FIFO is named, not "File exists" */
+      lw_output_problem(path, result, problem, sizeof problem);
+      lw__log("cannot write history '%s': %s", path, problem);
+    }
   }
   lw_buf_free(&text);
 }

@@ -32,8 +32,6 @@ void lw_output_discard(lw_output_t *out);
  * (refusing to replace it)". Returns 0, or -1 after printing that. */
 int lw_output_check_path(const char *path, const char *what);
 
-/* The problem text for a failed lw_write_file_atomic or lw_create_file_replacing on `path`:
- * "it is a symbolic link, not a regular file (refusing to replace it)" or strerror. */
-void lw_output_problem(const char *path, int rc, char *out, size_t size);
+/* The text for a failed or refused output file, lw_output_problem, is common/file.h's. */
 
 #endif

@@ -11,14 +11,6 @@
 #include "cli/output.h"
 #include "common/file.h"
 
-void lw_output_problem(const char *path, int rc, char *out, size_t size) {
-  const char *kind = NULL;
-  if (rc == -EEXIST && lw_output_path_check(path, &kind) == -EEXIST)
-    snprintf(out, size, "it is %s, not a regular file (refusing to replace it)", kind);
-  else
-    snprintf(out, size, "%s", strerror(-rc));
-}
-
 int lw_output_check_path(const char *path, const char *what) {
   if (!path || strcmp(path, "-") == 0)
     return 0;

@@ -20,6 +20,12 @@ int lw_read_file(const char *path, lw_buf_t *out, size_t max_bytes);
  * lstat errors as a negative errno. */
 int lw_output_path_check(const char *path, const char **kind);
 
+/* The problem for "cannot write <what> '<path>': <problem>" after lw_write_file_atomic or
+ * lw_create_file_replacing on `path` returned rc: "it is a symbolic link, not a regular file
+ * (refusing to replace it)" for a refusal, else strerror. In output_problem.c (both
+ * platforms); no stdio or malloc, so the agent uses it too. */
+void lw_output_problem(const char *path, int rc, char *out, size_t size);
+
 /* Writes `len` bytes to `path` so that readers see either the old file or the whole new
  * one: a temporary file beside it (created O_EXCL|O_NOFOLLOW, never following a planted
  * symlink, and given exactly `mode` whatever the umask) is written, then renamed over

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_output_files.sh - where the CLI and the agent put what they write (issue 13): every
 # file they create is private (0600) whatever the umask; an output name that is a symlink,
-# FIFO, device or directory (-o, --report, --csv, --jsonl, LEAKWATCH_OUTPUT) is refused with
-# one line and a non-zero exit, before any work and without touching what is there; a
-# failed command leaves the file it would have replaced as it was.
+# FIFO, device or directory (-o, --report, --csv, --jsonl, LEAKWATCH_OUTPUT,
+# LEAKWATCH_HISTORY_OUTPUT) is refused with one line (the agent's naming what is there) and
+# a non-zero exit, before any work and without touching what is there; a failed command
+# leaves the file it would have replaced as it was.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin output-files
 umask 022
@@ -102,6 +103,16 @@ for t in "${targets[@]}"; do
       grep -q "cannot write heap profile '$work/$t'" err
     check "LEAKWATCH_OUTPUT=$t rate $rate: no temporary file left" test -z "$(ls | grep '\.tmp\.')"
   done
+  # The history beside a profile (`run --leaks` sets both): the refusal is named, not
+  # "File exists".
+  limited env LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/h.pb.gz" \
+    LEAKWATCH_HISTORY_OUTPUT="$work/$t" "$FIX/leak_depths" >out 2>err
+  rc=$?
+  rm -f h.pb.gz
+  check "LEAKWATCH_HISTORY_OUTPUT=$t: the program's status is its own" test $rc -eq 0
+  check "LEAKWATCH_HISTORY_OUTPUT=$t: the agent says it is $kind" \
+    grep -q "cannot write history '$work/$t': it is $kind, not a regular file (refusing to replace it)" err
+  check "LEAKWATCH_HISTORY_OUTPUT=$t: no temporary file left" test -z "$(ls | grep '\.tmp\.')"
 done
 for cmd in "flame -o '' p1.pb.gz" "run -o '' -- true" "run --report '' -- true"; do
   eval "\"\$LW\" $cmd" >/dev/null 2>err
