@@ -468,4 +468,13 @@ void lw__agent_thread_postfork_child(void);
 static inline void lw__guard_enter(lw_thread_state_t *t) { t->guard++; }
 static inline void lw__guard_exit(lw_thread_state_t *t) { t->guard--; }
 
+/* Frees that arrived while this thread was inside agent code holding a table lock (a signal
+ * handler that frees) are deferred; they are done when its guard drops (interpose.c). */
+void lw__flush_deferred_frees(lw_thread_state_t *t);
+static inline void lw__leave_agent(lw_thread_state_t *t) {
+  lw__guard_exit(t);
+  if (LW_UNLIKELY(t->n_deferred) && t->guard == 0)
+    lw__flush_deferred_frees(t);
+}
+
 #endif

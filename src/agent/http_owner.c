@@ -28,6 +28,16 @@
 #include "common/fmt.h"
 #include "common/procfs.h"
 
+/* One entry of getdents64's buffer (the agent reads /proc with raw system calls: opendir
+ * would allocate). */
+typedef struct {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[];
+} linux_dirent64_t;
+
 /* ---- which program serves ------------------------------------------------------------ */
 
 /* Programs that run one other program (exec it, or wait for it): the endpoint is meant for
@@ -224,13 +234,7 @@ static bool has_socket(int pid, search_t *s) {
   while (!found && s->budget > 0 &&
          (n = syscall(SYS_getdents64, dir, entries, sizeof entries)) > 0) {
     for (long off = 0; off < n && !found && s->budget > 0;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *d = (void *)(entries + off);
+      const linux_dirent64_t *d = (const void *)(entries + off);
       off += d->reclen;
       if (d->name[0] == '.')
         continue;
@@ -296,13 +300,7 @@ bool lw__http_port_holder(const struct sockaddr_storage *address, lw_port_holder
   while (!holder->pid && s.budget > 0 &&
          (n = syscall(SYS_getdents64, proc, entries, sizeof entries)) > 0) {
     for (long off = 0; off < n && !holder->pid && s.budget > 0;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *d = (void *)(entries + off);
+      const linux_dirent64_t *d = (const void *)(entries + off);
       off += d->reclen;
       int pid = 0;
       const char *c = d->name;

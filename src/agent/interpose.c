@@ -45,8 +45,8 @@ __attribute__((constructor(101))) static void open_hooks(void) { hooks_open = tr
 #endif
 
 /* Frees that arrived while this thread was inside agent code holding a table lock (a signal
- * handler that frees): done now that the guard is down. */
-static LW_SLOW void flush_deferred_frees(lw_thread_state_t *t) {
+ * handler that frees): done now that the guard is down (lw__leave_agent, agent.h). */
+LW_SLOW void lw__flush_deferred_frees(lw_thread_state_t *t) {
   while (t->n_deferred) {
     void *p = t->deferred_frees[--t->n_deferred];
     lw__guard_enter(t);
@@ -54,12 +54,6 @@ static LW_SLOW void flush_deferred_frees(lw_thread_state_t *t) {
     lw__guard_exit(t);
     lw__real.free(p);
   }
-}
-
-static inline void leave_agent(lw_thread_state_t *t) {
-  lw__guard_exit(t);
-  if (LW_UNLIKELY(t->n_deferred) && t->guard == 0)
-    flush_deferred_frees(t);
 }
 
 /* ---- allocation slow path, shared by every allocation function -------------------------- */
@@ -109,7 +103,7 @@ static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t
   if (p && sample)
     lw__record_alloc(p, size);
   lw__sampler_reset(t);
-  leave_agent(t);
+  lw__leave_agent(t);
   lw__agent_thread_maybe_start(); /* a fork child's own agent thread, once */
   errno = real_errno;
   return p;
@@ -182,7 +176,7 @@ static LW_SLOW void free_slow(void *p) {
     if (LW_LIKELY(!t->guard)) {
       lw__guard_enter(t);
       lw__record_free(p);
-      leave_agent(t);
+      lw__leave_agent(t);
     } else {
       /* Inside agent code on this thread: a signal handler freeing, or the agent itself.
        * Never wait for a lock this thread may hold; if it is taken, finish later. */
@@ -257,7 +251,7 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
   } else if (was_sampled) {
     lw__live_insert(old.address, old.size, old.stack_id, old.time_ms); /* p is still live */
   }
-  leave_agent(t);
+  lw__leave_agent(t);
   errno = real_errno;
   return q;
 }
@@ -314,7 +308,7 @@ static void *thread_trampoline(void *raw) {
   t->created_stack = start.created_stack;
   lw__thread_register();
   lw__sampler_reset(t);
-  leave_agent(t);
+  lw__leave_agent(t);
   errno = 0; /* as a new thread starts without the agent */
 #ifdef LW_SANITIZER_GATE
   void *result = start.start(start.argument);
@@ -336,7 +330,7 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     record = lw__real.malloc(sizeof *record); /* agent bookkeeping: untracked */
     if (record)
       created_stack = lw__record_current_stack() + 1; /* for the threadcreate profile */
-    leave_agent(t);
+    lw__leave_agent(t);
     errno = saved_errno;
   }
   if (!record)
@@ -367,13 +361,13 @@ LW_EXPORT int dlclose(void *handle) {
   int saved_errno = errno;
   lw__guard_enter(t);
   lw__on_agent_stack(lw__mappings_before_dlclose, handle);
-  leave_agent(t);
+  lw__leave_agent(t);
   errno = saved_errno;
   int result = lw__real.dlclose(handle);
   int real_errno = errno;
   lw__guard_enter(t);
   lw__on_agent_stack(after_dlclose, NULL);
-  leave_agent(t);
+  lw__leave_agent(t);
   errno = real_errno;
   return result;
 }

@@ -259,24 +259,6 @@ static LW_SLOW void *fallback_new(op_t op, size_t size, size_t alignment) {
 
 /* ---- slow paths ----------------------------------------------------------------------------- */
 
-/* Frees that arrived while this thread held a table lock were deferred (interpose.c); the
- * next exit from agent code on this thread does them, as interpose.c's leave_agent does. */
-static LW_SLOW void flush_deferred_frees(lw_thread_state_t *t) {
-  while (t->n_deferred) {
-    void *p = t->deferred_frees[--t->n_deferred];
-    lw__guard_enter(t);
-    lw__record_free(p);
-    lw__guard_exit(t);
-    lw__real.free(p);
-  }
-}
-
-static inline void leave_agent(lw_thread_state_t *t) {
-  lw__guard_exit(t);
-  if (LW_UNLIKELY(t->n_deferred) && t->guard == 0)
-    flush_deferred_frees(t);
-}
-
 /* The countdown ran out under a counting operator new: decide, allocate, record. The guard
  * is down while the next new runs: it may run the program's new_handler, whose allocations
  * are the program's, or throw, which leaves nothing to undo. */
@@ -288,14 +270,14 @@ static LW_SLOW void *new_sampled(op_t op, size_t size, size_t alignment, const v
   lw__guard_enter(t);
   bool sample = lw__sampler_should_record(t, size);
   lw__sampler_reset(t);
-  leave_agent(t);
+  lw__leave_agent(t);
   errno = saved_errno;
   void *p = call_new(op, NEXT(op), size, alignment, nothrow);
   int next_errno = errno;
   if (p && sample) {
     lw__guard_enter(t);
     lw__record_alloc(p, size);
-    leave_agent(t);
+    lw__leave_agent(t);
   }
   lw__agent_thread_maybe_start(); /* a fork child's own agent thread, once */
   errno = next_errno;
@@ -332,7 +314,7 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
       int saved_errno = errno;
       lw__guard_enter(t);
       lw__record_free(p);
-      leave_agent(t);
+      lw__leave_agent(t);
       errno = saved_errno;
     } else {
       /* A signal handler deleting inside agent code: never wait for a lock this thread may
