@@ -17,7 +17,8 @@ typedef struct lw_maps_line {
 } lw_maps_line_t;
 
 /* Calls fn for each line until it returns false. Returns 0, or -errno if the file could not
- * be read. */
+ * be read. The reader's own buffer (mapped for the read) is left out of the lines: a line
+ * the kernel merged with it comes trimmed, or as two lines around it. */
 int lw__maps_for_each(bool (*fn)(const lw_maps_line_t *line, void *context), void *context);
 
 #endif
