@@ -7,8 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 lw_test_begin http
 
-# Start the service with an HTTP endpoint on a free port; read the address from its log.
-LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=127.0.0.1:0 "$FIX/live_service" 30 >service.out 2>service.err &
+# Start the service with an HTTP endpoint on a free port; read the address from its log. It
+# runs far longer than the test (the exit trap ends it): under `ctest -j4` on 2 cores the
+# hostile barrage alone took over 30 s, and a service that stopped on its own read as a crash.
+LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=127.0.0.1:0 "$FIX/live_service" 600 >service.out 2>service.err &
 svc=$!
 pids+=("$svc")
 lw_wait_http service.err
@@ -49,7 +51,7 @@ check "debug=1: pprof parses it" quiet env HOME="$work" go tool pprof -raw text.
 get gc "http://$addr/debug/pprof/heap?gc=1"
 check "gc=1 accepted" grep -q " 200 " gc.headers
 get cmdline "http://$addr/debug/pprof/cmdline"
-check "cmdline: NUL-separated, no trailing NUL" bash -c "tr '\\0' ' ' <cmdline.body | grep -q 'live_service 30$'"
+check "cmdline: NUL-separated, no trailing NUL" bash -c "tr '\\0' ' ' <cmdline.body | grep -q 'live_service 600$'"
 get index "http://$addr/debug/pprof/"
 check "index lists heap and allocs" bash -c "grep -q \"href='heap?debug=1'\" index.body && grep -q \"href='allocs?debug=1'\" index.body"
 get vars "http://$addr/debug/vars"
