@@ -41,10 +41,9 @@ static int high_base(void) {
   return (int)(top / 2); /* a tiny limit: still above what the program opens first */
 }
 
-bool lw__agent_fd_adopt(lw_agent_fd_t *out, int fd) {
-  *out = LW_AGENT_FD_NONE;
+int lw__agent_fd_raise(int fd) {
   if (fd < 0)
-    return false;
+    return fd;
   int base = high_base();
   if (base > 3 && fd < base) {
     int high = fcntl(fd, F_DUPFD_CLOEXEC, base);
@@ -54,6 +53,14 @@ bool lw__agent_fd_adopt(lw_agent_fd_t *out, int fd) {
     }
     /* else no free number up there (the program uses them): stays low, still checked */
   }
+  return fd;
+}
+
+bool lw__agent_fd_adopt(lw_agent_fd_t *out, int fd) {
+  *out = LW_AGENT_FD_NONE;
+  if (fd < 0)
+    return false;
+  fd = lw__agent_fd_raise(fd);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     close(fd);

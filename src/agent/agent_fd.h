@@ -22,6 +22,11 @@ typedef struct lw_agent_fd {
 
 #define LW_AGENT_FD_NONE ((lw_agent_fd_t){.fd = -1})
 
+/* Moves a descriptor the agent has just created to a high number (close-on-exec) and
+ * closes the low one; returns the new number, or fd itself when none is free up there (or
+ * fd < 0). Called right after socket()/pipe2(), before anything slow, so the low number is
+ * the agent's for as short a time as possible. */
+int lw__agent_fd_raise(int fd);
 /* Takes a descriptor the agent has just created: moves it to a high number (close-on-exec,
  * the low one closed) and remembers what it is. False (and fd closed) if it cannot be
  * identified; when no high number is free it stays where it is, still checked. */

@@ -53,6 +53,7 @@ enum {
   CHECK_INTERVAL_MS = 1000,   /* the listeners and the wake-up pipe are checked this often */
   FORK_CHILD_DELAY_MS = 1000, /* a fork child's thread starts no sooner after the fork */
   MAX_REOPENS = 16,           /* a listener the program keeps closing is given up after this */
+  REOPEN_GRACE_MS = 1000,     /* a descriptor the program took is replaced no sooner */
   THREAD_STACK = 256 * 1024,  /* what the thread's own work needs */
   ACCEPT_PAUSE_MS = 250,      /* a listener accept() cannot serve is left alone this long */
 };
@@ -63,6 +64,7 @@ typedef struct {
   lw_agent_fd_t fd;
   bool wanted;  /* opened once: reopened when the program takes its descriptor */
   int reopens;
+  uint64_t lost_ms;         /* when its descriptor was found taken (0: it was not) */
   uint64_t paused_until_ms; /* accept failed for want of descriptors or memory */
 } listener_t;
 
@@ -81,6 +83,7 @@ static struct {
   uint64_t next_log_ms;
   uint64_t next_history_ms;
   uint64_t next_check_ms;  /* the listeners' periodic check */
+  uint64_t wake_lost_ms;   /* when the wake-up pipe was found taken (0: it was not) */
 } agent_thread = {.wake_read = {.fd = -1},
                   .wake_write = {.fd = -1},
                   .control = {.fd = {.fd = -1}},
@@ -289,6 +292,8 @@ static bool open_wake_pipe(void) {
   int ends[2];
   if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0)
     return false;
+  ends[0] = lw__agent_fd_raise(ends[0]);
+  ends[1] = lw__agent_fd_raise(ends[1]);
   if (!lw__agent_fd_adopt(&agent_thread.wake_read, ends[0])) {
     close(ends[1]);
     return false;
@@ -309,13 +314,16 @@ static void open_listener(listener_t *listener, lw_protocol_t protocol) {
 /* A listener the program closed or replaced is opened anew, and so is a control socket
  * whose file was removed (at the same path, so `leakwatch ps` finds it again), at most
  * once per check interval; one that keeps being taken is given up. */
-static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool periodic) {
+static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool periodic,
+                          uint64_t now) {
   if (!listener->wanted)
     return;
   const char *what = protocol == LW_PROTOCOL_CONTROL ? "control socket" : "HTTP endpoint";
-  if (listener->fd.fd >= 0 && !lw__agent_fd_check(&listener->fd))
+  if (listener->fd.fd >= 0 && !lw__agent_fd_check(&listener->fd)) {
     lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
-  if (!periodic)
+    listener->lost_ms = now;
+  }
+  if (!periodic || (listener->lost_ms && now < listener->lost_ms + REOPEN_GRACE_MS))
     return;
   if (listener->fd.fd >= 0) {
     if (protocol != LW_PROTOCOL_CONTROL || lw__control_socket_file_intact())
@@ -328,22 +336,28 @@ static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool per
     listener->wanted = false;
     return;
   }
+  listener->lost_ms = 0;
   open_listener(listener, protocol);
 }
 
+/* Descriptors the program took are replaced only after a grace period: a program that
+ * closes every descriptor (a daemon closing 0..1023) opens its own right after, and new
+ * ones of the agent's made meanwhile would take the low numbers it expects for a moment. */
 static void keep_descriptors(uint64_t now) {
   bool read_ok = lw__agent_fd_check(&agent_thread.wake_read);
   bool write_ok = lw__agent_fd_check(&agent_thread.wake_write);
-  if (!read_ok || !write_ok) {
+  if ((!read_ok || !write_ok) && !agent_thread.wake_lost_ms) {
     lw__agent_fd_close(&agent_thread.wake_read);
     lw__agent_fd_close(&agent_thread.wake_write);
-    open_wake_pipe(); /* without one, a stop request is seen at the next periodic wake-up */
+    agent_thread.wake_lost_ms = now; /* meanwhile a stop request is seen at the next check */
   }
   bool periodic = now >= agent_thread.next_check_ms;
   if (periodic)
     agent_thread.next_check_ms = now + CHECK_INTERVAL_MS;
-  keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL, periodic);
-  keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP, periodic);
+  if (periodic && agent_thread.wake_lost_ms && now >= agent_thread.wake_lost_ms + REOPEN_GRACE_MS)
+    agent_thread.wake_lost_ms = open_wake_pipe() ? 0 : now;
+  keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL, periodic, now);
+  keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP, periodic, now);
 }
 
 enum { ENTRY_WAKE, ENTRY_CONTROL, ENTRY_HTTP, ENTRY_CONNECTION };
@@ -615,6 +629,7 @@ void lw__agent_thread_postfork_child(void) {
   }
   close_all();
   agent_thread.control.reopens = agent_thread.http.reopens = 0;
+  agent_thread.control.lost_ms = agent_thread.http.lost_ms = agent_thread.wake_lost_ms = 0;
   agent_thread.start_after_ms = lw__now_ms() + FORK_CHILD_DELAY_MS;
   __atomic_store_n(&agent_thread.state, THREAD_WANTED, __ATOMIC_RELAXED);
   errno = saved_errno;

@@ -67,7 +67,7 @@ int lw__control_listen(void) {
     if (lw_fmt(address.sun_path, sizeof address.sun_path, "%s/%d.sock", dirs[i], (int)getpid()) >=
         sizeof address.sun_path)
       continue;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = lw__agent_fd_raise(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
       return -1;
     unlink(address.sun_path); /* left by an earlier program with this pid (exec, crash) */

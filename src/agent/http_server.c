@@ -131,7 +131,7 @@ int lw__http_listen(void) {
             lw__options.http);
     return -1;
   }
-  int fd = socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = lw__agent_fd_raise(socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (fd < 0)
     return -1;
   int one = 1;
