@@ -151,6 +151,20 @@ typedef struct lw_thread_state {
 
 extern __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec"))) LW_HIDDEN;
 
+/* One more call on a counter of the calling thread's own state (malloc_calls, free_calls).
+ * A signal handler that allocates may run between any two instructions of this thread, so
+ * the increment must be one instruction that adds to memory: a load-add-store (which the
+ * compiler makes of `++`, as it likes: realloc's two counts became one 16-byte load, add
+ * and store) would store a sum that leaves out the handler's calls. On x86-64 that is
+ * `addq` (no lock: only this thread writes the counter); elsewhere a relaxed atomic add. */
+static inline void lw__count_call(uint64_t *counter) {
+#if defined(__x86_64__)
+  __asm__("addq $1, %0" : "+m"(*counter));
+#else
+  __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+#endif
+}
+
 /* Adds the calling thread to the registry (once). */
 void lw__thread_register(void);
 /* Sums the counters of all threads, live and exited. */

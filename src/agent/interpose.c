@@ -112,7 +112,7 @@ static LW_SLOW void *allocate_slow(alloc_kind_t kind, size_t a, size_t b, size_t
 /* The fast path of every allocation function: count, take the size off the countdown. */
 #define ALLOCATION_FAST_PATH(kind, a, b, size, result)                         \
   lw_thread_state_t *t = &lw__thread;                                          \
-  t->malloc_calls++;                                                           \
+  lw__count_call(&t->malloc_calls);                                            \
   if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                      \
     return allocate_slow((kind), (a), (b), (size), (result));
 
@@ -151,7 +151,7 @@ LW_EXPORT void *pvalloc(size_t size) {
 
 LW_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
   lw_thread_state_t *t = &lw__thread;
-  t->malloc_calls++;
+  lw__count_call(&t->malloc_calls);
   if (LW_UNLIKELY((t->countdown -= (int64_t)size) < 0)) {
     int result = ENOMEM;
     void *p = allocate_slow(KIND_POSIX_MEMALIGN, alignment, size, size, &result);
@@ -168,7 +168,7 @@ static LW_SLOW void free_slow(void *p) {
   if (!p)
     return; /* free(NULL): nothing to do, nothing to count */
   lw_thread_state_t *t = &lw__thread;
-  t->free_calls++;
+  lw__count_call(&t->free_calls);
   if (lw__bootstrap_owns(p))
     return; /* served before the real allocator was known; never handed to it */
   if (HOOKS_OPEN() && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
@@ -196,7 +196,7 @@ static LW_SLOW void free_slow(void *p) {
 LW_EXPORT void free(void *p) {
   if (LW_UNLIKELY(*lw__filter_slot(p)))
     return free_slow(p);
-  lw__thread.free_calls++;
+  lw__count_call(&lw__thread.free_calls);
   lw__real.free(p);
 }
 
@@ -212,7 +212,7 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     if (fresh) {
       size_t old = lw__bootstrap_size(p);
       memcpy(fresh, p, old < size ? old : size);
-      t->free_calls++;
+      lw__count_call(&t->free_calls);
     }
     return fresh;
   }
@@ -222,10 +222,10 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     errno = saved_errno;
     void *q = lw__real.realloc(p, size);
     if (q) {
-      t->malloc_calls++;
-      t->free_calls++;
+      lw__count_call(&t->malloc_calls);
+      lw__count_call(&t->free_calls);
     } else if (size == 0) {
-      t->free_calls++;
+      lw__count_call(&t->free_calls);
     }
     return q;
   }
@@ -240,14 +240,14 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
   void *q = lw__real.realloc(p, size);
   int real_errno = errno;
   if (q) {
-    t->malloc_calls++;
-    t->free_calls++;
+    lw__count_call(&t->malloc_calls);
+    lw__count_call(&t->free_calls);
     if (t->countdown < 0) {
       lw__record_alloc(q, size);
       lw__sampler_reset(t);
     }
   } else if (size == 0) {
-    t->free_calls++; /* glibc freed p */
+    lw__count_call(&t->free_calls); /* glibc freed p */
   } else if (was_sampled) {
     lw__live_insert(old.address, old.size, old.stack_id, old.time_ms); /* p is still live */
   }
@@ -264,8 +264,8 @@ LW_EXPORT void *realloc(void *p, size_t size) {
     void *q = lw__real.realloc(p, size);
     if (LW_LIKELY(q != NULL)) {
       t->countdown -= (int64_t)size;
-      t->malloc_calls++;
-      t->free_calls++;
+      lw__count_call(&t->malloc_calls);
+      lw__count_call(&t->free_calls);
     }
     return q;
   }

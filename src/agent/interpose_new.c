@@ -306,7 +306,7 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
   if (!p)
     return; /* delete of NULL: nothing to do, nothing to count (free(NULL) likewise) */
   lw_thread_state_t *t = &lw__thread;
-  t->free_calls++;
+  lw__count_call(&t->free_calls);
   if (lw__bootstrap_owns(p))
     return; /* served before the real allocator was known; never handed to it */
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY) {
@@ -343,7 +343,7 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
   static LW_SLOW void *first##name params { return new_first(op, size, alignment, nothrow); } \
   __attribute__((unused)) static void *count##name params {                                                           \
     lw_thread_state_t *t = &lw__thread;                                                       \
-    t->malloc_calls++;                                                                        \
+    lw__count_call(&t->malloc_calls);                                                         \
     if (LW_UNLIKELY((t->countdown -= (int64_t)(size)) < 0))                                   \
       return new_sampled(op, size, alignment, nothrow);                                       \
     return ((type)NEXT(op))args;                                                              \
@@ -356,7 +356,7 @@ static LW_SLOW void delete_slow(op_t op, void *p, size_t a, size_t b, const void
   __attribute__((unused)) static void count##name params {                                                            \
     if (LW_UNLIKELY(*lw__filter_slot(p)))                                                     \
       return delete_slow(op, p, a, b, nothrow);                                               \
-    lw__thread.free_calls++;                                                                  \
+    lw__count_call(&lw__thread.free_calls);                                                   \
     ((type)NEXT(op))args;                                                                     \
   }                                                                                           \
   LW_EXPORT void name params;                                                                 \
