@@ -24,6 +24,7 @@
 #include "agent/agent_stack.h"
 #include "agent/unwind.h"
 #include "agent/unwind_stack_bounds.h"
+#include "common/file.h"
 #include "common/fmt.h"
 #include "common/output_names.h"
 
@@ -159,9 +160,9 @@ __attribute__((constructor)) static void agent_constructor(void) {
     pthread_atfork(prefork, postfork_parent, postfork_child);
     expand_output(lw__options.output, output_base, sizeof output_base);
     root_pid = lw__options.root_pid;
-    if (output_base[0] && !root_pid) {
-      /* First process under this output name: programs it execs inherit the variable and
-       * know they are not the owner of the plain name. */
+    if ((output_base[0] || lw__options.history_output[0]) && !root_pid) {
+      /* First process under this output name (or history file): programs it execs inherit
+       * the variable and know they are not the owner of the plain name. */
       char pid_text[16];
       lw_fmt(pid_text, sizeof pid_text, "%d", (int)getpid());
       setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
@@ -198,8 +199,11 @@ static void write_exit_sidecar(lw_export_kind_t kind, const char *name, uint64_t
   }
   lw_export_options_t options = {.kind = kind};
   int result = lw__export_profile_with(path, &options);
-  if (result < 0)
-    lw__log("cannot write %s profile '%s': %s", name, path, strerror(-result));
+  if (result < 0) {
+    char problem[160]; /* a refused symlink or FIFO is named, not "File exists" */
+    lw_output_problem(path, result, problem, sizeof problem);
+    lw__log("cannot write %s profile '%s': %s", name, path, problem);
+  }
 }
 
 /* The exit work proper, on the agent's own stack (lw__on_agent_stack): exit() may come from
@@ -222,8 +226,11 @@ static void exit_work(void *context) {
     return;
   lw_export_options_t options = {.reach = work->reach, .reach_count = work->reach_count};
   int result = lw__export_profile_with(output_path, &options);
-  if (result < 0)
-    lw__log("cannot write heap profile '%s': %s", output_path, strerror(-result));
+  if (result < 0) {
+    char problem[160];
+    lw_output_problem(output_path, result, problem, sizeof problem);
+    lw__log("cannot write heap profile '%s': %s", output_path, problem);
+  }
   uint64_t threads = 0;
   lw__thread_for_each(count_created_thread, &threads);
   write_exit_sidecar(LW_EXPORT_THREADS, "threads", threads);
