@@ -26,6 +26,7 @@
 
 #include "agent/http_owner.h"
 #include "common/fmt.h"
+#include "common/proc_net_tcp.h"
 #include "common/procfs.h"
 
 /* One entry of getdents64's buffer (the agent reads /proc with raw system calls: opendir
@@ -89,79 +90,6 @@ bool lw__http_program_serves(char *name, size_t name_size) {
 
 /* ---- who holds the port ------------------------------------------------------------ */
 
-static int hex_digit(char c) {
-  return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Parses n hex digits at *p into value; false if they are not there. */
-static bool scan_hex(const char **p, const char *end, int digits, uint64_t *value) {
-  *value = 0;
-  for (int i = 0; i < digits; i++, (*p)++) {
-    int d = *p < end ? hex_digit(**p) : -1;
-    if (d < 0)
-      return false;
-    *value = *value << 4 | (uint64_t)d;
-  }
-  return true;
-}
-
-/* One line of /proc/net/tcp or tcp6: a listening socket on port whose local address is
- * `address` (the hex text the kernel prints) or the wildcard. Sets inode and uid. */
-static bool listening_line(const char *line, const char *end, unsigned port,
-                           const char *address, size_t address_len, uint64_t *inode,
-                           unsigned *uid) {
-  const char *p = line;
-  while (p < end && *p == ' ')
-    p++;
-  while (p < end && *p != ' ') /* "sl:" */
-    p++;
-  while (p < end && *p == ' ')
-    p++;
-  const char *local = p;
-  while (p < end && *p != ':')
-    p++;
-  size_t local_len = (size_t)(p - local);
-  uint64_t local_port, state, value;
-  p++;
-  if (!scan_hex(&p, end, 4, &local_port) || local_port != port)
-    return false;
-  bool wildcard = true;
-  for (size_t i = 0; i < local_len; i++)
-    wildcard = wildcard && local[i] == '0';
-  if (!wildcard && (local_len != address_len || memcmp(local, address, local_len) != 0))
-    return false;
-  while (p < end && *p == ' ')
-    p++;
-  while (p < end && *p != ' ') /* remote address */
-    p++;
-  while (p < end && *p == ' ')
-    p++;
-  if (!scan_hex(&p, end, 2, &state) || state != 0x0A) /* TCP_LISTEN */
-    return false;
-  /* tx:rx tr:when retrnsmt uid timeout inode */
-  uint64_t fields[6] = {0};
-  for (int f = 0; f < 6; f++) {
-    while (p < end && *p == ' ')
-      p++;
-    const char *start = p;
-    while (p < end && *p != ' ')
-      p++;
-    if (f >= 3) {
-      value = 0;
-      for (const char *q = start; q < p; q++) {
-        if (*q < '0' || *q > '9')
-          return false;
-        value = value * 10 + (uint64_t)(*q - '0');
-      }
-      fields[f] = value;
-    }
-  }
-  *uid = (unsigned)fields[3];
-  *inode = fields[5];
-  return *inode != 0;
-}
-
 /* The inode of the socket listening on the address (and its owner's uid), from
  * /proc/net/tcp or tcp6, read a block at a time. */
 static bool find_listener(const struct sockaddr_storage *address, uint64_t *inode,
@@ -200,7 +128,7 @@ static bool find_listener(const struct sockaddr_storage *address, uint64_t *inod
     have += (size_t)n;
     char *line = block, *end = block + have, *newline;
     while (!found && (newline = memchr(line, '\n', (size_t)(end - line))) != NULL) {
-      found = listening_line(line, newline, port, hex, strlen(hex), inode, uid);
+      found = lw_proc_net_tcp_listener(line, newline, port, hex, strlen(hex), inode, uid);
       line = newline + 1;
     }
     if (found)
