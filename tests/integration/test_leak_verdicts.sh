@@ -32,7 +32,7 @@ check "leaks --json is valid" jq -e . leak.json >/dev/null
 top=$(jq -r '.suspects[0].site // "none"' leak.json)
 check "the 1 MiB/min leak is the top suspect at 5 minutes (top: $top)" bash -c "[[ '$top' == slow_leak_site* ]]"
 check "it is the only suspect ($(jq '.suspects | length' leak.json))" test "$(jq '.suspects | length' leak.json)" = 1
-check "its rate is about 10 MiB per real minute (1 MiB per scaled minute)" \
+check "its rate is about 10 MiB per real minute (1 MiB per scaled minute): $(jq '.suspects[0].bytes_per_minute' leak.json) bytes/min" \
   jq -e '.suspects[0].bytes_per_minute > 4e6 and .suspects[0].bytes_per_minute < 25e6' leak.json
 check "the verdict says why" jq -e '.suspects[0].why | test("grew .* steadily")' leak.json
 check "no suspect without the leak" test "$(jq '[.suspects[] | select(.suspect)] | length' clean.json)" = 0
