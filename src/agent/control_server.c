@@ -63,9 +63,15 @@ int lw__control_listen(void) {
   for (int i = 0; i < n; i++) {
     if (!private_dir(dirs[i]))
       continue;
+    /* Bound and listening under a temporary name, then renamed into place: a CLI that
+     * finds <pid>.sock and is refused takes it for a dead agent's and removes it, which it
+     * did to a socket bound but not yet listening. */
     struct sockaddr_un address = {.sun_family = AF_UNIX};
-    if (lw_fmt(address.sun_path, sizeof address.sun_path, "%s/%d.sock", dirs[i], (int)getpid()) >=
-        sizeof address.sun_path)
+    char final_path[sizeof address.sun_path];
+    if (lw_fmt(final_path, sizeof final_path, "%s/%d.sock", dirs[i], (int)getpid()) >=
+            sizeof final_path ||
+        lw_fmt(address.sun_path, sizeof address.sun_path, "%s/%d.sock.new", dirs[i],
+               (int)getpid()) >= sizeof address.sun_path)
       continue;
     int fd = lw__agent_fd_raise(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
@@ -74,13 +80,14 @@ int lw__control_listen(void) {
     struct stat file;
     if (bind(fd, (struct sockaddr *)&address, sizeof address) == 0 &&
         chmod(address.sun_path, 0600) == 0 && listen(fd, 16) == 0 &&
-        lstat(address.sun_path, &file) == 0) {
-      memcpy(socket_path, address.sun_path, sizeof socket_path);
+        rename(address.sun_path, final_path) == 0 && lstat(final_path, &file) == 0) {
+      memcpy(socket_path, final_path, sizeof socket_path);
       socket_file_dev = file.st_dev;
       socket_file_ino = file.st_ino;
       return fd;
     }
-    lw__log("cannot listen on '%s': %s", address.sun_path, strerror(errno));
+    lw__log("cannot listen on '%s': %s", final_path, strerror(errno));
+    unlink(address.sun_path);
     close(fd);
   }
   return -1;
