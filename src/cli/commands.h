@@ -13,6 +13,7 @@ LW_DECLARE_COMMAND(stats, "show a live process's heap counters (once, or every i
 LW_DECLARE_COMMAND(heap, "take a heap profile of a live process (now, or over a window)")
 LW_DECLARE_COMMAND(fds, "list a live process's open file descriptors by the stack that opened them")
 LW_DECLARE_COMMAND(threads, "list a live process's threads by the stack that started them")
+LW_DECLARE_COMMAND(stack, "print every thread's current stack in any process (no agent needed)")
 LW_DECLARE_COMMAND(trim, "return a live process's free heap memory to the system")
 LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")
 LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values, largest first")
