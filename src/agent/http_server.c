@@ -24,7 +24,9 @@
 
 #include "agent/connection.h"
 #include "agent/export_reply.h"
+#include "agent/goroutine_export.h"
 #include "agent/http_owner.h"
+#include "agent/thread_stacks.h"
 #include "common/fmt.h"
 #include "common/http_request.h"
 #include "common/procfs.h"
@@ -372,6 +374,31 @@ static void serve_counts(exchange_t *x, const lw_http_request_t *r, lw_export_ki
   send_profile(x, &options, name);
 }
 
+/* /debug/pprof/goroutine: the threads by current stack (goroutine_export.c), read without
+ * stopping or signalling them. No ?seconds= delta: a thread's stack is a moment, not a sum. */
+static void serve_goroutine(exchange_t *x, const lw_http_request_t *r) {
+  long long debug = 0, seconds = 0;
+  bool has_debug, has_seconds;
+  if (!query_int(r->query, "debug", &debug, &has_debug))
+    debug = 0;
+  if (!query_int(r->query, "seconds", &seconds, &has_seconds) || has_seconds) {
+    pprof_error(x, 400, "\"seconds\" parameter is not supported for this profile type");
+    return;
+  }
+  lw_buf_t body;
+  lw_buf_init(&body, lw__transient_allocator);
+  if (lw__goroutine_export(debug > 2 ? 2 : (int)debug, &body) != 0) {
+    lw_buf_free(&body);
+    pprof_error(x, 500, "could not read the threads' stacks");
+    return;
+  }
+  if (debug > 0)
+    reply_buffer(x, 200, "text/plain; charset=utf-8", NULL, &body);
+  else
+    reply_buffer(x, 200, "application/octet-stream",
+                 "Content-Disposition: attachment; filename=\"goroutine\"\r\n", &body);
+}
+
 static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
   long long debug = 0, seconds = 0;
   bool has_debug, has_seconds;
@@ -488,6 +515,7 @@ static void serve_cmdline(exchange_t *x) {
 static void serve_index(exchange_t *x) {
   lw_stats_t s;
   lw_stats(&s, sizeof s);
+  long threads = lw__thread_stacks_count() - 1; /* the agent's own thread is not shown */
   lw_buf_t page;
   lw_buf_init(&page, lw__transient_allocator);
   lw_buf_printf(&page,
@@ -497,6 +525,7 @@ static void serve_index(exchange_t *x) {
                 "<tr><td>%llu</td><td><a href='allocs?debug=1'>allocs</a></td></tr>\n"
                 "<tr><td>0</td><td><a href='cmdline?debug=1'>cmdline</a></td></tr>\n"
                 "<tr><td>%llu</td><td><a href='fd?debug=1'>fd</a></td></tr>\n"
+                "<tr><td>%llu</td><td><a href='goroutine?debug=1'>goroutine</a></td></tr>\n"
                 "<tr><td>%llu</td><td><a href='heap?debug=1'>heap</a></td></tr>\n"
                 "<tr><td>%llu</td><td><a href='threadcreate?debug=1'>threadcreate</a></td></tr>\n"
                 "</table>\n<p>\nProfile Descriptions:\n<ul>\n"
@@ -506,16 +535,22 @@ static void serve_index(exchange_t *x) {
                 "current program</li>\n"
                 "<li><div class=profile-name>fd: </div> Live file descriptors by the stack that "
                 "created them (with LEAKWATCH_TRACK_FDS=1)</li>\n"
+                "<li><div class=profile-name>goroutine: </div> Stack traces of all current "
+                "threads (leakwatch: a goroutine is a thread; read without stopping it). Use "
+                "debug=2 as a query parameter to export in the same format as an unrecovered "
+                "panic.</li>\n"
                 "<li><div class=profile-name>heap: </div> A sampling of memory allocations of "
                 "live objects. The gc parameter is accepted; a C heap has nothing to collect."
                 "</li>\n"
                 "<li><div class=profile-name>threadcreate: </div> Stack traces that led to the "
                 "creation of the threads still running</li>\n</ul>\n"
+                "<p><a href='goroutine?debug=2'>full goroutine stack dump</a></p>\n"
                 "<p>Also: <a href='/metrics'>/metrics</a> (Prometheus), "
                 "<a href='/debug/vars'>/debug/vars</a> (counters as JSON).</p>\n"
                 "</body>\n</html>\n",
                 (unsigned long long)s.stacks, (unsigned long long)s.fds_live,
-                (unsigned long long)s.stacks, (unsigned long long)s.threads_live,
+                (unsigned long long)(threads > 0 ? threads : 0), (unsigned long long)s.stacks,
+                (unsigned long long)s.threads_live,
                 (unsigned long long)s.sampling_rate);
   reply_buffer(x, 200, "text/html; charset=utf-8", NULL, &page);
 }
@@ -578,6 +613,8 @@ bool lw__http_handle(lw_connection_t *c) {
     serve_heap(&x, &r, true);
   } else if (path_is(r.path, "/debug/pprof/threadcreate")) {
     serve_counts(&x, &r, LW_EXPORT_THREADS);
+  } else if (path_is(r.path, "/debug/pprof/goroutine")) {
+    serve_goroutine(&x, &r);
   } else if (path_is(r.path, "/debug/pprof/fd")) {
     serve_counts(&x, &r, LW_EXPORT_FDS);
   } else if (path_is(r.path, "/debug/pprof/cmdline")) {
