@@ -23,13 +23,21 @@ static const lw_cli_spec_t spec = {
     "ps", "leakwatch ps [--json]",
     "Lists this user's processes that run with the leakwatch agent (root: every user's):\n"
     "pid, command, uptime, sampling rate, estimated heap in use, resident memory and HTTP\n"
-    "address.",
+    "address, then the paths the HTTP endpoints answer (/debug/pprof/heap, goroutine, ...).",
     options, NULL};
 
 typedef struct {
   bool json;
   int shown;
+  bool any_http; /* some process serves HTTP: say which paths it answers */
 } ps_t;
+
+/* What an agent with LEAKWATCH_HTTP serves (src/agent/http_server.c, docs/LIVE.md). */
+static const char *const http_paths[] = {
+    "/debug/pprof/heap", "/debug/pprof/allocs",   "/debug/pprof/goroutine",
+    "/debug/pprof/threadcreate", "/debug/pprof/fd", "/debug/pprof/symbol",
+    "/debug/pprof/cmdline", "/metrics", "/debug/vars"};
+enum { N_HTTP_PATHS = sizeof http_paths / sizeof http_paths[0] };
 
 static void format_uptime(uint64_t seconds, char *out, size_t size) {
   if (seconds < 120)
@@ -69,8 +77,15 @@ static void show(int pid, const char *socket_path, void *context) {
     size_t len = strlen(json);
     while (len && (json[len - 1] == '\n' || json[len - 1] == '}'))
       len--;
-    printf("%s  %.*s,\"rss_bytes\":%llu,\"threads\":%llu}", ps->shown ? ",\n" : "", (int)len,
+    printf("%s  %.*s,\"rss_bytes\":%llu,\"threads\":%llu", ps->shown ? ",\n" : "", (int)len,
            json, (unsigned long long)figures.rss_bytes, (unsigned long long)figures.threads);
+    if (http[0]) {
+      printf(",\"http_paths\":[");
+      for (int i = 0; i < N_HTTP_PATHS; i++)
+        printf("%s\"%s\"", i ? "," : "", http_paths[i]);
+      printf("]");
+    }
+    printf("}");
   } else {
     if (!ps->shown)
       printf("%-8s %-8s %-10s %10s %10s  %-21s %s\n", "PID", "UPTIME", "RATE", "HEAP(est)",
@@ -85,13 +100,14 @@ static void show(int pid, const char *socket_path, void *context) {
     lw_format_bytes(rss_text, sizeof rss_text, (double)figures.rss_bytes);
     printf("%-8d %-8s %-10s %10s %10s  %-21s %s\n", pid, up, rate_text, heap_text, rss_text,
            http[0] ? http : "-", command);
+    ps->any_http |= http[0] != '\0';
   }
   ps->shown++;
   lw_buf_free(&body);
 }
 
 int lw_cmd_ps(int argc, char **argv) {
-  ps_t ps = {false, 0};
+  ps_t ps = {false, 0, false};
   lw_cli_parser_t parser;
   lw_cli_parser_init(&parser, &spec, argc, argv, false);
   const char *value;
@@ -108,7 +124,18 @@ int lw_cmd_ps(int argc, char **argv) {
   lw_control_list(show, &ps);
   if (ps.json)
     printf("%s]\n", ps.shown ? "\n" : "");
-  else if (!ps.shown)
+  else if (ps.any_http) {
+    /* "/debug/pprof/{heap,allocs,...}, /metrics, /debug/vars": one line under the table. */
+    printf("\nHTTP paths: /debug/pprof/{");
+    for (int i = 0, n = 0; i < N_HTTP_PATHS; i++)
+      if (strncmp(http_paths[i], "/debug/pprof/", 13) == 0)
+        printf("%s%s", n++ ? "," : "", http_paths[i] + 13);
+    printf("}");
+    for (int i = 0; i < N_HTTP_PATHS; i++)
+      if (strncmp(http_paths[i], "/debug/pprof/", 13) != 0)
+        printf(", %s", http_paths[i]);
+    printf("\n            goroutine?debug=2: every thread's stack, read without stopping it\n");
+  } else if (!ps.shown)
     fprintf(stderr, "leakwatch: no processes of %s run with the agent\n",
             geteuid() == 0 ? "any user" : "this user");
   return LW_EXIT_OK;

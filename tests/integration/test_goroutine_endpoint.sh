@@ -4,7 +4,7 @@
 # nanosleep, 5 in pthread_cond_wait, 6 in epoll_wait, 7 in accept, 8 in poll, 170 idle ones,
 # 2 that sleep 200 us in a loop and its main thread in pause: 206 threads. The endpoint must
 # group and count them right in all three forms (pprof profile read by `go tool pprof`,
-# debug=1, debug=2), be on the index page, and leave no trace in the program: 40 rounds of
+# debug=1, debug=2), be on the index page and under `leakwatch ps`, and leave no trace in the program: 40 rounds of
 # the three forms, and not one of those calls returned (EINTR or otherwise), no short sleep
 # failed, no signal reached the program's handlers, and the program still runs.
 . "$(dirname "$0")/lib.sh"
@@ -84,6 +84,12 @@ check "profile: state label" grep -q 'state:\[epoll_wait\]' proto.raw
 get index "http://$addr/debug/pprof/"
 check "index lists goroutine with its count and the full dump" bash -c \
   "grep -q \"<td>$TOTAL</td><td><a href='goroutine?debug=1'>goroutine</a>\" index.body && grep -q \"href='goroutine?debug=2'\" index.body"
+lw_wait_socket "$fixture"
+"$LW" ps >ps.txt 2>&1
+check "ps: the paths under the table name goroutine" grep -q '^HTTP paths: /debug/pprof/{.*goroutine' ps.txt
+"$LW" ps --json >ps.json
+check "ps --json: http_paths has /debug/pprof/goroutine" \
+  quiet jq -e ".[] | select(.pid == $fixture) | .http_paths | index(\"/debug/pprof/goroutine\")" ps.json
 get seconds "$url?seconds=1"
 check "seconds: 400 with Go's message" bash -c "grep -q ' 400 ' seconds.headers && grep -q 'not supported for this profile type' seconds.body"
 
