@@ -52,6 +52,7 @@ typedef struct lw_options {
   uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
   bool reachability;      /* LEAKWATCH_REACHABILITY: lost/reachable classes at exit (rate 1) */
   bool track_fds;         /* LEAKWATCH_TRACK_FDS: creating stacks of live descriptors */
+  bool fatal_signals;     /* LEAKWATCH_FATAL_SIGNALS: a profile before TERM/INT/HUP/crash death */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -433,6 +434,11 @@ bool lw__agent_ensure_ready(void);
 /* Stops sampling for good after an internal failure; says so once on stderr. */
 void lw__agent_fail(const char *why);
 extern uint64_t lw__profiles_written;
+/* What exit writes (profile, sidecars, history), at most once per process: from the
+ * destructor, or from a fatal signal's handler before the process dies of it. Writes
+ * nothing, and says so naming `occasion` ("exit", "SIGTERM"), when the calling thread was
+ * interrupted inside the agent or the allocator. Keeps errno. */
+void lw__exit_outputs_write(const char *occasion);
 
 /* ---- fd_table.c: creating stacks of live file descriptors ------------------------------- */
 
@@ -458,6 +464,19 @@ uint64_t lw__fd_live_count(void);
 size_t lw__fd_for_each(void (*fn)(int fd, uint32_t stack_id, int kind, void *context),
                        void *context);
 
+/* ---- fatal_signal.c: a profile before a signal ends the process ------------------------ */
+
+/* Installs the agent's handler for the watched signals whose action is the default, when
+ * there is something to write (constructor). */
+void lw__fatal_signals_install(bool have_outputs);
+/* sigaction and the signal() family as the program sees them (interpose_signal.c). */
+struct sigaction;
+int lw__fatal_signal_sigaction(int sig, const struct sigaction *action, struct sigaction *old);
+typedef void (*lw_signal_handler_t)(int);
+lw_signal_handler_t lw__fatal_signal_set_handler(int sig, lw_signal_handler_t handler,
+                                                 lw_signal_handler_t (*set)(int,
+                                                                            lw_signal_handler_t));
+
 /* ---- history.c: per-site history of live bytes, for leak verdicts --------------------- */
 
 /* One snapshot of every site (from the agent thread, every history interval). */
@@ -466,6 +485,12 @@ void lw__history_snapshot(void);
  * counted per site. Agent thread (or after it stopped). */
 int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds);
 void lw__history_write_file(const char *path);
+/* Exit began now, unless marked earlier (the atexit marker, a fatal signal); the history
+ * then says when (exit_began_ms), and `run --leaks` judges the points before it. Any
+ * thread, async-signal-safe. */
+void lw__history_mark_exit(void);
+/* The exit point: marks exit, then takes the last snapshot (exit writer only). */
+void lw__history_exit_point(void);
 
 /* ---- agent_thread.c: control socket, HTTP endpoint, periodic stats line ----------------- */
 

@@ -23,6 +23,7 @@
  * it); the exit writer uses it after that thread has stopped.
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,7 +76,26 @@ static struct {
   uint64_t stack_capacity;
   uint64_t first_snapshot_ms;
   bool slots_ran_out; /* a site holding memory once found no free slot */
+  bool exit_marker;   /* mark_exit_began is registered with atexit */
 } history;
+
+/* When the process began to exit (lw__now_ms clock, 0: not yet), written as exit_began_ms
+ * so that verdicts at exit judge the history before static destructors or an interpreter's
+ * shutdown freed everything (docs/LEAKS.md, "Verdicts at exit"). Atomic: set by the exiting
+ * thread (or a signal handler), read by the agent thread. */
+static uint64_t exit_began_ms;
+
+void lw__history_mark_exit(void) {
+  uint64_t unset = 0, now = lw__now_ms();
+  __atomic_compare_exchange_n(&exit_began_ms, &unset, now ? now : 1, false, __ATOMIC_RELEASE,
+                              __ATOMIC_RELAXED);
+}
+
+/* atexit handlers run last-registered first, and a program registers its static
+ * destructors before main: this one, registered at the first snapshot (main is running by
+ * then), runs before them. One registered later (a function-local static's destructor,
+ * registered at its first use) runs before it: that tear-down is not told apart. */
+static void mark_exit_began(void) { lw__history_mark_exit(); }
 
 /* Grows an array of `size`-byte elements from *room to `want` elements, copying it into a
  * new mapping (the agent thread is its only user). False, keeping the old, when it cannot. */
@@ -297,6 +317,10 @@ void lw__history_snapshot(void) {
   uint64_t seq = history.seq;
   if (seq == 0)
     history.first_snapshot_ms = now;
+  if (!history.exit_marker && !__atomic_load_n(&exit_began_ms, __ATOMIC_ACQUIRE)) {
+    history.exit_marker = true; /* once: a refusal (out of memory) is not retried */
+    atexit(mark_exit_began);
+  }
   bool coarse = seq % COARSE_EVERY == 0;
   history.fine_time_ms[seq % FINE_POINTS] = now;
   if (coarse)
@@ -366,6 +390,9 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
                 (unsigned long long)now, (unsigned long long)lw__options.rate,
                 (unsigned long long)old_after_seconds * 1000, (unsigned long long)history.seq,
                 (unsigned long long)history.first_snapshot_ms, history.slots_ran_out ? 0 : 1);
+  uint64_t began = __atomic_load_n(&exit_began_ms, __ATOMIC_ACQUIRE);
+  if (began)
+    lw_buf_printf(out, "exit_began_ms %llu\n", (unsigned long long)began);
   if (!history.ready || !history.n_sites)
     return lw_buf_failed(out) ? -1 : 0;
   ages_scan_t scan = {lw__arena_map(history.n_sites * sizeof(ages_t)),
@@ -397,6 +424,11 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
   if (scan.ages)
     lw__arena_unmap(scan.ages, history.n_sites * sizeof(ages_t));
   return lw_buf_failed(out) ? -1 : 0;
+}
+
+void lw__history_exit_point(void) {
+  lw__history_mark_exit(); /* unless the atexit marker or a fatal signal did earlier */
+  lw__history_snapshot();
 }
 
 /* At exit, for `leakwatch run --leaks`: the history next to the profile. */

@@ -169,6 +169,7 @@ __attribute__((constructor)) static void agent_constructor(void) {
       root_pid = getpid();
     }
     choose_output_path();
+    lw__fatal_signals_install(output_path[0] || lw__options.history_output[0]);
     if (lw__options.verbose)
       lw__log("sampling every %llu bytes, depth %d, output %s",
               (unsigned long long)lw__options.rate, lw__options.depth,
@@ -219,7 +220,7 @@ static void exit_work(void *context) {
   if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) != LW_AGENT_READY)
     return;
   if (lw__options.history_output[0] && getpid() == root_pid) {
-    lw__history_snapshot(); /* the exit point ends every site's series */
+    lw__history_exit_point(); /* ends every site's series, after exit_began_ms */
     lw__history_write_file(lw__options.history_output);
   }
   if (!output_path[0])
@@ -336,8 +337,13 @@ static bool exit_interrupts_allocator(void) { return false; }
 /* exit() may be called from a signal handler that interrupted this thread inside the agent
  * (the guard is up), holding a table lock that the export would wait for forever. Then
  * nothing is written: one line says so and the process exits. The agent takes its locks
- * only inside the guard, so with the guard down this thread holds none of them. */
-__attribute__((destructor)) static void agent_destructor(void) {
+ * only inside the guard, so with the guard down this thread holds none of them. The same
+ * holds for the agent's own handler of a fatal signal (fatal_signal.c), which calls this
+ * too, once per process. */
+void lw__exit_outputs_write(const char *occasion) {
+  static int written;
+  if (__atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
+    return;
   int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
   if (t->guard || (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
@@ -346,7 +352,7 @@ __attribute__((destructor)) static void agent_destructor(void) {
     lw__agent_thread_stop(); /* bounded: it waits 2 s at most */
     if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
         (output_path[0] || lw__options.history_output[0]))
-      lw__log("exit during an allocation: no profile written");
+      lw__log("%s during an allocation: no profile written", occasion);
     errno = saved_errno;
     return;
   }
@@ -366,3 +372,5 @@ __attribute__((destructor)) static void agent_destructor(void) {
   lw__guard_exit(t);
   errno = saved_errno;
 }
+
+__attribute__((destructor)) static void agent_destructor(void) { lw__exit_outputs_write("exit"); }

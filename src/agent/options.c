@@ -38,6 +38,7 @@ lw_options_t lw__options = {
     .history_old_after_ms = 60000,
     .reachability = true,
     .track_fds = false,
+    .fatal_signals = true,
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
@@ -119,6 +120,7 @@ static const option_t options[] = {
      sizeof lw__options.history_output},
     {"LEAKWATCH_REACHABILITY", OPTION_BOOL, &lw__options.reachability, 0, 1},
     {"LEAKWATCH_TRACK_FDS", OPTION_BOOL, &lw__options.track_fds, 0, 1},
+    {"LEAKWATCH_FATAL_SIGNALS", OPTION_BOOL, &lw__options.fatal_signals, 0, 1},
     {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
      86400000},
 };

@@ -39,9 +39,9 @@ static const lw_cli_spec_t spec = {
 
 /* ---- grouping ---------------------------------------------------------------------------------- */
 
+/* Threads group by their frames alone: the pc says which call a thread waits in, and a call
+ * a stop interrupted earlier may show as restart_syscall on the same instruction. */
 static int compare_stacks(const lw_thread_stack_t *a, const lw_thread_stack_t *b) {
-  if (a->syscall != b->syscall)
-    return a->syscall < b->syscall ? -1 : 1;
   if (a->n_pcs != b->n_pcs)
     return a->n_pcs < b->n_pcs ? -1 : 1;
   for (size_t i = 0; i < a->n_pcs; i++)
@@ -59,7 +59,20 @@ static int by_stack_then_tid(const void *x, const void *y) {
 typedef struct group {
   const lw_thread_stack_t *first; /* threads[first .. first + count), sorted by tid */
   size_t count;
+  const lw_thread_stack_t *shown; /* whose state and call the group shows */
 } group_t;
+
+/* restart_syscall: the kernel resuming a sleep (nanosleep, poll...) after any stop. */
+#define RESTART_SYSCALL 219
+
+/* The thread whose state and system call speak for the group: the first that is not in
+ * restart_syscall, since the original call's name says more. */
+static const lw_thread_stack_t *representative(const group_t *g) {
+  for (size_t i = 0; i < g->count; i++)
+    if (g->first[i].syscall != RESTART_SYSCALL)
+      return &g->first[i];
+  return g->first;
+}
 
 static int by_size_then_tid(const void *x, const void *y) {
   const group_t *a = x, *b = y;
@@ -84,6 +97,8 @@ static group_t *group_threads(lw_thread_stacks_t *stacks, size_t *n_groups) {
       n++;
     }
   }
+  for (size_t i = 0; i < n; i++)
+    groups[i].shown = representative(&groups[i]);
   qsort(groups, n, sizeof *groups, by_size_then_tid);
   *n_groups = n;
   return groups;
@@ -130,14 +145,73 @@ static void syscall_text(long number, char *out, size_t size) {
     snprintf(out, size, "syscall %ld", number);
 }
 
+/* The libc wrapper a thread sleeps in, as a call's name: "__GI___poll" -> "poll". */
+static const char *wrapper_name(const lw_thread_stack_t *t) {
+  for (size_t i = 0; i < t->n_frames; i++) {
+    const char *name = t->frames[i].function;
+    if (!name || t->frames[i].inlined)
+      continue;
+    for (bool again = true; again;) {
+      again = false;
+      static const char *const prefixes[] = {"__GI_", "__libc_", "_"};
+      for (size_t k = 0; k < sizeof prefixes / sizeof *prefixes; k++)
+        if (strncmp(name, prefixes[k], strlen(prefixes[k])) == 0 && name[strlen(prefixes[k])]) {
+          name += strlen(prefixes[k]);
+          again = true;
+        }
+    }
+    return name;
+  }
+  return NULL;
+}
+
 /* "in epoll_wait" or "running": what a thread is doing. */
 static void doing(const lw_thread_stack_t *t, char *out, size_t size) {
   char call[48];
   syscall_text(t->syscall, call, sizeof call);
-  if (call[0] && t->state != 'R')
+  const char *wrapper = t->syscall == RESTART_SYSCALL ? wrapper_name(t) : NULL;
+  if (call[0] && t->state != 'R' && wrapper)
+    snprintf(out, size, "in %s, resuming %s", call, wrapper);
+  else if (call[0] && t->state != 'R')
     snprintf(out, size, "in %s", call);
   else
     snprintf(out, size, "%s", state_words(t->state));
+}
+
+/* "./io/../sysdeps/unix/sysv/linux/poll.c" -> "sysdeps/unix/sysv/linux/poll.c": DWARF
+ * names as the compiler saw them, with "." and "dir/.." steps taken out for reading. */
+static void tidy_path(const char *path, char *out, size_t size) {
+  size_t len = 0;
+  bool absolute = path[0] == '/';
+  const char *p = path;
+  while (*p) {
+    while (*p == '/')
+      p++;
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == 1 && p[0] == '.') {
+      /* skip */
+    } else if (n == 2 && p[0] == '.' && p[1] == '.' && len > 0 &&
+               !(len >= 2 && strncmp(out + len - 2, "..", 2) == 0 &&
+                 (len == 2 || out[len - 3] == '/'))) {
+      while (len > 0 && out[len - 1] != '/')
+        len--;
+      if (len > 0 && !(absolute && len == 1))
+        len--; /* the slash before the removed step */
+    } else if (n > 0) {
+      bool slash = len > 0 ? out[len - 1] != '/' : absolute;
+      if (len + slash + n + 1 > size)
+        break;
+      if (slash)
+        out[len++] = '/';
+      memcpy(out + len, p, n);
+      len += n;
+    }
+    p += n;
+  }
+  if (len == 0 && absolute && size > 1)
+    out[len++] = '/';
+  out[len < size ? len : size - 1] = '\0';
 }
 
 static void print_escaped(const char *text) {
@@ -155,8 +229,10 @@ static void print_frames(const lw_thread_stack_t *t) {
     else
       printf("0x%" PRIx64, f->address);
     if (f->file) {
+      char path[4096];
+      tidy_path(f->file, path, sizeof path);
       fputs("  ", stdout);
-      print_escaped(f->file);
+      print_escaped(path);
       if (f->line > 0)
         printf(":%" PRId64, f->line);
     }
@@ -218,7 +294,7 @@ static void print_groups(const lw_thread_stacks_t *stacks, const group_t *groups
   for (size_t i = 0; i < n_groups; i++) {
     const group_t *g = &groups[i];
     char what[96];
-    doing(g->first, what, sizeof what);
+    doing(g->shown, what, sizeof what);
     printf("\n%zu thread%s %s: ", g->count, g->count == 1 ? "" : "s", what);
     print_names(g);
     printf(" (tid%s ", g->count == 1 ? "" : "s");
@@ -262,8 +338,11 @@ static void json_frames(lw_json_t *j, const lw_thread_stack_t *t) {
     lw_json_begin_object(j);
     lw_json_key(j, "function");
     f->function ? lw_json_string(j, f->function) : lw_json_null(j);
+    char path[4096];
+    if (f->file)
+      tidy_path(f->file, path, sizeof path);
     lw_json_key(j, "file");
-    f->file ? lw_json_string(j, f->file) : lw_json_null(j);
+    f->file ? lw_json_string(j, path) : lw_json_null(j);
     lw_json_kint(j, "line", f->line);
     lw_json_kbool(j, "inlined", f->inlined);
     lw_json_key(j, "module");
@@ -291,6 +370,9 @@ static void json_capture(lw_json_t *j, const lw_thread_stacks_t *s) {
   lw_json_kint(j, "max_stop_us", (int64_t)(s->max_stop_ns / 1000));
   lw_json_kint(j, "mean_stop_us",
                s->n_stopped ? (int64_t)(s->total_stop_ns / s->n_stopped / 1000) : 0);
+  lw_json_kint(j, "max_held_us", (int64_t)(s->max_held_ns / 1000));
+  lw_json_kint(j, "mean_held_us",
+               s->n_stopped ? (int64_t)(s->total_held_ns / s->n_stopped / 1000) : 0);
   lw_json_kint(j, "capture_us", (int64_t)(s->capture_ns / 1000));
   lw_json_kint(j, "unwind_us", (int64_t)(s->unwind_ns / 1000));
   lw_json_end_object(j);
@@ -333,7 +415,7 @@ static void print_json(lw_thread_stacks_t *stacks, const group_t *groups, size_t
       const group_t *g = &groups[i];
       lw_json_begin_object(&j);
       lw_json_kint(&j, "count", (int64_t)g->count);
-      json_thread_fields(&j, g->first);
+      json_thread_fields(&j, g->shown);
       lw_json_key(&j, "names");
       lw_json_begin_array(&j);
       for (size_t k = 0; k < g->count; k++) {
@@ -397,11 +479,14 @@ int lw_cmd_stack(int argc, char **argv) {
   }
   if (verbose)
     fprintf(lw_cli_diagnostics(),
-            "leakwatch: stack: %zu threads: %zu stopped (longest %.1f us, mean %.1f us), %zu read "
-            "without stopping, %zu interrupted calls restarted; capture %.2f ms, unwind and "
-            "symbolize %.1f ms\n",
+            "leakwatch: stack: %zu threads: %zu stopped one at a time (from interrupt to resume: "
+            "longest %.1f us, mean %.1f us; held after it stopped: longest %.1f us, mean %.1f "
+            "us), %zu read without stopping, %zu interrupted calls restarted; capture %.2f ms, "
+            "unwind and symbolize %.1f ms\n",
             stacks.n_threads, stacks.n_stopped, (double)stacks.max_stop_ns / 1e3,
             stacks.n_stopped ? (double)stacks.total_stop_ns / (double)stacks.n_stopped / 1e3 : 0,
+            (double)stacks.max_held_ns / 1e3,
+            stacks.n_stopped ? (double)stacks.total_held_ns / (double)stacks.n_stopped / 1e3 : 0,
             stacks.n_unstopped, stacks.n_restarted, (double)stacks.capture_ns / 1e6,
             (double)stacks.unwind_ns / 1e6);
   size_t n_groups = 0;

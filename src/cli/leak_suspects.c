@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
   const lw_history_site_t *site;
   lw_leak_verdict_t verdict;
+  double freed_at_exit; /* bytes (or count) held when exit began and gone at the end */
 } judged_t;
 
 static int by_address(const void *a, const void *b) {
@@ -50,7 +51,7 @@ static int by_suspicion(const void *a, const void *b) {
  * is tracked from the first snapshot where it holds memory; when the agent says untracked
  * sites held nothing, the series starts with that zero at the first snapshot, so a slow
  * leak's first sample (which may come minutes in) does not shorten its history. */
-static size_t build_series(const lw_history_t *h, const lw_history_site_t *s,
+static size_t build_series(const lw_history_t *h, const lw_history_site_t *s, uint64_t until_ms,
                            lw_site_point_t *out) {
   size_t n = 0;
   uint64_t fine_start = s->n_fine ? s->fine[0].t_ms : UINT64_MAX;
@@ -59,13 +60,80 @@ static size_t build_series(const lw_history_t *h, const lw_history_site_t *s,
       (s->n_coarse ? s->coarse[0].bytes : s->fine[0].bytes) > 0)
     out[n++] = (lw_site_point_t){(double)h->first_snapshot_ms / 1000.0, 0, 0};
   for (size_t i = 0; i < s->n_coarse; i++)
-    if (s->coarse[i].t_ms < fine_start)
+    if (s->coarse[i].t_ms < fine_start && s->coarse[i].t_ms < until_ms)
       out[n++] = (lw_site_point_t){(double)s->coarse[i].t_ms / 1000.0, (double)s->coarse[i].bytes,
                                    (double)s->coarse[i].objects};
   for (size_t i = 0; i < s->n_fine; i++)
-    out[n++] = (lw_site_point_t){(double)s->fine[i].t_ms / 1000.0, (double)s->fine[i].bytes,
-                                 (double)s->fine[i].objects};
+    if (s->fine[i].t_ms < until_ms)
+      out[n++] = (lw_site_point_t){(double)s->fine[i].t_ms / 1000.0, (double)s->fine[i].bytes,
+                                   (double)s->fine[i].objects};
   return n;
+}
+
+/* ---- verdicts at exit: the history before tear-down (docs/LEAKS.md) ---------------------- */
+
+/* Heap bytes of every site at snapshot time t (a site without a point then counts 0). */
+static double heap_total_at(const lw_history_t *h, uint64_t t) {
+  double total = 0;
+  for (size_t i = 0; i < h->n_sites; i++) {
+    const lw_history_site_t *s = &h->sites[i];
+    for (size_t j = 0; s->kind == LW_HISTORY_HEAP && j < s->n_fine; j++)
+      if (s->fine[j].t_ms == t)
+        total += (double)s->fine[j].bytes;
+  }
+  return total;
+}
+
+/* The latest fine snapshot time before `before` over all sites, or 0. */
+static uint64_t snapshot_before(const lw_history_t *h, uint64_t before) {
+  uint64_t best = 0;
+  for (size_t i = 0; i < h->n_sites; i++)
+    for (size_t j = 0; j < h->sites[i].n_fine; j++)
+      if (h->sites[i].fine[j].t_ms < before && h->sites[i].fine[j].t_ms > best)
+        best = h->sites[i].fine[j].t_ms;
+  return best;
+}
+
+enum { TEARDOWN_MAX_POINTS = 3 };
+
+/* Points at or after the returned time are not judged. A live process: all of them. At
+ * exit: those before exit began, and before that the snapshots of a final fall, when the
+ * heap dropped to less than half within the last few snapshots before exit began: an
+ * interpreter (python3) frees its objects at shutdown before exit() is even called, so a
+ * snapshot may land in that. A program that shrinks more slowly is judged as it was. */
+static uint64_t judged_until(const lw_history_t *h) {
+  if (!h->exit_began_ms)
+    return UINT64_MAX;
+  uint64_t until = h->exit_began_ms;
+  uint64_t last = snapshot_before(h, until);
+  if (!last)
+    return until;
+  double low = heap_total_at(h, last);
+  uint64_t fall_start = last, t = last;
+  for (int k = 0; k < TEARDOWN_MAX_POINTS; k++) {
+    uint64_t earlier = snapshot_before(h, t);
+    if (!earlier)
+      break;
+    double before = heap_total_at(h, earlier), after = heap_total_at(h, t);
+    if (before <= after)
+      break; /* the fall starts at t */
+    t = fall_start = earlier;
+  }
+  if (fall_start != last && heap_total_at(h, fall_start) > 2 * low)
+    until = fall_start + 1; /* the peak is judged, the fall is not */
+  return until;
+}
+
+/* What a site held at the last judged point and no longer held at the end of the history. */
+static double freed_at_exit(const lw_history_site_t *s, uint64_t until_ms) {
+  if (until_ms == UINT64_MAX || !s->n_fine || s->fine[s->n_fine - 1].t_ms < until_ms)
+    return 0;
+  double held = -1;
+  for (size_t i = 0; i < s->n_fine; i++)
+    if (s->fine[i].t_ms < until_ms)
+      held = (double)s->fine[i].bytes;
+  double end = (double)s->fine[s->n_fine - 1].bytes;
+  return held > end ? held - end : 0;
 }
 
 typedef struct {
@@ -98,6 +166,28 @@ static const char *confidence_name(lw_leak_confidence_t c) {
   return c == LW_LEAK_HIGH ? "high" : c == LW_LEAK_MEDIUM ? "medium" : "none";
 }
 
+/* The kind of fix a suspect usually needs, as a question: the verdict knows what grows and
+ * where, not why (docs/GUIDE.md walks through each of these patterns). */
+static const char *fix_hint(const lw_history_site_t *site) {
+  if (site->kind == LW_HISTORY_THREADS)
+    return "threads started here never end: blocked with no deadline? a bounded pool with "
+           "timeouts, or join them";
+  if (site->kind == LW_HISTORY_HEAP)
+    return "memory allocated here is kept and never freed: a map, cache or registry that only "
+           "grows? bound it (LRU, TTL) or remove entries when done with them";
+  const char *type = site->fd_type;
+  if (strcmp(type, "timerfd") == 0 || strcmp(type, "eventfd") == 0 ||
+      strcmp(type, "signalfd") == 0 || strcmp(type, "epoll") == 0 ||
+      strcmp(type, "inotify") == 0)
+    return "descriptors made here are never closed: one per task? close it when the task ends "
+           "(taking it out of epoll does not close it)";
+  if (strcmp(type, "socket") == 0)
+    return "sockets opened here are never closed: closed on every path, error and timeout paths "
+           "included?";
+  return "descriptors opened here are never closed: closed on every path, error paths "
+         "included?";
+}
+
 static const char *const kind_names[] = {"heap", "fds", "threads"};
 
 static void write_json_site(FILE *out, const judged_t *j, char frames[][512], int n_frames,
@@ -116,9 +206,14 @@ static void write_json_site(FILE *out, const judged_t *j, char frames[][512], in
             v->slope_bytes_per_second * 60, v->growth_bytes, v->last_bytes, j->site->fd_type);
   fprintf(out,
           "\"span_seconds\":%.0f,\"r2\":%.4f,\"rising_share\":%.4f,\"old_share\":%.4f,"
-          "\"growing_for_seconds\":%.0f,\"why\":",
-          v->span_seconds, v->r2, v->rising_share, v->old_share, v->growing_for_seconds);
+          "\"growing_for_seconds\":%.0f,\"freed_at_exit\":%.0f,\"why\":",
+          v->span_seconds, v->r2, v->rising_share, v->old_share, v->growing_for_seconds,
+          j->freed_at_exit);
   lw_json_quoted(out, v->why);
+  if (v->suspect) {
+    fprintf(out, ",\"fix_hint\":");
+    lw_json_quoted(out, fix_hint(j->site));
+  }
   fprintf(out, ",\"stack\":[");
   for (int f = 0; f < n_frames; f++) {
     if (f)
@@ -153,10 +248,17 @@ static void write_text_site(FILE *out, int rank, const judged_t *j, char frames[
     fprintf(out, "\n  #%-2d not a suspect: %s\n", rank, n_frames ? frames[site_frame] : "?");
   fprintf(out, "      %s\n", v->why);
   if (v->suspect && site->kind == LW_HISTORY_HEAP)
-    fprintf(out, "      live now: %s in %.0f objects; growing for %s\n", live, v->last_objects,
-            since);
+    fprintf(out, "      live %s: %s in %.0f objects; growing for %s\n",
+            j->freed_at_exit > 0 ? "when exit began" : "now", live, v->last_objects, since);
   else if (v->suspect)
     fprintf(out, "      now: %s; growing for %s\n", live, since);
+  if (v->suspect)
+    fprintf(out, "      fix? %s\n", fix_hint(site));
+  if (j->freed_at_exit > 0 && site->kind == LW_HISTORY_HEAP) {
+    char freed[48];
+    lw_format_bytes(freed, sizeof freed, j->freed_at_exit);
+    fprintf(out, "      freed only during exit: %s (held until exit began)\n", freed);
+  }
   for (int f = 0; f < n_frames; f++)
     fprintf(out, "        %s %s\n", f == 0 ? "  " : "<-", frames[f]);
 }
@@ -170,7 +272,7 @@ static void write_headline(FILE *out, const lw_history_t *h, lw_history_kind_t k
   lw_format_duration(vo->min_window_seconds, need, sizeof need);
   lw_format_duration((double)h->interval_ms / 1000.0, interval, sizeof interval);
   if (h->rate <= 1)
-    snprintf(rate, sizeof rate, "every allocation");
+    snprintf(rate, sizeof rate, "allocation"); /* "sampling every allocation" */
   else
     lw_format_bytes(rate, sizeof rate, (double)h->rate);
   static const char *const what[] = {"leak", "descriptor leak", "thread leak"};
@@ -247,10 +349,15 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
   int suspects[3] = {0, 0, 0};
   size_t tracked[3] = {0, 0, 0};
   double longest_span[3] = {0, 0, 0};
+  uint64_t until = judged_until(h);
+  double freed_total = 0;
   for (size_t i = 0; i < h->n_sites; i++) {
     const lw_history_site_t *site = &h->sites[i];
-    size_t n = build_series(h, site, series);
+    size_t n = build_series(h, site, until, series);
     judged[i].site = site;
+    judged[i].freed_at_exit = freed_at_exit(site, until);
+    if (site->kind == LW_HISTORY_HEAP)
+      freed_total += judged[i].freed_at_exit;
     lw_leak_verdict(series, n, site->live, site->old, &vo[site->kind], &judged[i].verdict);
     suspects[site->kind] += judged[i].verdict.suspect;
     tracked[site->kind]++;
@@ -263,11 +370,16 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
   if (o->json)
     fprintf(out, "{\"pid\":%d,\"history_seconds\":%.0f,\"interval_seconds\":%.3f,"
                  "\"sampling_rate\":%llu,\"sites_tracked\":%zu,\"enough_history\":%s,"
-                 "\"descriptor_sites_tracked\":%zu,\"thread_sites_tracked\":%zu,\"suspects\":[",
+                 "\"descriptor_sites_tracked\":%zu,\"thread_sites_tracked\":%zu,",
             h->pid, longest_span[0], (double)h->interval_ms / 1000.0,
             (unsigned long long)h->rate, tracked[0],
             longest_span[0] >= vo[0].min_window_seconds ? "true" : "false", tracked[1],
             tracked[2]);
+  if (o->json && until != UINT64_MAX)
+    fprintf(out, "\"judged_until_ms\":%llu,\"freed_at_exit_bytes\":%.0f,",
+            (unsigned long long)until, freed_total);
+  if (o->json)
+    fprintf(out, "\"suspects\":[");
   bool first_json = true;
   size_t i = 0;
   for (int kind = 0; kind < 3; kind++) {
@@ -277,6 +389,13 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
         fputc('\n', out);
       write_headline(out, h, (lw_history_kind_t)kind, tracked[kind], suspects[kind],
                      longest_span[kind], &vo[kind], subject);
+      if (kind == LW_HISTORY_HEAP && freed_total > 0) {
+        char freed[48];
+        lw_format_bytes(freed, sizeof freed, freed_total);
+        fprintf(out, "leakwatch: %s was freed only during exit (static destructors, atexit "
+                     "handlers, an interpreter's shutdown): judged on the history before it\n",
+                freed);
+      }
     }
     int shown = 0;
     for (; i < h->n_sites && judged[i].site->kind == (lw_history_kind_t)kind; i++) {

@@ -173,6 +173,7 @@ int lw_history_parse(const char *text, size_t len, lw_history_t *h, char *error,
           {"snapshots ", offsetof(lw_history_t, snapshots)},
           {"first_snapshot_ms ", offsetof(lw_history_t, first_snapshot_ms)},
           {"untracked_sites_held_nothing ", offsetof(lw_history_t, untracked_sites_held_nothing)},
+          {"exit_began_ms ", offsetof(lw_history_t, exit_began_ms)},
       };
       bool known = false;
       for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !known; i++) {

@@ -47,6 +47,9 @@ typedef struct lw_history {
   /* 1: a site was only ever untracked while it held nothing (no tracking slot was refused),
    * so before its first point it was at zero back to first_snapshot_ms. */
   uint64_t untracked_sites_held_nothing;
+  /* When the process began to exit (agent clock), 0 in a live process's history: points
+   * from then on are tear-down (static destructors, an interpreter's shutdown). */
+  uint64_t exit_began_ms;
   lw_history_site_t *sites;
   size_t n_sites;
 } lw_history_t;

@@ -49,6 +49,8 @@ typedef struct lw_thread_stack {
   lw_thread_capture_t capture;
   char problem[160]; /* why it was not read, or why its stack ends early; "" when fine */
   uint64_t stop_ns;  /* from the interrupt to the resume: an upper bound on its pause */
+  uint64_t held_ns;  /* from seeing it stopped to the resume: a lower bound */
+  bool seized;       /* still ours: it never reached its stop (thread_stack_capture.c) */
   bool restarted;    /* its interrupted system call was made to run again (no EINTR) */
   uint64_t registers[LW_DWARF_REGISTERS];
   bool all_registers; /* false: only rsp and rip are known */
@@ -66,7 +68,7 @@ typedef struct lw_thread_stacks {
   lw_thread_stack_t *threads;
   size_t n_threads;
   size_t n_stopped, n_unstopped, n_restarted;
-  uint64_t max_stop_ns, total_stop_ns;
+  uint64_t max_stop_ns, total_stop_ns, max_held_ns, total_held_ns;
   uint64_t capture_ns, unwind_ns; /* wall time of each phase */
   void *symbols; /* owns the strings frames point to (an lw_profile_t) */
 } lw_thread_stacks_t;
@@ -82,6 +84,8 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
 int lw_thread_stacks_unwind(lw_thread_stacks_t *stacks, char *error, size_t error_size);
 
 void lw_thread_stacks_free(lw_thread_stacks_t *stacks);
+/* Detaches a thread that reached its stop only after its deadline, if it has by now. */
+void lw_thread_release_late(lw_thread_stack_t *thread);
 
 /* "epoll_wait" for 232; NULL for a number this table does not know. */
 const char *lw_syscall_name(long number);

@@ -187,6 +187,24 @@ static pid_t wait_for_stop(int tid, int *status) {
   return r;
 }
 
+/* A thread that missed its deadline may have stopped since: let it go now rather than keep
+ * it stopped until this command exits (the kernel would detach it then). */
+void lw_thread_release_late(lw_thread_stack_t *t) {
+  if (!t->seized)
+    return;
+  int status = 0;
+  pid_t r = waitpid(t->tid, &status, __WALL | WNOHANG);
+  if (r == t->tid && WIFSTOPPED(status)) {
+    int event = status >> 16;
+    int stop_signal = WSTOPSIG(status);
+    int deliver = (event == 0 && stop_signal != SIGTRAP) ? stop_signal : 0;
+    if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(uintptr_t)deliver) == 0)
+      t->seized = false;
+  } else if (r == t->tid || (r < 0 && errno == ECHILD)) {
+    t->seized = false; /* it exited */
+  }
+}
+
 /* ---- one thread ------------------------------------------------------------------------------ */
 
 static void registers_to_dwarf(const struct user_regs_struct *r, uint64_t *out) {
@@ -264,8 +282,10 @@ static int capture_stopped(int pid, lw_thread_stack_t *t) {
      * drops our pending interrupt when it detaches it at our exit. */
     snprintf(t->problem, sizeof t->problem, "did not stop within %d ms (state %c): not read",
              STOP_DEADLINE_MS, t->state);
+    t->seized = true;
     return 0;
   }
+  uint64_t stopped = now_ns();
   if (WIFEXITED(status) || WIFSIGNALED(status))
     return 1;
   int event = status >> 16;
@@ -288,7 +308,9 @@ static int capture_stopped(int pid, lw_thread_stack_t *t) {
       t->restarted = restart_interrupted_call(pid, tid, &regs);
   }
   ptrace(PTRACE_DETACH, tid, NULL, (void *)(uintptr_t)deliver);
-  t->stop_ns = now_ns() - start;
+  uint64_t resumed = now_ns();
+  t->stop_ns = resumed - start;
+  t->held_ns = resumed - stopped;
   return rc;
 }
 
@@ -474,8 +496,11 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     if (t->capture == LW_CAPTURE_STOPPED) {
       out->n_stopped++;
       out->total_stop_ns += t->stop_ns;
+      out->total_held_ns += t->held_ns;
       if (t->stop_ns > out->max_stop_ns)
         out->max_stop_ns = t->stop_ns;
+      if (t->held_ns > out->max_held_ns)
+        out->max_held_ns = t->held_ns;
     } else if (t->capture == LW_CAPTURE_UNSTOPPED) {
       out->n_unstopped++;
     }
@@ -484,6 +509,8 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
   }
   out->capture_ns = now_ns() - start;
   sigaction(SIGALRM, &previous, NULL);
+  for (size_t i = 0; i < out->n_threads; i++)
+    lw_thread_release_late(&out->threads[i]);
   free(tids);
   if (rc == 0 && out->n_threads == 0) {
     snprintf(error, error_size, "process %d exited meanwhile", pid);

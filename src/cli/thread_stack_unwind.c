@@ -358,6 +358,7 @@ int lw_thread_stacks_unwind(lw_thread_stacks_t *stacks, char *error, size_t erro
 
 void lw_thread_stacks_free(lw_thread_stacks_t *stacks) {
   for (size_t i = 0; i < stacks->n_threads; i++) {
+    lw_thread_release_late(&stacks->threads[i]);
     free(stacks->threads[i].stack);
     free(stacks->threads[i].pcs);
     free(stacks->threads[i].frames);

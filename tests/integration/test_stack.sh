@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# test_stack.sh - `leakwatch stack PID` (issue 14) on a process without the agent: a fixture
+# with threads blocked in read, nanosleep, pthread_cond_wait, epoll_wait (with and without a
+# timeout), accept, poll and a half-done write is inspected many times; every call must give
+# the right groups and counts with named frames, and afterwards the fixture must have seen
+# no EINTR, no early or short return and no signal in a handler. Then --all, the text
+# layout, and the one-line refusals (no such process, not a PID, another user).
+# About 15 s on an idle machine.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin stack
+lw_test_require jq "the test reads --json output"
+RUNS=${LW_STACK_RUNS:-40}
+
+mkfifo commands
+exec 3<>commands # held open read-write: the fixture's input ends only when we close it
+"$FIX/blocked_calls" <commands >fixture.out 2>fixture.err 3>&- &
+fixture=$!
+pids+=("$fixture")
+for _ in $(seq 200); do grep -q ready fixture.out 2>/dev/null && break; sleep 0.05; done
+check "the fixture started" grep -q ready fixture.out
+# Every thread sleeps in its call (10 s at most): state S in each /proc/PID/task/TID/stat.
+for _ in $(seq 200); do
+  [ "$(cat /proc/"$fixture"/task/*/stat 2>/dev/null | grep -c ') S ')" -ge 30 ] && break
+  sleep 0.05
+done
+
+# name=count for each group, sorted: what every call must print.
+expected="acceptor=6 blocked_calls=1 epoller=5 poller=7 reader=2 sleeper=3 ticker=1 waiter=4 writer=1"
+bad_groups=0 bad_frames=0 failed_calls=0 restarted=0 unstopped=0 max_stop=0
+for i in $(seq "$RUNS"); do
+  if ! "$LW" stack "$fixture" --json >run.json 2>run.err; then
+    failed_calls=$((failed_calls + 1))
+    echo "run $i: $(cat run.err)" >&2
+    continue
+  fi
+  groups=$(jq -r '[.groups[] | "\(.names | join(","))=\(.count)"] | sort | join(" ")' run.json)
+  if [ "$groups" != "$expected" ]; then
+    bad_groups=$((bad_groups + 1))
+    echo "run $i: groups $groups" >&2
+  fi
+  # Each waiting thread's frames: the libc call it waits in, then the fixture's function
+  # with its file and line, down to the thread's start.
+  frames_ok=$(jq -r '
+    def has_fn($g; $f): [$g.frames[] | select(.function != null and (.function | test($f)))] | length > 0;
+    def line_in($g; $f): [$g.frames[] | select(.function == $f and (.file // "" | endswith("blocked_calls.c")) and .line > 0)] | length > 0;
+    [.groups[] | . as $g | ($g.names[0]) as $n |
+      if $n == "blocked_calls" then has_fn($g; "fgets") and line_in($g; "main")
+      elif $n == "waiter" then has_fn($g; "pthread_cond_wait") and line_in($g; "waiter")
+      else line_in($g; $n) and has_fn($g; "start_thread") end] | all' run.json)
+  if [ "$frames_ok" != true ]; then
+    bad_frames=$((bad_frames + 1))
+    echo "run $i: frames missing" >&2
+    cp run.json "bad-frames-$i.json"
+  fi
+  calls=$(jq -r '[.groups[] | select(.names[0] == "epoller" or .names[0] == "acceptor" or .names[0] == "reader" or .names[0] == "waiter" or .names[0] == "writer") | "\(.names[0])=\(.syscall)"] | sort | join(" ")' run.json)
+  if [ "$calls" != "acceptor=accept epoller=epoll_wait reader=read waiter=futex writer=write" ]; then
+    bad_groups=$((bad_groups + 1))
+    echo "run $i: system calls $calls" >&2
+  fi
+  restarted=$((restarted + $(jq .capture.calls_restarted run.json)))
+  unstopped=$((unstopped + $(jq .capture.read_without_stopping run.json)))
+  stop=$(jq .capture.max_held_us run.json)
+  [ "$stop" -gt "$max_stop" ] && max_stop=$stop
+done
+check "$RUNS calls of leakwatch stack succeed ($failed_calls failed)" test "$failed_calls" = 0
+check "every call groups the threads right: $expected ($bad_groups calls did not)" \
+  test "$bad_groups" = 0
+check "every call names each group's frames: the call, the fixture's function and line ($bad_frames did not)" \
+  test "$bad_frames" = 0
+check "the epoll_wait calls the stops ended with EINTR were made to run again ($restarted times)" \
+  test "$restarted" -ge "$RUNS"
+check "the thread blocked in a half-done write was read without stopping it ($unstopped times)" \
+  test "$unstopped" -ge "$RUNS"
+echo "longest a thread was held stopped over $RUNS calls: $max_stop us"
+
+# What the fixture saw meanwhile: nothing.
+echo report >&3
+for _ in $(seq 100); do [ "$(grep -c eintr= fixture.out)" -ge 1 ] && break; sleep 0.05; done
+counters=$(grep eintr= fixture.out | tail -1)
+echo "fixture after $RUNS calls: $counters"
+check "no call in the fixture saw EINTR ($counters)" grep -q 'eintr=0 ' <<<"$counters"
+check "no call returned early ($counters)" grep -q ' early=0 ' <<<"$counters"
+check "the blocked write was not cut short ($counters)" grep -q ' short=0 ' <<<"$counters"
+check "no signal reached a handler ($counters)" grep -q ' signals=0 ' <<<"$counters"
+ticks=$(sed -n 's/.*ticks=\([0-9]*\).*/\1/p' <<<"$counters")
+check "the 50 ms epoll_wait timer kept ticking ($ticks ticks)" test "${ticks:-0}" -gt 10
+
+# --all: every thread on its own, with its name, state and call.
+"$LW" stack "$fixture" --all --json >all.json 2>all.err
+check "--all --json lists 30 threads ($(jq '.threads | length' all.json 2>/dev/null))" \
+  test "$(jq '.threads | length' all.json)" = 30
+check "--all: the main thread is named, sleeping in read" \
+  test "$(jq -r --argjson p "$fixture" '.threads[] | select(.tid == $p) | "\(.name) \(.state) \(.syscall)"' all.json)" = "blocked_calls sleeping read"
+check "--all: every frame has an address, and the module of libc's frames is libc.so.6" \
+  test "$(jq '[.threads[].frames[] | select(.address == null)] | length' all.json)" = 0 -a \
+  "$(jq '[.threads[].frames[] | select((.function // "") | test("pthread_cond_wait")) | .module] | unique' -c all.json)" = '["libc.so.6"]'
+
+# The text layout: largest group first, with its call, names and tids.
+"$LW" stack "$fixture" >text.out 2>text.err
+check "text: a header line with the thread and stack counts" \
+  grep -q "^process $fixture: 30 threads, 9 distinct stacks$" text.out
+first_group=$(grep -m1 'threads in' text.out)
+check "text: the largest group first ($first_group)" \
+  grep -Eq '^7 threads in (poll|restart_syscall, resuming poll): poller \(tids [0-9]+-[0-9]+\)$' <<<"$first_group"
+check "text: a frame line with function, file:line" \
+  grep -Eq '^  #[0-9]+ +epoller +/.*blocked_calls\.c:[0-9]+$' text.out
+"$LW" stack "$fixture" --all >all.out 2>&1
+check "text --all: one paragraph per thread" test "$(grep -c '^thread [0-9]* "' all.out)" = 30
+
+exec 3>&- # end of input: the fixture prints its counters and exits 0
+lw_wait_exit "$fixture" 30
+check "the fixture exits 0 at the end of its input (status $status)" test "$status" = 0
+check "... and saw nothing at the end either ($(tail -1 fixture.out))" \
+  grep -q 'eintr=0 early=0 short=0 signals=0' <<<"$(tail -1 fixture.out)"
+
+# ---- refusals: one line, non-zero ---------------------------------------------------------
+"$LW" stack 4194304 >none.out 2>none.err
+status=$?
+check "no such process: exit 1, one line ($(cat none.err))" \
+  test "$status" = 1 -a "$(wc -l <none.err)" = 1 -a -n "$(grep 'no process 4194304' none.err)"
+"$LW" stack nothing >usage.out 2>usage.err
+check "a PID that is not a number: usage error (exit 2)" test $? = 2
+quiet "$LW" stack --help
+check "--help exits 0" test $? = 0
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  sleep 60 &
+  sleeper=$!
+  pids+=("$sleeper")
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$LW" stack "$sleeper" >other.out 2>other.err
+  status=$?
+  check "another user's process: exit 1 and says whose it is ($(cat other.err))" \
+    test "$status" = 1 -a -n "$(grep 'belongs to user root' other.err)"
+  kill "$sleeper"
+fi
+lw_test_end
