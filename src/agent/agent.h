@@ -52,6 +52,8 @@ typedef struct lw_options {
   uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
   bool reachability;      /* LEAKWATCH_REACHABILITY: lost/reachable classes at exit (rate 1) */
   bool track_fds;         /* LEAKWATCH_TRACK_FDS: creating stacks of live descriptors */
+  uint64_t soft_limit;    /* LEAKWATCH_SOFT_LIMIT: RSS above which free memory is returned */
+  uint64_t soft_limit_interval_ms; /* LEAKWATCH_SOFT_LIMIT_INTERVAL: at most one release */
   bool fatal_signals;     /* LEAKWATCH_FATAL_SIGNALS: a profile before TERM/INT/HUP/crash death */
 } lw_options_t;
 
@@ -501,6 +503,40 @@ void lw__agent_thread_maybe_start(void);
 /* At exit: stops the thread (waits up to 2 s) and removes the control socket. */
 void lw__agent_thread_stop(void);
 void lw__agent_thread_postfork_child(void);
+
+/* ---- allocator_stats.c, allocator_release.c, soft_limit.c: the allocator behind ---------- */
+
+typedef enum {
+  LW_ALLOCATOR_UNKNOWN = 0,
+  LW_ALLOCATOR_GLIBC,
+  LW_ALLOCATOR_JEMALLOC,
+  LW_ALLOCATOR_TCMALLOC,
+} lw_allocator_kind_t;
+
+/* Which allocator serves lw__real.malloc (found once, with dladdr/dlsym). */
+lw_allocator_kind_t lw__allocator_kind(void);
+const char *lw__allocator_name(lw_allocator_kind_t kind);
+/* The `allocator` control reply: name, file, that allocator's own figures, soft limit.
+ * Agent thread only (glibc's malloc_info, jemalloc's mallctl). */
+void lw__allocator_write_json(lw_buf_t *json);
+
+typedef struct lw_allocator_release {
+  lw_allocator_kind_t kind;
+  char method[64];          /* "malloc_trim(0)", "mallctl(\"arena.4096.purge\")", ... */
+  bool released;            /* what the call said (malloc_trim: some memory was returned) */
+  uint64_t rss_before_bytes, rss_after_bytes;
+  uint64_t duration_ns;     /* time inside the allocator's call */
+} lw_allocator_release_t;
+
+/* Returns the allocator's free memory to the system its own way; 0, or -1 when the
+ * allocator behind is unknown or refused (out->method says what was tried). */
+int lw__allocator_release(lw_allocator_release_t *out);
+/* Resident bytes now (/proc/self/statm), 0 when unreadable. */
+uint64_t lw__resident_bytes(void);
+/* LEAKWATCH_SOFT_LIMIT: from the agent thread's loop; cheap when off or not due. */
+void lw__soft_limit_check(uint64_t now_ms);
+/* The soft limit's settings and what it returned so far, as JSON ("null" when off). */
+void lw__soft_limit_write_json(lw_buf_t *json);
 
 /* Reentrancy guard: agent code sets it so that allocations it causes (inside libc, dlsym,
  * ...) are passed through unsampled. */

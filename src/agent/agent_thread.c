@@ -467,6 +467,7 @@ static void run_loop(void) {
       lw__stats_log_line();
       agent_thread.next_log_ms = now + lw__options.log_interval_ms;
     }
+    lw__soft_limit_check(now); /* poll wakes at least every CHECK_INTERVAL_MS */
   }
 }
 
@@ -542,7 +543,7 @@ void lw__agent_thread_start(void) {
   /* LEAKWATCH_CONTROL=0 means no thread for the history alone (it is then taken once, at
    * exit); with the control socket wanted but impossible, the thread still takes it. */
   bool work = agent_thread.control.fd.fd >= 0 || agent_thread.http.fd.fd >= 0 ||
-              lw__options.log_interval_ms ||
+              lw__options.log_interval_ms || lw__options.soft_limit ||
               (lw__options.control && lw__options.history_interval_ms);
   if (work && open_wake_pipe()) {
     /* The thread inherits the creator's signal mask: block everything around creation. */

@@ -231,36 +231,39 @@ static void command_stats(lw_connection_t *c) {
   reply_json(c, &json);
 }
 
-/* Resident bytes from /proc/self/statm (its second field, in pages). */
-static uint64_t resident_bytes(void) {
-  char text[128];
-  ssize_t n = lw_proc_read_path("/proc/self/statm", text, sizeof text - 1);
-  if (n <= 0)
-    return 0;
-  text[n] = '\0';
-  const char *p = strchr(text, ' ');
-  uint64_t pages = 0;
-  for (p = p ? p + 1 : text; *p >= '0' && *p <= '9'; p++)
-    pages = pages * 10 + (uint64_t)(*p - '0');
-  return pages * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
+/* Each allocator returns memory its own way (allocator_release.c): malloc_trim would reach
+ * glibc's idle malloc behind jemalloc and return nothing. */
 static void command_trim(lw_connection_t *c) {
-  typedef int (*trim_fn)(size_t);
-  trim_fn trim = (trim_fn)dlsym(RTLD_DEFAULT, "malloc_trim");
-  if (!trim) {
-    reply_error(c, "this process's allocator has no malloc_trim");
+  lw_allocator_release_t r;
+  if (lw__allocator_release(&r) < 0) {
+    char message[200];
+    if (r.kind == LW_ALLOCATOR_UNKNOWN)
+      lw_fmt(message, sizeof message, "the allocator behind the agent is not glibc's, jemalloc "
+                                      "or tcmalloc: leakwatch cannot ask it to return memory");
+    else
+      lw_fmt(message, sizeof message, "%s refused %s", lw__allocator_name(r.kind), r.method);
+    reply_error(c, message);
     return;
   }
-  uint64_t before = resident_bytes();
-  int released = trim(0);
-  uint64_t after = resident_bytes();
   lw_buf_t json;
   lw_buf_init(&json, &lw__output_allocator);
   lw_buf_printf(&json, "{\"pid\":%d,\"rss_before_bytes\":%llu,\"rss_after_bytes\":%llu,"
-                       "\"released\":%s}\n",
-                (int)getpid(), (unsigned long long)before, (unsigned long long)after,
-                released ? "true" : "false");
+                       "\"released\":%s,\"allocator\":\"%s\",\"method\":",
+                (int)getpid(), (unsigned long long)r.rss_before_bytes,
+                (unsigned long long)r.rss_after_bytes, r.released ? "true" : "false",
+                lw__allocator_name(r.kind));
+  lw_json_string(&json, r.method);
+  lw_buf_printf(&json, ",\"duration_us\":%llu}\n", (unsigned long long)(r.duration_ns / 1000));
+  reply_json(c, &json);
+}
+
+static void command_allocator(lw_connection_t *c) {
+  lw_buf_t json;
+  lw_buf_init(&json, &lw__output_allocator);
+  lw_buf_printf(&json, "{\"pid\":%d,\"rss_bytes\":%llu,\"allocator\":", (int)getpid(),
+                (unsigned long long)lw__resident_bytes());
+  lw__allocator_write_json(&json);
+  lw_buf_append_str(&json, "}\n");
   reply_json(c, &json);
 }
 
@@ -313,6 +316,9 @@ bool lw__control_handle(lw_connection_t *c) {
     break;
   case LW_CONTROL_TRIM:
     command_trim(c);
+    break;
+  case LW_CONTROL_ALLOCATOR:
+    command_allocator(c);
     break;
   case LW_CONTROL_FDS:
   case LW_CONTROL_THREADS: {

@@ -38,6 +38,8 @@ lw_options_t lw__options = {
     .history_old_after_ms = 60000,
     .reachability = true,
     .track_fds = false,
+    .soft_limit = 0,
+    .soft_limit_interval_ms = 10000,
     .fatal_signals = true,
 };
 
@@ -122,6 +124,9 @@ static const option_t options[] = {
     {"LEAKWATCH_TRACK_FDS", OPTION_BOOL, &lw__options.track_fds, 0, 1},
     {"LEAKWATCH_FATAL_SIGNALS", OPTION_BOOL, &lw__options.fatal_signals, 0, 1},
     {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
+     86400000},
+    {"LEAKWATCH_SOFT_LIMIT", OPTION_SIZE, &lw__options.soft_limit, 1 << 20, 1ull << 50},
+    {"LEAKWATCH_SOFT_LIMIT_INTERVAL", OPTION_DURATION, &lw__options.soft_limit_interval_ms, 100,
      86400000},
 };
 

@@ -15,6 +15,7 @@ LW_DECLARE_COMMAND(fds, "list a live process's open file descriptors by the stac
 LW_DECLARE_COMMAND(threads, "list a live process's threads by the stack that started them")
 LW_DECLARE_COMMAND(stack, "print every thread's current stack in any process (no agent needed)")
 LW_DECLARE_COMMAND(trim, "return a live process's free heap memory to the system")
+LW_DECLARE_COMMAND(explain, "say why a process is big: leak, allocator retention, memory outside the heap, a cache")
 LW_DECLARE_COMMAND(top, "show which functions hold the memory in a heap profile")
 LW_DECLARE_COMMAND(traces, "print every stack of a heap profile with its values, largest first")
 LW_DECLARE_COMMAND(flame, "draw a heap profile as an interactive flame graph (SVG) or folded stacks")

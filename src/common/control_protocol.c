@@ -8,7 +8,8 @@
 #include "common/fmt.h"
 
 static const char *const command_names[] = {"info", "stats",   "heap", "heap-window",
-                                            "trim", "history", "fds",  "threads"};
+                                            "trim", "history", "fds",  "threads",
+                                            "allocator"};
 
 const char *lw_control_command_name(lw_control_command_t command) {
   return (unsigned)command < sizeof command_names / sizeof command_names[0] ? command_names[command]

@@ -31,6 +31,7 @@ typedef enum {
   LW_CONTROL_HISTORY,     /* text: per-site live-bytes history; argument: "old" age in seconds */
   LW_CONTROL_FDS,         /* gzipped pprof: live file descriptors by creating stack */
   LW_CONTROL_THREADS,     /* gzipped pprof: live threads by creating stack (threadcreate) */
+  LW_CONTROL_ALLOCATOR,   /* JSON: the allocator behind the agent, its own figures, soft limit */
 } lw_control_command_t;
 
 typedef struct lw_control_request {

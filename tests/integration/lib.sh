@@ -55,11 +55,18 @@ lw_test_require() { # COMMAND WHY
   exit 1
 }
 
-lw_wait_socket() { # PID: until its agent's control socket exists (5 s at most)
-  for _ in $(seq 100); do
-    [ -S "$XDG_RUNTIME_DIR/leakwatch/$1.sock" ] && return 0
+lw_wait_socket_path() { # PATH [SECONDS]: until a socket exists there (5 s unless told)
+  local tries=$((${2:-5} * 20))
+  for _ in $(seq "$tries"); do
+    [ -S "$1" ] && return 0
     sleep 0.05
   done
+  echo "no socket $1 after ${2:-5} s" >&2
+  return 1
+}
+
+lw_wait_socket() { # PID: until its agent's control socket exists (5 s at most)
+  lw_wait_socket_path "$XDG_RUNTIME_DIR/leakwatch/$1.sock" 5 2>/dev/null && return 0
   echo "pid $1 never created its control socket" >&2
   return 1
 }

@@ -33,19 +33,11 @@ start_nobody() {
   echo "nobody's $name never started" >&2
   return 1
 }
-wait_socket() { # PATH
-  for _ in $(seq 200); do
-    [ -S "$1" ] && return 0
-    sleep 0.05
-  done
-  echo "no socket $1" >&2
-  return 1
-}
 
 for rate in 524288 1; do
   # nobody's service without XDG_RUNTIME_DIR: its socket is in /tmp/leakwatch-65534.
   start_nobody tmp LEAKWATCH_RATE=$rate || exit 1
-  wait_socket "/tmp/leakwatch-65534/$svc.sock" || exit 1
+  lw_wait_socket_path "/tmp/leakwatch-65534/$svc.sock" || exit 1
   "$LW" stats "$svc" >stats.txt 2>stats.err
   check "rate $rate: root reaches nobody's agent in /tmp/leakwatch-65534" grep -q "^pid $svc: " stats.txt
   "$LW" heap "$svc" -o nobody.pb.gz >heap.txt 2>&1
@@ -66,7 +58,7 @@ for rate in 524288 1; do
   chown 65534:65534 "$work/nobody-run"
   chmod 700 "$work/nobody-run"
   start_nobody xdg LEAKWATCH_RATE=$rate XDG_RUNTIME_DIR="$work/nobody-run" || exit 1
-  wait_socket "$work/nobody-run/leakwatch/$svc.sock" || exit 1
+  lw_wait_socket_path "$work/nobody-run/leakwatch/$svc.sock" || exit 1
   "$LW" stats "$svc" >stats.txt 2>stats.err
   check "rate $rate: root reaches an agent in its user's XDG_RUNTIME_DIR" grep -q "^pid $svc: " stats.txt
   # nobody itself, with another XDG_RUNTIME_DIR in its shell, finds its own service too.

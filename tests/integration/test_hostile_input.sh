@@ -15,6 +15,18 @@ one_line() { [ "$(wc -l <"$1")" -eq 1 ]; }
 # A command that blocks fails the test instead of hanging it (LW_TEST_LIMIT: seconds).
 limited() { timeout "${LW_TEST_LIMIT:-120}" "$@"; }
 no_escape() { ! grep -q $'\x1b' "$1"; } # no ESC byte anywhere in the file
+# Each command (a word list, profile last) must finish with status 0 and say PATTERN.
+check_commands_finish() { # WHAT PROFILE PATTERN WHY COMMAND...
+  local what=$1 profile=$2 pattern=$3 why=$4 cmd rc
+  shift 4
+  for cmd in "$@"; do
+    # shellcheck disable=SC2086
+    limited "$LW" $cmd "$profile" >out 2>err </dev/null
+    rc=$?
+    check "$what: '$cmd' finishes (exit $rc)" test $rc -eq 0
+    check "$what: '$cmd' $why" grep -q "$pattern" err
+  done
+}
 
 # ---- mappings that name what is not a regular file ------------------------------------------
 # A profile of a program that lived at bin/prog; the file is then replaced by something else.
@@ -37,14 +49,9 @@ for what in fifo tty mem zero; do
     zero) ln -s /dev/zero bin/prog ;;
   esac
   for rate in 524288 1; do
-    for cmd in top traces flame report "diff p$rate.pb.gz" "list main"; do
-      # shellcheck disable=SC2086
-      limited "$LW" $cmd "p$rate.pb.gz" >out 2>err </dev/null
-      rc=$?
-      check "$what, rate $rate: '$cmd' finishes (exit $rc)" test $rc -eq 0
-      check "$what, rate $rate: '$cmd' says the binary is not a regular file" \
-        grep -q "bin/prog' (build ID [0-9a-f]*): not a regular file" err
-    done
+    check_commands_finish "$what, rate $rate" "p$rate.pb.gz" \
+      "bin/prog' (build ID [0-9a-f]*): not a regular file" "says the binary is not a regular file" \
+      top traces flame report "diff p$rate.pb.gz" "list main"
   done
 done
 
@@ -58,13 +65,9 @@ if command -v objcopy >/dev/null; then
   mkfifo dl/prog.debug
   for rate in 524288 1; do
     LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_OUTPUT="$work/dl$rate.pb.gz" dl/prog 10000 >/dev/null 2>&1
-    for cmd in top traces flame report; do
-      limited "$LW" $cmd "dl$rate.pb.gz" >out 2>err </dev/null
-      rc=$?
-      check "debuglink FIFO, rate $rate: '$cmd' finishes (exit $rc)" test $rc -eq 0
-      check "debuglink FIFO, rate $rate: '$cmd' says why it symbolizes without it" \
-        grep -q "a debug info file where elfutils looks is not a regular file" err
-    done
+    check_commands_finish "debuglink FIFO, rate $rate" "dl$rate.pb.gz" \
+      "a debug info file where elfutils looks is not a regular file" \
+      "says why it symbolizes without it" top traces flame report
   done
 else
   echo "SKIP: debuglink checks need objcopy (binutils)"

@@ -1,0 +1,592 @@
+/*
+ * cmd_explain.c - `leakwatch explain PID`: why is this process as big as it is? Breaks its
+ * resident memory down (explain_memory.c, from /proc; with the agent also the live heap,
+ * the allocator's own figures and the heap's history), then gives a verdict with the
+ * numbers it rests on and ranked advice, each with a line to try (explain_verdict.c).
+ * Without the agent it says what /proc shows and what only the agent could tell.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/control_client.h"
+#include "cli/explain_memory.h"
+#include "cli/explain_verdict.h"
+#include "cli/json.h"
+#include "cli/json_lookup.h"
+#include "cli/leak_suspects.h"
+#include "cli/live_profile.h"
+#include "cli/site_history.h"
+#include "common/units.h"
+
+static const lw_cli_option_t options[] = {
+    {"json", 0, NULL, "print the breakdown, findings and advice as one JSON object"},
+    {"min-window", 0, "DURATION", "history needed before judging growth (default 3m)"},
+    {"no-symbolize", 0, NULL, "name sites with the agent's ELF symbols only"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const lw_cli_spec_t spec = {
+    "explain", "leakwatch explain PID [--json] [--min-window DURATION]",
+    "Explains why process PID is as big as it is: its resident memory by kind (heap in use,\n"
+    "memory the allocator keeps free, other anonymous memory, thread stacks, code, files),\n"
+    "then a verdict with the numbers it rests on - a leak (sites whose live memory grows),\n"
+    "allocator retention or fragmentation, memory outside the heap, a bounded cache, or\n"
+    "nothing wrong - and advice ranked for what it found, each with a line to try.\n"
+    "With the agent it also reads the live heap, the allocator's own figures (glibc, jemalloc,\n"
+    "tcmalloc) and the heap's history; without it, only /proc, and it says what it cannot know.",
+    options,
+    "Examples:\n"
+    "  leakwatch explain 4242\n"
+    "  leakwatch explain 4242 --json | jq .verdict\n"};
+
+typedef struct {
+  lw_explain_input_t in;
+  lw_explain_result_t result;
+  char agent_error[512];
+} explain_t;
+
+static void warn(void *context, const char *message) {
+  (void)context;
+  lw_cli_warn("%s", message);
+}
+
+/* The process's command line, words joined by spaces (quoted when they hold a space). */
+static void read_command(int pid, char *out, size_t size) {
+  char path[64], raw[4096];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  out[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return;
+  size_t n = fread(raw, 1, sizeof raw - 1, f);
+  fclose(f);
+  raw[n] = '\0';
+  size_t len = 0;
+  for (size_t i = 0; i < n && len + 4 < size;) {
+    const char *word = raw + i;
+    size_t word_len = strlen(word);
+    bool quote = strpbrk(word, " \t'\"$") != NULL || word_len == 0;
+    int written = snprintf(out + len, size - len, quote ? "%s'%s'" : "%s%s", len ? " " : "",
+                           word);
+    if (written < 0 || (size_t)written >= size - len)
+      break;
+    len += (size_t)written;
+    i += word_len + 1;
+  }
+}
+
+/* Paths for LD_PRELOAD lines: the agent the process loaded, and jemalloc or tcmalloc next
+ * to the process's libc when installed. */
+static void find_paths(int pid, lw_explain_input_t *in) {
+  char path[64], line[1024], libc_dir[512] = "";
+  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  FILE *f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    char *name = strchr(line, '/');
+    if (!name)
+      continue;
+    name[strcspn(name, "\n")] = '\0';
+    if (strstr(name, "/libleakwatch.so"))
+      snprintf(in->agent_path, sizeof in->agent_path, "%s", name);
+    char *base = strrchr(name, '/');
+    if (strncmp(base, "/libc.so", 8) == 0 || strncmp(base, "/libc-", 6) == 0)
+      snprintf(libc_dir, sizeof libc_dir, "%.*s", (int)(base - name), name);
+  }
+  if (f)
+    fclose(f);
+  if (!libc_dir[0])
+    snprintf(libc_dir, sizeof libc_dir, "/usr/lib/x86_64-linux-gnu");
+  snprintf(in->jemalloc_path, sizeof in->jemalloc_path, "%s/libjemalloc.so.2", libc_dir);
+  if (access(in->jemalloc_path, R_OK) != 0)
+    in->jemalloc_path[0] = '\0';
+  snprintf(in->tcmalloc_path, sizeof in->tcmalloc_path, "%s/libtcmalloc.so.4", libc_dir);
+  if (access(in->tcmalloc_path, R_OK) != 0)
+    in->tcmalloc_path[0] = '\0';
+}
+
+static bool call(int pid, const char *request, lw_buf_t *body, char *error, size_t size) {
+  lw_buf_init(body, &lw_libc_allocator);
+  if (lw_control_call(pid, request, body, 30000, error, size) < 0) {
+    lw_buf_free(body);
+    return false;
+  }
+  lw_buf_append_byte(body, 0);
+  return true;
+}
+
+static uint64_t lookup(const char *json, const char *key) {
+  uint64_t value = 0;
+  lw_json_lookup_uint(json, key, &value);
+  return value;
+}
+
+/* The `allocator` reply: which allocator, and its figures in the fields the verdict uses. */
+static void read_allocator(int pid, explain_t *e) {
+  lw_explain_input_t *in = &e->in;
+  lw_buf_t body;
+  char error[512];
+  snprintf(in->allocator, sizeof in->allocator, "unknown");
+  if (!call(pid, "allocator", &body, error, sizeof error)) {
+    lw_cli_warn("no allocator figures: %s", error); /* an agent older than this CLI */
+    return;
+  }
+  const char *json = (const char *)body.data;
+  lw_json_lookup_string(json, "name", in->allocator, sizeof in->allocator);
+  lw_json_lookup_string(json, "file", in->allocator_file, sizeof in->allocator_file);
+  bool glibc = strcmp(in->allocator, "glibc") == 0;
+  bool jemalloc = strcmp(in->allocator, "jemalloc") == 0;
+  bool tcmalloc = strcmp(in->allocator, "tcmalloc") == 0;
+  uint64_t in_use = 0;
+  in->allocator_figures = lw_json_lookup_uint(json, "in_use_bytes", &in_use);
+  in->allocator_in_use = in_use;
+  if (glibc) {
+    in->allocator_in_use = in_use + lookup(json, "mmap_bytes");
+    in->allocator_mmap_bytes = lookup(json, "mmap_bytes");
+    in->arenas = lookup(json, "arenas");
+    in->largest_arena_bytes = lookup(json, "largest_arena_system_bytes");
+  } else if (jemalloc) {
+    in->allocator_resident = lookup(json, "resident_bytes");
+    /* jemalloc's own metadata is resident and in use, not free memory to return. */
+    in->allocator_in_use = in_use + lookup(json, "metadata_bytes");
+    in->arenas = lookup(json, "arenas");
+  } else if (tcmalloc) {
+    uint64_t heap = lookup(json, "heap_bytes"), unmapped = lookup(json, "pageheap_unmapped_bytes");
+    in->allocator_resident = heap > unmapped ? heap - unmapped : 0;
+  }
+  in->soft_limit_bytes = lookup(json, "limit_bytes");
+  in->soft_limit_releases = lookup(json, "releases");
+  in->soft_limit_released_bytes = lookup(json, "released_bytes");
+  lw_buf_free(&body);
+}
+
+/* The sum of the heap sites' live bytes at each snapshot of the fine history: where the
+ * live heap started, peaked and is now, and where it was two thirds into the span. */
+static int by_time(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static void heap_over_time(const lw_history_t *h, lw_explain_input_t *in) {
+  size_t n_times = 0;
+  for (size_t i = 0; i < h->n_sites; i++)
+    if (h->sites[i].kind == LW_HISTORY_HEAP)
+      n_times += h->sites[i].n_fine;
+  uint64_t *times = malloc((n_times ? n_times : 1) * sizeof *times);
+  double *sums = calloc(n_times ? n_times : 1, sizeof *sums);
+  if (!times || !sums) {
+    free(times);
+    free(sums);
+    return;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < h->n_sites; i++)
+    for (size_t j = 0; h->sites[i].kind == LW_HISTORY_HEAP && j < h->sites[i].n_fine; j++)
+      times[n++] = h->sites[i].fine[j].t_ms;
+  qsort(times, n, sizeof *times, by_time);
+  size_t unique = 0;
+  for (size_t i = 0; i < n; i++)
+    if (unique == 0 || times[unique - 1] != times[i])
+      times[unique++] = times[i];
+  for (size_t i = 0; i < h->n_sites; i++)
+    for (size_t j = 0; h->sites[i].kind == LW_HISTORY_HEAP && j < h->sites[i].n_fine; j++) {
+      const uint64_t *at = bsearch(&h->sites[i].fine[j].t_ms, times, unique, sizeof *times,
+                                   by_time);
+      if (at)
+        sums[at - times] += (double)h->sites[i].fine[j].bytes;
+    }
+  if (unique >= 2) {
+    in->history = true;
+    in->history_seconds = (double)(times[unique - 1] - times[0]) / 1000.0;
+    in->heap_first_bytes = sums[0];
+    in->heap_now_bytes = sums[unique - 1];
+    uint64_t two_thirds = times[0] + (times[unique - 1] - times[0]) * 2 / 3;
+    for (size_t i = 0; i < unique; i++) {
+      if (sums[i] > in->heap_peak_bytes)
+        in->heap_peak_bytes = sums[i];
+      if (times[i] <= two_thirds)
+        in->heap_two_thirds_bytes = sums[i];
+    }
+  }
+  free(times);
+  free(sums);
+}
+
+/* One site object of `leakwatch leaks --json --all` output, read into s. */
+static void read_site(const char *object, lw_explain_site_t *s) {
+  memset(s, 0, sizeof *s);
+  lw_json_lookup_string(object, "site", s->name, sizeof s->name);
+  lw_json_lookup_string(object, "confidence", s->confidence, sizeof s->confidence);
+  lw_json_lookup_string(object, "why", s->why, sizeof s->why);
+  uint64_t value = 0;
+  if (lw_json_lookup_uint(object, "bytes_per_minute", &value))
+    s->bytes_per_minute = (double)value;
+  if (lw_json_lookup_uint(object, "live_bytes", &value))
+    s->live_bytes = (double)value;
+  if (lw_json_lookup_uint(object, "growth_bytes", &value))
+    s->growth_bytes = (double)value;
+}
+
+/* The growth verdicts, as `leakwatch leaks` gives them (its JSON, read back): suspects, and
+ * the largest sites that are not. */
+static void read_verdicts(int pid, const lw_history_t *h, bool symbolize, double min_window,
+                          lw_explain_input_t *in) {
+  lw_profile_t profile;
+  char error[512];
+  lw_symbolize_options_t so = {NULL, 0, false, warn, NULL};
+  const lw_profile_t *loaded[1];
+  size_t n_loaded = 0;
+  if (lw_cli_fetch_profile(pid, "heap", 30000, symbolize ? &so : NULL, &profile, error,
+                           sizeof error) == 0)
+    loaded[n_loaded++] = &profile;
+  else
+    lw_cli_warn("cannot name sites: %s", error);
+  lw_leak_suspects_options_t o;
+  memset(&o, 0, sizeof o);
+  lw_leak_verdict_defaults(&o.verdict);
+  o.verdict.min_window_seconds = min_window;
+  o.max_sites = 1000;
+  o.max_frames = 8;
+  o.json = true;
+  o.all = true;
+  o.subject = "";
+  char *text = NULL;
+  size_t len = 0;
+  FILE *memory = open_memstream(&text, &len);
+  if (memory) {
+    lw_leak_suspects_write(memory, h, loaded, n_loaded, &o);
+    fclose(memory);
+  }
+  for (const char *p = text ? strstr(text, "{\"kind\":\"heap\"") : NULL; p;) {
+    const char *next = strstr(p + 1, "{\"kind\":\"");
+    size_t object_len = next ? (size_t)(next - p) : strlen(p);
+    char *object = strndup(p, object_len);
+    if (!object)
+      break;
+    lw_explain_site_t site;
+    read_site(object, &site);
+    if (strstr(object, "\"suspect\":true")) {
+      if (in->n_suspects < LW_EXPLAIN_MAX_SITES)
+        in->suspects[in->n_suspects++] = site;
+    } else if (site.live_bytes > 0) {
+      /* Keep the largest few, largest first. */
+      int slot = in->n_largest < LW_EXPLAIN_MAX_SITES ? in->n_largest++ : LW_EXPLAIN_MAX_SITES - 1;
+      if (slot < LW_EXPLAIN_MAX_SITES - 1 || site.live_bytes > in->largest[slot].live_bytes) {
+        while (slot > 0 && in->largest[slot - 1].live_bytes < site.live_bytes) {
+          in->largest[slot] = in->largest[slot - 1];
+          slot--;
+        }
+        in->largest[slot] = site;
+      }
+    }
+    free(object);
+    p = next && strncmp(next, "{\"kind\":\"heap\"", 14) == 0 ? next : NULL;
+  }
+  free(text);
+  if (n_loaded)
+    lw_profile_free(&profile);
+  /* Only sites that hold a real share are worth naming as the cache. */
+  while (in->n_largest > 0 &&
+         in->largest[in->n_largest - 1].live_bytes < in->heap_now_bytes / 10)
+    in->n_largest--;
+}
+
+static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window) {
+  lw_explain_input_t *in = &e->in;
+  lw_buf_t body;
+  if (!call(pid, "stats", &body, e->agent_error, sizeof e->agent_error))
+    return false;
+  const char *json = (const char *)body.data;
+  in->agent = true;
+  in->heap_live_bytes = lookup(json, "inuse_bytes_estimate");
+  in->agent_memory_bytes = lookup(json, "agent_memory_bytes");
+  in->sampling_rate = lookup(json, "sampling_rate");
+  lw_buf_free(&body);
+  read_allocator(pid, e);
+  char error[512];
+  if (!call(pid, "history", &body, error, sizeof error)) {
+    lw_cli_warn("no history: %s", error);
+    return true;
+  }
+  /* Before the first snapshot, or with no site yet, there is nothing to judge (and the
+   * agent ends such a history without its "end" line, which the parser refuses). */
+  if (!strstr((const char *)body.data, "\nsite ")) {
+    lw_buf_free(&body);
+    return true;
+  }
+  lw_history_t history;
+  if (lw_history_parse((const char *)body.data, body.len - 1, &history, error, sizeof error) <
+      0) {
+    lw_cli_warn("the agent of pid %d sent a history leakwatch cannot read: %s", pid, error);
+  } else {
+    heap_over_time(&history, in);
+    read_verdicts(pid, &history, symbolize, min_window, in);
+  }
+  lw_history_free(&history);
+  lw_buf_free(&body);
+  return true;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static const char *size_text(double bytes) {
+  static char ring[16][32];
+  static int next;
+  char *out = ring[next++ % 16];
+  lw_format_bytes(out, 32, bytes < 0 ? 0 : bytes);
+  return out;
+}
+
+static void row(const char *what, double bytes, const char *note) {
+  printf("  %-34s %10s   %s\n", what, size_text(bytes), note);
+}
+
+static void print_text(const explain_t *e) {
+  const lw_explain_input_t *in = &e->in;
+  const lw_explain_memory_t *m = &in->memory;
+  const lw_explain_figures_t *g = &e->result.figures;
+  char note[256];
+  printf("pid %d (%s): RSS %s", in->pid, in->command, size_text((double)m->rss_bytes));
+  if (in->agent)
+    printf(", with the agent; allocator %s%s\n\n", in->allocator,
+           in->arenas ? "" : "");
+  else
+    printf(", without the agent (%s)\n\n", e->agent_error);
+  printf("  %-34s %10s\n", "resident memory", "");
+  if (in->agent)
+    row("heap in use, as requested", (double)in->heap_live_bytes,
+        "the program's live allocations (agent, estimated from samples)");
+  if (in->agent && in->allocator_figures) {
+    snprintf(note, sizeof note, "%s%s", in->allocator,
+             in->arenas ? "" : "");
+    if (in->arenas)
+      snprintf(note, sizeof note, "%s, %llu arena%s", in->allocator,
+               (unsigned long long)in->arenas, in->arenas == 1 ? "" : "s");
+    row("heap held by the allocator", (double)g->heap_resident, note);
+    row("  in use (allocator's count)", (double)g->heap_resident - (double)g->heap_free,
+        "with its per-block overhead");
+    row("  free, kept by the allocator", (double)g->heap_free,
+        "what a trim could return at most");
+  } else {
+    snprintf(note, sizeof note, "glibc's heaps as smaps shows them: brk heap and %llu arena "
+                                "heap%s",
+             (unsigned long long)m->n_arena_heaps, m->n_arena_heaps == 1 ? "" : "s");
+    row("heap (brk and arena heaps)", (double)g->heap_resident, note);
+  }
+  snprintf(note, sizeof note, "mmap outside malloc, %llu mapping%s%s",
+           (unsigned long long)m->n_other_anon, m->n_other_anon == 1 ? "" : "s",
+           in->agent ? "" : " (malloc's large blocks too)");
+  row("other anonymous memory", (double)g->outside_heap, note);
+  snprintf(note, sizeof note, "%llu stack%s for %llu thread%s", (unsigned long long)m->n_stacks,
+           m->n_stacks == 1 ? "" : "s", (unsigned long long)m->threads,
+           m->threads == 1 ? "" : "s");
+  row("thread stacks", (double)m->stack_bytes, note);
+  row("code", (double)m->code_bytes, "executable files and the vdso");
+  row("mapped files", (double)m->file_bytes, "data of libraries, files mapped by the program");
+  if (m->shared_memory_bytes)
+    row("shared memory", (double)m->shared_memory_bytes, "/dev/shm, memfd, SysV");
+  if (in->agent)
+    row("the agent's own tables", (double)in->agent_memory_bytes,
+        "what the agent adds (plus its thread's stack, above)");
+  if (m->swap_bytes)
+    row("swapped out (not in RSS)", (double)m->swap_bytes, "");
+  if (in->history) {
+    char span[32];
+    lw_format_duration(in->history_seconds, span, sizeof span);
+    printf("\n  live heap over the last %s (sampled sites): %s -> %s now, peak %s\n", span,
+           size_text(in->heap_first_bytes), size_text(in->heap_now_bytes),
+           size_text(in->heap_peak_bytes));
+  }
+  const lw_explain_result_t *r = &e->result;
+  for (int i = 0; i < r->n_findings; i++) {
+    const lw_explain_finding_t *f = &r->findings[i];
+    printf("\n%s %s\n", i == 0 ? "verdict:" : "also:", f->headline);
+    for (int j = 0; j < f->n_evidence; j++)
+      printf("  - %s\n", f->evidence[j]);
+  }
+  if (r->n_advice)
+    printf("\nadvice, most useful first:\n");
+  for (int i = 0; i < r->n_advice; i++)
+    printf("  %d. %s\n       %s\n", i + 1, r->advice[i].what, r->advice[i].line);
+  if (r->n_unknown) {
+    printf("\nnot known here:\n");
+    for (int i = 0; i < r->n_unknown; i++)
+      printf("  - %s\n", r->unknown[i]);
+  }
+}
+
+static void json_site(lw_json_t *j, const lw_explain_site_t *s) {
+  lw_json_begin_object(j);
+  lw_json_kstring(j, "site", s->name);
+  lw_json_kdouble(j, "bytes_per_minute", s->bytes_per_minute);
+  lw_json_kdouble(j, "live_bytes", s->live_bytes);
+  lw_json_kstring(j, "confidence", s->confidence);
+  lw_json_kstring(j, "why", s->why);
+  lw_json_end_object(j);
+}
+
+static void print_json(const explain_t *e) {
+  const lw_explain_input_t *in = &e->in;
+  const lw_explain_memory_t *m = &in->memory;
+  const lw_explain_result_t *r = &e->result;
+  lw_json_t j;
+  lw_json_init(&j, stdout);
+  lw_json_begin_object(&j);
+  lw_json_kint(&j, "pid", in->pid);
+  lw_json_kstring(&j, "command", in->command);
+  lw_json_kbool(&j, "agent", in->agent);
+  if (!in->agent)
+    lw_json_kstring(&j, "agent_error", e->agent_error);
+  lw_json_key(&j, "memory");
+  lw_json_begin_object(&j);
+  lw_json_kint(&j, "rss_bytes", (int64_t)m->rss_bytes);
+  lw_json_kint(&j, "pss_bytes", (int64_t)m->pss_bytes);
+  lw_json_kint(&j, "swap_bytes", (int64_t)m->swap_bytes);
+  lw_json_kint(&j, "anon_bytes", (int64_t)m->anon_bytes);
+  if (in->agent)
+    lw_json_kint(&j, "heap_live_bytes", (int64_t)in->heap_live_bytes);
+  lw_json_kint(&j, "heap_resident_bytes", (int64_t)r->figures.heap_resident);
+  if (in->agent)
+    lw_json_kint(&j, "heap_free_bytes", (int64_t)r->figures.heap_free);
+  lw_json_kint(&j, "brk_heap_bytes", (int64_t)m->brk_heap_bytes);
+  lw_json_kint(&j, "arena_heap_bytes", (int64_t)m->arena_heap_bytes);
+  lw_json_kint(&j, "arena_heaps", (int64_t)m->n_arena_heaps);
+  lw_json_kint(&j, "outside_heap_bytes", (int64_t)r->figures.outside_heap);
+  lw_json_kint(&j, "other_anon_bytes", (int64_t)m->other_anon_bytes);
+  lw_json_kint(&j, "stack_bytes", (int64_t)m->stack_bytes);
+  lw_json_kint(&j, "stacks", (int64_t)m->n_stacks);
+  lw_json_kint(&j, "threads", (int64_t)m->threads);
+  lw_json_kint(&j, "code_bytes", (int64_t)m->code_bytes);
+  lw_json_kint(&j, "file_bytes", (int64_t)m->file_bytes);
+  lw_json_kint(&j, "shared_memory_bytes", (int64_t)m->shared_memory_bytes);
+  if (in->agent)
+    lw_json_kint(&j, "agent_bytes", (int64_t)in->agent_memory_bytes);
+  lw_json_key(&j, "largest_other_mappings");
+  lw_json_begin_array(&j);
+  for (int i = 0; i < LW_EXPLAIN_LARGEST && m->largest_other[i].rss_bytes; i++) {
+    char range[64];
+    snprintf(range, sizeof range, "%llx-%llx", (unsigned long long)m->largest_other[i].start,
+             (unsigned long long)m->largest_other[i].end);
+    lw_json_begin_object(&j);
+    lw_json_kstring(&j, "range", range);
+    lw_json_kint(&j, "rss_bytes", (int64_t)m->largest_other[i].rss_bytes);
+    lw_json_kint(&j, "size_bytes",
+                 (int64_t)(m->largest_other[i].end - m->largest_other[i].start));
+    lw_json_end_object(&j);
+  }
+  lw_json_end_array(&j);
+  lw_json_end_object(&j);
+  if (in->agent) {
+    lw_json_key(&j, "allocator");
+    lw_json_begin_object(&j);
+    lw_json_kstring(&j, "name", in->allocator);
+    lw_json_kbool(&j, "figures", in->allocator_figures);
+    lw_json_kint(&j, "in_use_bytes", (int64_t)in->allocator_in_use);
+    lw_json_kint(&j, "arenas", (int64_t)in->arenas);
+    lw_json_kint(&j, "largest_arena_bytes", (int64_t)in->largest_arena_bytes);
+    lw_json_kint(&j, "soft_limit_bytes", (int64_t)in->soft_limit_bytes);
+    lw_json_end_object(&j);
+  }
+  if (in->history) {
+    lw_json_key(&j, "history");
+    lw_json_begin_object(&j);
+    lw_json_kdouble(&j, "seconds", in->history_seconds);
+    lw_json_kdouble(&j, "heap_first_bytes", in->heap_first_bytes);
+    lw_json_kdouble(&j, "heap_peak_bytes", in->heap_peak_bytes);
+    lw_json_kdouble(&j, "heap_now_bytes", in->heap_now_bytes);
+    lw_json_key(&j, "suspects");
+    lw_json_begin_array(&j);
+    for (int i = 0; i < in->n_suspects; i++)
+      json_site(&j, &in->suspects[i]);
+    lw_json_end_array(&j);
+    lw_json_end_object(&j);
+  }
+  lw_json_key(&j, "findings");
+  lw_json_begin_array(&j);
+  for (int i = 0; i < r->n_findings; i++) {
+    lw_json_begin_object(&j);
+    lw_json_kstring(&j, "kind", lw_explain_finding_name(r->findings[i].kind));
+    lw_json_kstring(&j, "headline", r->findings[i].headline);
+    lw_json_key(&j, "evidence");
+    lw_json_begin_array(&j);
+    for (int k = 0; k < r->findings[i].n_evidence; k++)
+      lw_json_string(&j, r->findings[i].evidence[k]);
+    lw_json_end_array(&j);
+    lw_json_end_object(&j);
+  }
+  lw_json_end_array(&j);
+  lw_json_kstring(&j, "verdict", r->n_findings ? lw_explain_finding_name(r->findings[0].kind)
+                                               : "unknown");
+  lw_json_key(&j, "advice");
+  lw_json_begin_array(&j);
+  for (int i = 0; i < r->n_advice; i++) {
+    lw_json_begin_object(&j);
+    lw_json_kint(&j, "rank", i + 1);
+    lw_json_kstring(&j, "why", r->advice[i].what);
+    lw_json_kstring(&j, "try", r->advice[i].line);
+    lw_json_end_object(&j);
+  }
+  lw_json_end_array(&j);
+  lw_json_key(&j, "unknown");
+  lw_json_begin_array(&j);
+  for (int i = 0; i < r->n_unknown; i++)
+    lw_json_string(&j, r->unknown[i]);
+  lw_json_end_array(&j);
+  lw_json_end_object(&j);
+  fputc('\n', stdout);
+}
+
+int lw_cmd_explain(int argc, char **argv) {
+  bool json = false, symbolize = true;
+  uint64_t min_window_ms = 180000;
+  lw_cli_parser_t parser;
+  lw_cli_parser_init(&parser, &spec, argc, argv, false);
+  const char *value;
+  int option;
+  while ((option = lw_cli_next(&parser, &value)) != LW_CLI_END) {
+    const char *name = options[option].long_name;
+    if (strcmp(name, "json") == 0)
+      json = true;
+    else if (strcmp(name, "no-symbolize") == 0)
+      symbolize = false;
+    else if (strcmp(name, "min-window") == 0 &&
+             !lw_cli_parse_duration_ms(&spec, name, value, &min_window_ms)) {
+      lw_cli_parser_free(&parser);
+      return LW_EXIT_USAGE;
+    }
+  }
+  int pid = 0;
+  int n_positionals = parser.n_positionals;
+  bool pid_ok = n_positionals == 1 && lw_cli_parse_pid(&spec, parser.positionals[0], &pid);
+  lw_cli_parser_free(&parser);
+  if (n_positionals != 1)
+    return lw_cli_usage_error(&spec, "expected one PID");
+  if (!pid_ok)
+    return LW_EXIT_USAGE;
+  explain_t *e = calloc(1, sizeof *e);
+  if (!e) {
+    lw_cli_error("out of memory");
+    return LW_EXIT_FAILURE;
+  }
+  char error[512];
+  e->in.pid = pid;
+  e->in.min_window_seconds = (double)min_window_ms / 1000.0;
+  if (lw_explain_memory_read(pid, &e->in.memory, error, sizeof error) < 0) {
+    lw_cli_error("%s", error);
+    free(e);
+    return LW_EXIT_FAILURE;
+  }
+  read_command(pid, e->in.command, sizeof e->in.command);
+  find_paths(pid, &e->in);
+  read_agent(pid, e, symbolize, e->in.min_window_seconds);
+  lw_explain_judge(&e->in, &e->result);
+  if (json)
+    print_json(e);
+  else
+    print_text(e);
+  free(e);
+  return fflush(stdout) == 0 ? LW_EXIT_OK : LW_EXIT_FAILURE;
+}
