@@ -309,16 +309,21 @@ static void render_grouped(goroutines_t *g, lw_buf_t *out) {
   for (size_t k = 0; k < n_groups; k++) {
     uint32_t group = by_count[k];
     const lw_thread_stack_t *t = &g->threads[g->order[group_start[group]]];
-    lw_buf_printf(out, "%u @", group_start[group + 1] - group_start[group]);
+    unsigned count = group_start[group + 1] - group_start[group];
+    char state[32];
+    state_text(t, state, sizeof state);
+    if (!t->depth) {
+      /* pprof's text parser refuses "N @" without addresses (Go's own threadcreate text
+       * has them): a comment keeps the text readable by it, the total still counts them. */
+      lw_buf_printf(out, "# %u %s: no stack, the thread%s running each time %s looked at\n\n",
+                    count, state, count == 1 ? " was" : "s were", count == 1 ? "it was" : "they were");
+      continue;
+    }
+    lw_buf_printf(out, "%u @", count);
     /* Return addresses, as Go writes them (pprof's parser subtracts 1). */
     for (uint16_t f = 0; f < t->depth; f++)
       lw_buf_printf(out, " 0x%llx", (unsigned long long)(t->frames[f] + 1));
     lw_buf_append_byte(out, '\n');
-    char state[32];
-    state_text(t, state, sizeof state);
-    if (!t->depth)
-      lw_buf_printf(out, "#\t[%s: no stack, the thread was running each time it was looked at]\n",
-                    state);
     for (uint16_t f = 0; f < t->depth; f++) {
       lw_buf_printf(out, "#\t0x%llx\t", (unsigned long long)t->frames[f]);
       print_function(g, out, t->frames[f]);

@@ -2,7 +2,7 @@
 # test_goroutine_endpoint.sh - /debug/pprof/goroutine (issue 14): a process's threads by
 # current stack, as Go serves goroutines. blocked_threads has 3 threads in read, 4 in
 # nanosleep, 5 in pthread_cond_wait, 6 in epoll_wait, 7 in accept, 8 in poll, 170 idle ones,
-# 2 that sleep 200 us in a loop and its main thread in pause: 206 threads. The endpoint must
+# 2 that sleep 200 us in a loop, 1 that spins and its main thread in pause: 207 threads. The endpoint must
 # group and count them right in all three forms (pprof profile read by `go tool pprof`,
 # debug=1, debug=2), be on the index page and under `leakwatch ps`, and leave no trace in the program: 40 rounds of
 # the three forms, and not one of those calls returned (EINTR or otherwise), no short sleep
@@ -13,7 +13,7 @@ lw_test_require go "go tool pprof reads the profile"
 lw_test_require curl "fetches the endpoint"
 
 EXTRA=170
-TOTAL=$((1 + 3 + 4 + 5 + 6 + 7 + 8 + EXTRA + 2))
+TOTAL=$((1 + 3 + 4 + 5 + 6 + 7 + 8 + EXTRA + 2 + 1))
 LD_PRELOAD="$AGENT" LEAKWATCH_HTTP=127.0.0.1:0 "$FIX/blocked_threads" "$EXTRA" >fixture.out 2>fixture.err &
 fixture=$!
 pids+=("$fixture")
@@ -67,6 +67,10 @@ check "debug=2: states are the system calls (read 3, epoll_wait 6, accept 7, pol
 check "debug=2: the sleepers are in clock_nanosleep" test "$(count_state clock_nanosleep)" -ge $((4 + EXTRA))
 check "debug=2: frames as Go writes them" bash -c "grep -A1 '^wait_in_poll(...)\$' d2.body | grep -q $'^\t/.*blocked_threads+0x'"
 check "debug=2: created by the function that called pthread_create" grep -q '^created by start$' d2.body
+check "debug=2: the spinning thread is running, without frames" bash -c \
+  "test \$(grep -c '^goroutine [0-9]* \[running, blocked_threads\]:' d2.body) -ge 1 && grep -q '^(no stack: the thread was running' d2.body"
+check "debug=1: running threads counted in a comment (pprof refuses an empty stack)" \
+  grep -Eq '^# [0-9]+ running: no stack, the threads? (was|were) running' d1.body
 
 get proto "$url"
 check "profile: gzipped, attachment named goroutine" bash -c \
@@ -80,6 +84,7 @@ top_cum() { awk -v f="$1" '$NF == f {print $4}' top.txt; }
 check "go tool pprof -top: cumulative counts per waiting function" \
   test "$(top_cum wait_in_read) $(top_cum wait_in_cond_wait) $(top_cum wait_in_accept) $(top_cum wait_in_poll) $(top_cum idle_worker)" = "3 5 7 8 $EXTRA"
 check "profile: state label" grep -q 'state:\[epoll_wait\]' proto.raw
+check "profile: running threads under a [running] frame" grep -q ' \[running\] ' proto.raw
 
 get index "http://$addr/debug/pprof/"
 check "index lists goroutine with its count and the full dump" bash -c \
