@@ -26,4 +26,6 @@ LW_DECLARE_COMMAND(leaks, "judge which allocation sites of a live process leak (
 LW_DECLARE_COMMAND(watch, "watch processes from outside: memory, fds, threads, trends, alerts")
 LW_DECLARE_COMMAND(rules, "check alert rules, list their metrics, translate them for Prometheus")
 LW_DECLARE_COMMAND(exporter, "serve Prometheus metrics for chosen processes (a daemon)")
+LW_DECLARE_COMMAND(attach, "load the agent into a running process not started with it")
+LW_DECLARE_COMMAND(detach, "stop an agent that 'attach' loaded (the library stays mapped)")
 #endif

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# test_attach_kill.sh - `leakwatch attach` killed with SIGKILL at every stage of the
+# injection in turn never leaves the program stopped, damaged or dead (issue 14): after
+# each kill the program answers, none of its system calls returned EINTR (its main thread
+# waits in epoll_wait, which returns EINTR after any stop unless restarted), the vector
+# registers of a computing thread were never changed, and a later attach and detach work.
+# A kill once the thread was redirected still completes the call (the start ran, so a
+# detach finds the agent); a kill before leaves no call behind. At the end the program
+# exits 0 with its counts. The attach library is a stand-in that records its calls
+# (tests/fixtures/libattach_probe.c); test_attach_redis.sh runs the real agent.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin attach-kill
+PROBE="$FIX/libattach_probe.so"
+
+port=$(lw_free_port) || exit 1
+ATTACH_PROBE_LOG="$work/probe.log" "$FIX/inject_host" "$port" >target.out 2>&1 &
+target=$!
+pids+=("$target")
+lw_wait_port "$port" "$target" || exit 1
+
+ask() { # LINE: sends it, prints the reply
+  timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$port"'; echo '"$1"' >&3; head -1 <&3'
+}
+answers() {
+  local reply
+  reply=$(ask ping)
+  [[ "$reply" =~ ^pong\ 0\ 0\ [0-9]+$ ]] || { echo "reply: '$reply'" >&2; return 1; }
+}
+starts() { grep -c '^start' probe.log 2>/dev/null || true; }
+attach() { "$LW" attach "$target" --agent "$PROBE" >>cli.out 2>&1; }
+detach() { "$LW" detach "$target" --agent "$PROBE" >>cli.out 2>&1; }
+
+check "answers before any attach" answers
+check "a plain attach works" attach
+check "a plain detach works" detach
+for stage in inspected written stopped redirected running returned; do
+  before=$(starts)
+  LEAKWATCH_ATTACH_PAUSE_AT=$stage "$LW" attach "$target" --agent "$PROBE" \
+    >"$stage.out" 2>"$stage.err" &
+  attacher=$!
+  for _ in $(seq 400); do grep -q "^stage $stage" "$stage.err" && break; sleep 0.05; done
+  check "$stage: leakwatch reached the stage" grep -q "^stage $stage" "$stage.err"
+  kill -KILL "$attacher"
+  wait "$attacher" 2>/dev/null
+  check "$stage: the program answers, no EINTR, registers intact" answers
+  case $stage in
+  redirected | running | returned)
+    # The call runs to its end without leakwatch: the start is recorded, detach finds it.
+    for _ in $(seq 200); do [ "$(starts)" -gt "$before" ] && break; sleep 0.05; done
+    check "$stage: the call completed without leakwatch" test "$(starts)" -gt "$before"
+    check "$stage: detach finds the agent started" detach
+    ;;
+  *)
+    check "$stage: no call was made" test "$(starts)" -eq "$before"
+    ;;
+  esac
+  check "$stage: attach works after the kill" attach
+  check "$stage: detach works after the kill" detach
+  check "$stage: the program still answers" answers
+done
+check "the process is not left traced" grep -q "TracerPid:.0" "/proc/$target/status"
+check "no thread of it is stopped" sh -c "! grep -q '^State:.[tT]' /proc/$target/task/*/status"
+ask exit >/dev/null
+lw_wait_exit "$target" 30
+check "the program exits 0" test "$status" -eq 0
+check "its last counts: no EINTR, no corrupted result" grep -q "^pong 0 0 [0-9]*$" target.out
+[ "$failed" -eq 0 ] || { cat cli.out target.out >&2; }
+lw_test_end
