@@ -77,6 +77,24 @@ static bool process_exists(int pid) {
   return access(path, F_OK) == 0;
 }
 
+/* Whether the agent's library is mapped in pid (its maps name libleakwatch). A socket nobody
+ * listens on is stale only if not: a live agent closes its socket for a moment when the
+ * program took the descriptor (it reopens it after a grace), and a detached agent stays
+ * mapped but removes its own socket. Unreadable maps count as mapped: never remove what
+ * may be a live agent's. */
+static bool agent_library_mapped(int pid) {
+  char path[64], line[4096];
+  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  FILE *maps = fopen(path, "re");
+  if (!maps)
+    return true;
+  bool mapped = false;
+  while (!mapped && fgets(line, sizeof line, maps))
+    mapped = strstr(line, "/libleakwatch") != NULL;
+  fclose(maps);
+  return mapped;
+}
+
 /* The process's name (/proc/<pid>/comm) for messages, or "?". */
 static void process_name(int pid, char *out, size_t size) {
   char path[64];
@@ -209,7 +227,12 @@ int lw_control_call(int pid, const char *request, lw_buf_t *body, int timeout_ms
   int64_t deadline = now_ms() + timeout_ms;
   int result = -1;
   if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
-    if (errno == ECONNREFUSED) {
+    if (errno == ECONNREFUSED && agent_library_mapped(pid)) {
+      snprintf(error, error_size,
+               "the agent of pid %d is not answering at %s (it reopens its socket within a "
+               "second or two if the program closed it; try again)",
+               pid, path);
+    } else if (errno == ECONNREFUSED) {
       /* The socket file outlived its agent and the pid now belongs to another process. */
       unlink(path);
       snprintf(error, error_size,

@@ -92,6 +92,26 @@ fi
 "$LW" ps >/dev/null 2>&1
 check "ps removes stale sockets" test ! -e "$XDG_RUNTIME_DIR/leakwatch/999999.sock"
 
+# A socket file nobody listens on: stale (and removed) only when the process has no agent
+# mapped; a live agent's socket is closed for a moment when the program took its descriptor.
+bound_socket() { python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$1"; }
+LD_PRELOAD="$AGENT" LEAKWATCH_CONTROL=0 sleep 30 &
+quiet=$!
+for _ in $(seq 100); do grep -q libleakwatch "/proc/$quiet/maps" 2>/dev/null && break; sleep 0.05; done
+bound_socket "$XDG_RUNTIME_DIR/leakwatch/$quiet.sock"
+expect_error "an agent not answering" "the agent of pid $quiet is not answering" -- "$LW" stats "$quiet"
+check "its socket is left in place" test -S "$XDG_RUNTIME_DIR/leakwatch/$quiet.sock"
+kill "$quiet"
+wait "$quiet" 2>/dev/null
+rm -f "$XDG_RUNTIME_DIR/leakwatch/$quiet.sock"
+sleep 30 &
+plain=$!
+bound_socket "$XDG_RUNTIME_DIR/leakwatch/$plain.sock"
+expect_error "a stale socket of a process without the agent" "removed a stale socket" -- "$LW" stats "$plain"
+check "that socket is removed" test ! -e "$XDG_RUNTIME_DIR/leakwatch/$plain.sock"
+kill "$plain"
+wait "$plain" 2>/dev/null
+
 # at exit the agent removes its socket
 kill -TERM "$svc"
 wait "$svc" 2>/dev/null
