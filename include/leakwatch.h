@@ -45,7 +45,8 @@ extern "C" {
   X(threads_seen, "threads that have allocated since start")                                 \
   X(profiles_written, "heap profiles written (at exit, on demand, by the CLI)")               \
   X(threads_live, "threads running now that the agent has seen (created or allocating)")     \
-  X(fds_live, "open file descriptors with a known creating stack (LEAKWATCH_TRACK_FDS=1)")
+  X(fds_live, "open file descriptors with a known creating stack (LEAKWATCH_TRACK_FDS=1)")   \
+  X(attached_at_unix, "when leakwatch attach loaded the agent (Unix seconds); 0: preloaded")
 
 #define LW_STATS_VERSION 1
 

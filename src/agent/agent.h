@@ -152,7 +152,14 @@ typedef struct lw_thread_state {
   struct lw_thread_state *prev;
 } lw_thread_state_t;
 
+/* initial-exec in both agents. libleakwatch-attach.so has it from a library of its own,
+ * libleakwatch-attach-tls.so (attach_thread_tls.c): dlopen puts a library's whole TLS block
+ * in static TLS when any of it is initial-exec, and only this much fits there. */
+#ifdef LW_ATTACH
+extern __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec")));
+#else
 extern __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec"))) LW_HIDDEN;
+#endif
 
 /* One more call on a counter of the calling thread's own state (malloc_calls, free_calls).
  * A signal handler that allocates may run between any two instructions of this thread, so
@@ -441,6 +448,30 @@ extern uint64_t lw__profiles_written;
  * nothing, and says so naming `occasion` ("exit", "SIGTERM"), when the calling thread was
  * interrupted inside the agent or the allocator. Keeps errno. */
 void lw__exit_outputs_write(const char *occasion);
+/* What the constructor does once the agent is ready (register this thread, fork handlers,
+ * exit profile's name); attach.c calls it instead, as libleakwatch-attach.so's constructor
+ * does nothing. False when the agent is not ready. */
+bool lw__agent_begin(void);
+/* CLOCK_REALTIME nanoseconds of the attach that started this agent (attach.c); 0 when it
+ * was preloaded. Stats, profiles and verdicts then say "since attach at <time>". */
+extern uint64_t lw__attached_at_ns;
+/* "since attach at 2026-12-07 23:40:01 UTC", or "" when the agent was preloaded. */
+void lw__attach_note(char *out, size_t size);
+
+/* ---- real.c: where the next definition of an interposed function is found ---------------- */
+
+/* Preloaded, the next object after the agent (dlsym(RTLD_NEXT)). Attached, the program's own
+ * definition (its global scope), never the agent's: libleakwatch-attach.so is not before
+ * anything there. NULL when nothing defines `name`. */
+void *lw__real_lookup(const char *name);
+
+/* ---- options.c: the attach's options ----------------------------------------------------- */
+
+/* When set (attach.c), lw__options_load reads these "LEAKWATCH_NAME=VALUE" strings (NULL
+ * ended) instead of the environment, which the running program's owner did not set for us. */
+extern char **lw__options_source;
+/* Puts every option back to its default (before a second attach reads its own). */
+void lw__options_reset(void);
 
 /* ---- fd_table.c: creating stacks of live file descriptors ------------------------------- */
 

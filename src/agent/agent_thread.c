@@ -40,6 +40,9 @@
 
 #include "agent/agent_fd.h"
 #include "agent/agent_stack.h"
+#ifdef LW_ATTACH
+#include "agent/attach.h"
+#endif
 #include "agent/connection.h"
 #include "common/control_protocol.h"
 #include "common/fmt.h"
@@ -468,6 +471,9 @@ static void run_loop(void) {
       agent_thread.next_log_ms = now + lw__options.log_interval_ms;
     }
     lw__soft_limit_check(now); /* poll wakes at least every CHECK_INTERVAL_MS */
+#ifdef LW_ATTACH
+    lw__got_patch_new_objects(); /* libraries loaded since the attach (attach.c) */
+#endif
   }
 }
 

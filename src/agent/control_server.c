@@ -189,7 +189,9 @@ static void command_info(lw_connection_t *c) {
                 (unsigned long long)s.sampling_rate, (unsigned long long)s.inuse_bytes_estimate,
                 (unsigned long long)s.sampling_enabled);
   lw_json_string(&json, lw__http_address());
-  lw_buf_append_str(&json, "}\n");
+  /* 0: started with the program; else `leakwatch attach` loaded it then (ps says so). */
+  lw_buf_printf(&json, ",\"attached_at_unix\":%llu}\n",
+                (unsigned long long)(lw__attached_at_ns / 1000000000u));
   reply_json(c, &json);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -149,37 +150,66 @@ static void postfork_child(void) {
 
 /* ---- constructor and destructor -------------------------------------------------------- */
 
-/* The program sees errno as it would without the agent: main starts with the value the
- * loader left, whatever the agent's start-up (mkdir, unlink, failed opens) did to it. */
-__attribute__((constructor)) static void agent_constructor(void) {
-  int saved_errno = errno;
-  lw_thread_state_t *t = &lw__thread;
-  lw__guard_enter(t);
-  if (lw__agent_ensure_ready()) {
-    lw__thread_register();
+uint64_t lw__attached_at_ns;
+
+void lw__attach_note(char *out, size_t size) {
+  out[0] = '\0';
+  if (!lw__attached_at_ns)
+    return;
+  time_t seconds = (time_t)(lw__attached_at_ns / 1000000000u);
+  struct tm utc;
+  if (!gmtime_r(&seconds, &utc))
+    return;
+  lw_fmt(out, size, "since attach at %04d-%02d-%02d %02d:%02d:%02d UTC", utc.tm_year + 1900,
+         utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+bool lw__agent_begin(void) {
+  if (!lw__agent_ensure_ready())
+    return false;
+  lw__thread_register();
+  static bool fork_handlers; /* once, though a detached agent may be attached again */
+  if (!fork_handlers)
     pthread_atfork(prefork, postfork_parent, postfork_child);
-    expand_output(lw__options.output, output_base, sizeof output_base);
-    root_pid = lw__options.root_pid;
-    if ((output_base[0] || lw__options.history_output[0]) && !root_pid) {
-      /* First process under this output name (or history file): programs it execs inherit
-       * the variable and know they are not the owner of the plain name. */
+  fork_handlers = true;
+  expand_output(lw__options.output, output_base, sizeof output_base);
+  root_pid = lw__options.root_pid;
+  if ((output_base[0] || lw__options.history_output[0]) && !root_pid) {
+    root_pid = getpid();
+    /* First process under this output name (or history file): programs it execs inherit
+     * the variable and know they are not the owner of the plain name. An attached agent
+     * leaves the program's environment alone (its programs run without the agent). */
+    if (!lw__attached_at_ns) {
       char pid_text[16];
       lw_fmt(pid_text, sizeof pid_text, "%d", (int)getpid());
       setenv("LEAKWATCH_ROOT_PID", pid_text, 1);
-      root_pid = getpid();
     }
-    choose_output_path();
-    lw__fatal_signals_install(output_path[0] || lw__options.history_output[0]);
-    if (lw__options.verbose)
-      lw__log("sampling every %llu bytes, depth %d, output %s",
-              (unsigned long long)lw__options.rate, lw__options.depth,
-              output_path[0] ? output_path : "(none)");
   }
+  choose_output_path();
+  if (!lw__attached_at_ns) /* an attached agent interposes nothing: the program would see it */
+    lw__fatal_signals_install(output_path[0] || lw__options.history_output[0]);
+  if (lw__options.verbose)
+    lw__log("sampling every %llu bytes, depth %d, output %s",
+            (unsigned long long)lw__options.rate, lw__options.depth,
+            output_path[0] ? output_path : "(none)");
+  return true;
+}
+
+/* The program sees errno as it would without the agent: main starts with the value the
+ * loader left, whatever the agent's start-up (mkdir, unlink, failed opens) did to it.
+ * libleakwatch-attach.so starts when lw_attach_start says so (attach.c), not when loaded. */
+__attribute__((constructor)) static void agent_constructor(void) {
+#ifndef LW_ATTACH
+  int saved_errno = errno;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  lw__agent_begin();
   lw__guard_exit(t);
   /* The libraries are loaded and main is next: a safe point to start a thread (unlike the
    * first malloc, which may come from inside the loader). */
   lw__agent_thread_start();
   errno = saved_errno;
+#endif
 }
 
 static void count_created_thread(const lw_thread_state_t *thread, void *context) {

@@ -202,6 +202,19 @@ LW_EXPORT void free(void *p) {
 
 /* ---- realloc ------------------------------------------------------------------------- */
 
+/* An attached agent (libleakwatch-attach.so) in exact mode has seen every block allocated
+ * since the attach: one it did not sample is older, and what realloc makes of it is not
+ * counted either. At a sampling rate an old block cannot be told from an unsampled new
+ * one, and realloc's result is sampled like any allocation (docs/INTERNALS.md, "Attach"). */
+static inline bool from_before_attach(bool was_sampled) {
+#ifdef LW_ATTACH
+  return !was_sampled && lw__options.rate <= 1 && !lw__live_dropped();
+#else
+  (void)was_sampled;
+  return false;
+#endif
+}
+
 /* realloc counts as one allocation and one free when it succeeds; realloc(p, 0) that frees
  * (glibc) counts as a free only. A sampled old block is forgotten before the real call
  * (record before free) and restored if the call fails. */
@@ -243,7 +256,8 @@ static LW_SLOW void *realloc_slow(void *p, size_t size) {
     lw__count_call(&t->malloc_calls);
     lw__count_call(&t->free_calls);
     if (t->countdown < 0) {
-      lw__record_alloc(q, size);
+      if (!from_before_attach(was_sampled))
+        lw__record_alloc(q, size);
       lw__sampler_reset(t);
     }
   } else if (size == 0) {

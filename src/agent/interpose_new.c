@@ -171,7 +171,7 @@ static void (*find_in_private_runtime(const char *symbol))(void) {
 
 /* The next definition of op, or NULL. */
 static void (*lookup_next(op_t op))(void) {
-  void (*next)(void) = (void (*)(void))dlsym(RTLD_NEXT, op_symbols[op]);
+  void (*next)(void) = (void (*)(void))lw__real_lookup(op_symbols[op]);
   if (!next) {
     (void)dlerror(); /* leave no failed lookup of ours for the program's dlerror() */
     next = find_in_private_runtime(op_symbols[op]);
@@ -461,7 +461,7 @@ static void resolve(op_t op) {
     void (*entry)(void) = reaches_malloc(op, found) ? found : counting[op];
 #endif
     if (op >= OP_DELETE) {
-      void *libc_free = dlsym(RTLD_NEXT, "free");
+      void *libc_free = lw__real_lookup("free");
       delete_frees_with_free[op] =
           libc_free && object_of((const void *)found) == object_of(libc_free);
     }

@@ -104,8 +104,8 @@ static void release_capture(capture_t *c) {
     __atomic_store_n(&capture_taken[c - capture_pool], 0, __ATOMIC_RELEASE);
 }
 
-static __thread capture_t *pending_capture __attribute__((tls_model("initial-exec")));
-static __thread int dlclose_depth __attribute__((tls_model("initial-exec")));
+static __thread capture_t *pending_capture;
+static __thread int dlclose_depth;
 
 static int capture_object(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;

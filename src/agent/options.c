@@ -184,9 +184,26 @@ const char *lw__environ_value(const char *name) {
   return NULL;
 }
 
+char **lw__options_source;
+
+/* The first call keeps the defaults (attach.c calls it before anything is read), later ones
+ * put them back: a second attach starts from them, not from the first one's options. */
+void lw__options_reset(void) {
+  static lw_options_t defaults;
+  static bool kept;
+  if (!kept) {
+    defaults = lw__options;
+    kept = true;
+  } else {
+    lw__options = defaults;
+  }
+  root_pid_value = 0;
+}
+
 void lw__options_load(void) {
   depth_value = lw__options.depth;
-  for (char **entry = environ; entry && *entry; entry++) {
+  char **source = lw__options_source ? lw__options_source : environ;
+  for (char **entry = source; entry && *entry; entry++) {
     if (strncmp(*entry, "LEAKWATCH_", 10) != 0)
       continue;
     const char *equals = strchr(*entry, '=');

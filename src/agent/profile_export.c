@@ -419,6 +419,11 @@ static int build_profile(exporter_t *x) {
     lw_fmt(comment, sizeof comment, "leakwatch agent, pid %d, live %s by creating stack",
            (int)getpid(), kind == LW_EXPORT_FDS ? "file descriptors" : "threads");
   lw_profile_add_comment(p, comment);
+  /* An attached agent saw nothing before the attach: the profile says so (the CLI shows
+   * it), and time_nanos stays the time of collection, as pprof means it. */
+  lw__attach_note(comment, sizeof comment);
+  if (comment[0])
+    lw_profile_add_comment(p, comment);
 
   if (collect_mappings(&x->mappings, &x->n_mappings) < 0)
     return -1;

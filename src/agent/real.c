@@ -176,8 +176,25 @@ lw_real_functions_t lw__real = {
     .dlclose = boot_dlclose,
 };
 
+#ifdef LW_ATTACH
+/* libleakwatch-attach.so is dlopened after start-up: RTLD_NEXT would search only its own
+ * dependencies (libc's malloc, not a jemalloc the program links), and RTLD_DEFAULT ends with
+ * the agent itself when the program does not define the name (operator new in a C program):
+ * that answer is no definition. */
+void *lw__real_lookup(const char *name) {
+  void *f = dlsym(RTLD_DEFAULT, name);
+  Dl_info found, self;
+  if (f && dladdr(f, &found) && dladdr((const void *)lw__real_lookup, &self) &&
+      found.dli_fbase == self.dli_fbase)
+    return NULL;
+  return f;
+}
+#else
+void *lw__real_lookup(const char *name) { return dlsym(RTLD_NEXT, name); }
+#endif
+
 static void *lookup(const char *name, bool required) {
-  void *f = dlsym(RTLD_NEXT, name);
+  void *f = lw__real_lookup(name);
   if (!f && required) {
     /* Nothing after us provides malloc: there is no allocator to forward to. This cannot
      * happen with a dynamically linked libc; say why before the host fails. */
@@ -425,7 +442,7 @@ void lw__real_fd_resolve(void) {
     return;
 #define LW_FD_RESOLVE(name)                                                                 \
   {                                                                                         \
-    void *f_ = dlsym(RTLD_NEXT, #name);                                                     \
+    void *f_ = lw__real_lookup(#name);                                                      \
     if (f_)                                                                                 \
       __atomic_store_n(&lw__real_fd.name, (__typeof__(lw__real_fd.name))f_, __ATOMIC_RELAXED); \
   }

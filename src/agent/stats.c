@@ -72,6 +72,11 @@ LW_EXPORT int lw_stats(lw_stats_t *out, size_t out_size) {
     s.fds_live = lw__fd_live_count();
     make_monotonic(&s);
     s.live_objects = s.malloc_calls >= s.free_calls ? s.malloc_calls - s.free_calls : 0;
+    s.attached_at_unix = lw__attached_at_ns / 1000000000u;
+    /* Attached, frees of blocks from before the attach are counted too: calls say nothing
+     * of what is live since. In exact mode the live samples are exactly that. */
+    if (lw__attached_at_ns)
+      s.live_objects = lw__options.rate <= 1 ? s.samples_live : s.inuse_objects_estimate;
   }
   memcpy(out, &s, s.size);
   lw__guard_exit(t);

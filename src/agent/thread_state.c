@@ -16,7 +16,9 @@
 #include "agent/agent.h"
 #include "agent/unwind_stack_bounds.h"
 
+#ifndef LW_ATTACH /* libleakwatch-attach.so: in attach_thread_tls.c */
 __thread lw_thread_state_t lw__thread __attribute__((tls_model("initial-exec")));
+#endif
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static lw_thread_state_t *registry_head;

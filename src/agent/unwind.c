@@ -52,13 +52,13 @@ static struct {
 
 /* The tag of this thread's last walk (lw__unwind_last_walk_tag), and memo hits not yet
  * added to the stripe (batched: an atomic add would cost as much as the hit). */
-static __thread __attribute__((tls_model("initial-exec"))) uint64_t last_walk_tag;
-static __thread __attribute__((tls_model("initial-exec"))) uint32_t pending_memo_hits;
+static __thread uint64_t last_walk_tag;
+static __thread uint32_t pending_memo_hits;
 
 uint64_t lw__unwind_last_walk_tag(void) { return last_walk_tag; }
 
 /* 1 + this thread's stripe index; 0 until the thread's first walk. */
-static __thread __attribute__((tls_model("initial-exec"))) uint32_t unwind_thread_stripe;
+static __thread uint32_t unwind_thread_stripe;
 
 /* Counts of one walk, added to the stripe at the end. */
 typedef struct {

@@ -32,7 +32,7 @@ typedef struct {
   memo_entry_t entries[MEMO_ENTRIES];
 } memo_t;
 
-static __thread __attribute__((tls_model("initial-exec"))) memo_t memo;
+static __thread memo_t memo;
 
 bool lw__unwind_memo_begin(void) {
   if (memo.busy)

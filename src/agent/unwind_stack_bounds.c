@@ -58,9 +58,11 @@ static struct {
   _Atomic uintptr_t main_high; /* one past the page that holds __libc_stack_end */
 } stack_bounds_state;
 
-/* initial-exec: the agent is preloaded, so its TLS is static and the first touch of this
- * variable in a thread cannot allocate (a dynamic TLS block would be malloc'ed). */
-static __thread __attribute__((tls_model("initial-exec"))) struct {
+/* initial-exec in libleakwatch.so (the CMake flags): the agent is preloaded, so its TLS is
+ * static and the first touch of this variable in a thread cannot allocate. In
+ * libleakwatch-attach.so it is a TLS descriptor whose block the loader allocates on the
+ * thread's first touch, with the real malloc (docs/INTERNALS.md, "Attach"). */
+static __thread struct {
   uintptr_t low;
   uintptr_t high;
   int state;

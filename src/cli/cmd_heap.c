@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/attach_note.h"
 #include "cli/cli.h"
 #include "cli/output.h"
 #include "cli/leak_report.h"
@@ -111,9 +112,12 @@ int lw_cmd_heap(int argc, char **argv) {
     goto out;
   }
   if (top || json) {
-    char when[96];
+    char when[160], attached[96];
+    lw_cli_attach_note(&profile, attached, sizeof attached);
     if (seconds)
       snprintf(when, sizeof when, "in pid %d from the last %llu s", pid, (unsigned long long)seconds);
+    else if (attached[0])
+      snprintf(when, sizeof when, "in pid %d now, %s", pid, attached);
     else
       snprintf(when, sizeof when, "in pid %d now", pid);
     lw_leak_report_options_t ro = {(int)(top ? top : 1), 6, json, output, when};

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/attach_note.h"
 #include "cli/cli.h"
 #include "cli/control_client.h"
 #include "cli/leak_suspects.h"
@@ -79,7 +80,7 @@ int lw_cmd_leaks(int argc, char **argv) {
   o.max_sites = (int)top;
   o.verdict.min_window_seconds = (double)min_window_ms / 1000.0;
 
-  char request[64], error[512], subject[64];
+  char request[64], error[512], subject[192];
   snprintf(request, sizeof request, "history %llu", (unsigned long long)(old_after_ms / 1000));
   lw_buf_t text;
   lw_buf_init(&text, &lw_libc_allocator);
@@ -117,7 +118,13 @@ int lw_cmd_leaks(int argc, char **argv) {
       lw_cli_warn("cannot name frames: %s", error);
     }
   }
-  snprintf(subject, sizeof subject, "in pid %d", pid);
+  char attached[96] = "";
+  if (n_loaded)
+    lw_cli_attach_note(loaded[0], attached, sizeof attached);
+  if (attached[0])
+    snprintf(subject, sizeof subject, "in pid %d, %s", pid, attached);
+  else
+    snprintf(subject, sizeof subject, "in pid %d", pid);
   o.subject = subject;
   int suspects = lw_leak_suspects_write(stdout, &history, loaded, n_loaded, &o);
   for (size_t i = 0; i < n_loaded; i++)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -68,6 +69,8 @@ static void show(int pid, const char *socket_path, void *context) {
   lw_json_lookup_string(json, "command", command, sizeof command);
   lw_json_lookup_string(json, "http", http, sizeof http);
   lw_json_lookup_uint(json, "uptime_seconds", &uptime);
+  uint64_t attached_at = 0; /* `leakwatch attach` loaded the agent then (0: started with it) */
+  lw_json_lookup_uint(json, "attached_at_unix", &attached_at);
   lw_json_lookup_uint(json, "sampling_rate", &rate);
   lw_json_lookup_uint(json, "inuse_bytes_estimate", &heap);
   lw_process_figures_t figures;
@@ -98,8 +101,13 @@ static void show(int pid, const char *socket_path, void *context) {
       lw_format_bytes(rate_text, sizeof rate_text, (double)rate);
     lw_format_bytes(heap_text, sizeof heap_text, (double)heap);
     lw_format_bytes(rss_text, sizeof rss_text, (double)figures.rss_bytes);
-    printf("%-8d %-8s %-10s %10s %10s  %-21s %s\n", pid, up, rate_text, heap_text, rss_text,
-           http[0] ? http : "-", command);
+    char attached[64] = "";
+    time_t when = (time_t)attached_at;
+    struct tm local;
+    if (attached_at && localtime_r(&when, &local))
+      strftime(attached, sizeof attached, "  (attached at %Y-%m-%d %H:%M:%S)", &local);
+    printf("%-8d %-8s %-10s %10s %10s  %-21s %s%s\n", pid, up, rate_text, heap_text, rss_text,
+           http[0] ? http : "-", command, attached);
     ps->any_http |= http[0] != '\0';
   }
   ps->shown++;

@@ -90,11 +90,22 @@ static void print_text(int pid, const snapshot_t *n) {
   printf("pid %d: %s, agent memory %s%s\n", pid,
          s->sampling_rate <= 1 ? "every allocation recorded (exact)" : "sampled", bytes((double)s->agent_memory_bytes, a),
          s->sampling_enabled ? "" : " (SAMPLING STOPPED: see the process's stderr)");
+  if (s->attached_at_unix) {
+    /* leakwatch attach: every figure counts from then on (docs/LIVE.md, "After attach"). */
+    time_t when = (time_t)s->attached_at_unix;
+    struct tm local;
+    char text[64] = "?";
+    if (localtime_r(&when, &local))
+      strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &local);
+    printf("  since attach at        %s (allocations made before it are not seen)\n", text);
+  }
   if (s->sampling_rate > 1)
     printf("  sampling rate          one sample per %s allocated\n", bytes((double)s->sampling_rate, a));
   printf("  heap in use (est.)     %s in %llu objects\n", bytes((double)s->inuse_bytes_estimate, a),
          (unsigned long long)s->inuse_objects_estimate);
-  printf("  live objects (exact)   %llu\n", (unsigned long long)s->live_objects);
+  printf("  live objects (%s   %llu\n",
+         s->attached_at_unix && s->sampling_rate > 1 ? "est.) " : "exact)",
+         (unsigned long long)s->live_objects);
   printf("  calls (exact)          %llu allocations, %llu frees\n",
          (unsigned long long)s->malloc_calls, (unsigned long long)s->free_calls);
   printf("  bytes requested        %s in total\n", bytes((double)s->bytes_requested, a));
