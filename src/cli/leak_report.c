@@ -52,8 +52,12 @@ static int by_bytes_desc(const void *a, const void *b) {
 /* True for frames inside allocation functions (malloc, operator new, strdup ...), which the
  * report shows but does not name as the site: the caller is where a fix goes. glibc's debug
  * info names its functions by internal aliases (__GI___strdup, __libc_malloc), so those
- * prefixes and leading underscores are ignored. */
+ * prefixes and leading underscores are ignored. The C++ standard library's frames
+ * (std::__new_allocator, std::vector's _M_allocate, std::make_shared ...) are skipped too:
+ * a fix goes in the program's code that asked for the container or smart pointer. */
 bool lw_leak_report_is_allocator_frame(const char *name) {
+  if (strncmp(name, "std::", 5) == 0 || strncmp(name, "__gnu_cxx::", 11) == 0)
+    return true;
   static const char *const allocators[] = {
       "operator new", "operator new[]", "Znwm", "Znam", "strdup", "strndup", "malloc",
       "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
@@ -119,7 +123,10 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
   qsort(sites, n_sites, sizeof *sites, by_bytes_desc);
   int max_sites = o->max_sites > 0 ? o->max_sites : 10;
   int max_frames = o->max_frames > 0 ? o->max_frames : 8;
-  char (*frames)[512] = malloc((size_t)max_frames * 512);
+  /* Stacks are read deeper than shown: the C++ library's frames alone can fill 8 above the
+   * program's own, which names the site. */
+  int read_frames = max_frames < 64 ? 64 : max_frames;
+  char (*frames)[512] = malloc((size_t)read_frames * 512);
   if (!frames) {
     free(sites);
     return -1;
@@ -160,6 +167,11 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
               k == 0 ? "definitely lost" : k == 1 ? "indirectly lost" : "still reachable",
               class_text, (long long)class_objects[k], class_objects[k] == 1 ? "" : "s");
     }
+    /* Lost blocks with no head: each one has a lost block pointing to it, which in a finite
+     * set means they point to each other in cycles - the shape reference counting leaks. */
+    if (classified && class_objects[0] == 0 && class_objects[1] > 0)
+      fprintf(out, "  no lost block is a head: the lost blocks point to each other in cycles "
+                   "(shared_ptr or reference counts both ways? make the back-pointer weak)\n");
   }
   int shown_in_class = 0, previous_class = -2, shown = 0;
   for (size_t i = 0; i < n_sites; i++) {
@@ -174,10 +186,15 @@ int lw_leak_report_write(FILE *out, const lw_profile_t *p, const lw_leak_report_
       continue;
     const lw_profile_sample_t *s = &p->samples[sites[i].sample];
     bool more;
-    int n = lw_leak_report_sample_frames(p, s, frames, max_frames, &more);
+    int n = lw_leak_report_sample_frames(p, s, frames, read_frames, &more);
     int site_frame = 0;
     while (site_frame + 1 < n && lw_leak_report_is_allocator_frame(frames[site_frame]))
       site_frame++;
+    int shown_frames = site_frame + 1 > max_frames ? site_frame + 1 : max_frames;
+    if (n > shown_frames) { /* shown down to the site at least */
+      n = shown_frames;
+      more = true;
+    }
     if (o->json) {
       fprintf(out, "%s{\"bytes\":%lld,\"objects\":%lld,", i ? "," : "",
               (long long)sites[i].bytes, (long long)sites[i].objects);

@@ -18,8 +18,8 @@ typedef struct lw_leak_report_options {
   const char *when;         /* "at exit" (the default), "now", ... in the headline */
 } lw_leak_report_options_t;
 
-/* True for frames inside allocation functions (malloc, operator new, strdup ...): shown,
- * but not what a report names as the site. */
+/* True for frames inside allocation functions (malloc, operator new, strdup ...) and the C++
+ * standard library (std::...): shown, but not what a report names as the site. */
 bool lw_leak_report_is_allocator_frame(const char *frame_name);
 
 /* Frames of a sample as display strings, leaf first, inline frames expanded; at most max,

@@ -332,7 +332,9 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
       max_points = h->sites[i].n_fine + h->sites[i].n_coarse;
   lw_site_point_t *series = malloc((max_points + 1) * sizeof *series);
   int max_frames = o->max_frames > 0 ? o->max_frames : 8;
-  char (*frames)[512] = malloc((size_t)max_frames * 512);
+  /* Read deeper than shown: C++ library frames alone can fill 8 above the program's own. */
+  int read_frames = max_frames < 64 ? 64 : max_frames;
+  char (*frames)[512] = malloc((size_t)read_frames * 512);
   if (!judged || !series || !frames) {
     free(namer.entries);
     free(judged);
@@ -403,10 +405,12 @@ int lw_leak_suspects_write(FILE *out, const lw_history_t *h, const lw_profile_t 
       if (shown >= max_sites || (!j->verdict.suspect && !o->all) ||
           (!j->verdict.suspect && !o->json && !j->verdict.enough_history))
         continue;
-      int n_frames = site_frames(&namer, j->site, frames, max_frames);
+      int n_frames = site_frames(&namer, j->site, frames, read_frames);
       int site_frame = 0;
       while (site_frame + 1 < n_frames && lw_leak_report_is_allocator_frame(frames[site_frame]))
         site_frame++;
+      if (n_frames > max_frames && n_frames > site_frame + 1) /* shown down to the site */
+        n_frames = site_frame + 1 > max_frames ? site_frame + 1 : max_frames;
       if (o->json)
         write_json_site(out, j, frames, n_frames, site_frame, first_json);
       else

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# test_classic_leaks.sh - every program in examples/classic/ (docs/GUIDE.md), leaking and
+# fixed: leakwatch names the right site or verdict for the leak, and says nothing of it for
+# the fixed version. Time is scaled 10x as in test_leak_verdicts.sh (the examples run with
+# --scale 10, the agent's history every second, 18 s of history for a verdict), and all the
+# examples run side by side (each uses a few percent of a core): about 45 s in all.
+#   - map cache, listener registry: a heap suspect at cache_put / connection_open, with the
+#     kind of fix suggested; still reachable at exit, which no exit-time checker calls lost;
+#   - thread per job: a thread suspect at start_job, the stuck threads at exit;
+#   - fd on an error path, timerfd per task: a descriptor suspect of the right type at
+#     load_template / schedule_task, the descriptors left open at exit;
+#   - slow leak in churn (default sampling rate, asked live): note_retry is the only suspect;
+#   - fragmentation: no suspect, RSS far above the heap, given back by trim (and by the fix);
+#   - shared_ptr cycle: the lost blocks form cycles (said so), the site is the program's
+#     code, not std::.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin classic
+EX="$LW_BUILD_DIR/bin/examples/classic"
+SCALED=(--history-interval 1s --min-window 18s --old-after 6s)
+VERDICT=(--min-window 18s --old-after 6s)
+
+runs=() # "name pid" of each leakwatch run started
+run_example() { # NAME LEAKWATCH-RUN-OPTIONS... -- EXAMPLE ARGS...: stderr (the report) to NAME.report
+  local name=$1
+  shift
+  "$LW" run "${SCALED[@]}" -o "$name.pb.gz" "$@" >"$name.out" 2>"$name.report" &
+  pids+=("$!")
+  runs+=("$name $!")
+}
+live_example() { # NAME EXAMPLE ARGS...: under the agent, for leakwatch to ask while it runs
+  local name=$1
+  shift
+  LD_PRELOAD="$AGENT" LEAKWATCH_HISTORY_INTERVAL=1s "$EX/$1" "${@:2}" >"$name.out" 2>"$name.err" &
+  pids+=("$!")
+  eval "${name}_pid=$!"
+}
+
+for variant in leak fixed; do
+  fixed=()
+  [ "$variant" = fixed ] && fixed=(--fixed)
+  args=(--scale 10 --seconds 25 "${fixed[@]}")
+  run_example "map_cache-$variant" --rate 1 --leaks --json -- "$EX/map_cache" "${args[@]}"
+  run_example "thread_per_job-$variant" --leaks --json -- "$EX/thread_per_job" "${args[@]}"
+  run_example "fd_error_path-$variant" --fds --leaks --json -- "$EX/fd_error_path" "${args[@]}"
+  run_example "timerfd_per_task-$variant" --fds --leaks --json -- "$EX/timerfd_per_task" "${args[@]}"
+  run_example "listener_registry-$variant" --rate 1 --leaks --json -- "$EX/listener_registry" "${args[@]}"
+  run_example "shared_ptr_cycle-$variant" --rate 1 --leaks -- "$EX/shared_ptr_cycle" "${args[@]}"
+done
+live_example churn slow_leak_in_churn --scale 10 --seconds 60
+live_example churn_fixed slow_leak_in_churn --scale 10 --seconds 60 --fixed
+live_example frag fragmentation --scale 10 --seconds 60
+live_example frag_fixed fragmentation --scale 10 --seconds 60 --fixed
+started=$(date +%s)
+for p in "$churn_pid" "$churn_fixed_pid" "$frag_pid" "$frag_fixed_pid"; do lw_wait_socket "$p"; done
+
+# Every run ends by itself after 25 s; a run that hangs fails here instead of holding the test.
+for entry in "${runs[@]}"; do
+  read -r name pid <<<"$entry"
+  lw_wait_exit "$pid" 150
+  check "$name: leakwatch run exits 0 (got $status)" test "$status" = 0
+done
+
+suspects() { # NAME KIND: that run's suspects of KIND, as a JSON array
+  jq -c "[.grew_during_the_run.suspects[] | select(.kind == \"$2\" and .suspect)]" "$1.report"
+}
+only_suspect_at() { # NAME KIND SITE-PREFIX: exactly one suspect of KIND, at SITE
+  local s
+  s=$(suspects "$1" "$2")
+  jq -e --arg site "$3" 'length == 1 and (.[0].site | startswith($site))' <<<"$s" >/dev/null ||
+    { echo "$1: $2 suspects: $s" >&2; return 1; }
+}
+no_suspect() { # NAME: no suspect of any kind, and enough history was judged
+  jq -e '.grew_during_the_run | .enough_history and ([.suspects[] | select(.suspect)] | length == 0)' \
+    "$1.report" >/dev/null || { echo "$1: $(jq -c .grew_during_the_run "$1.report")" >&2; return 1; }
+}
+hint_says() { # NAME KIND WORDS: the suspect's suggested fix mentions WORDS
+  jq -e --arg kind "$2" --arg words "$3" \
+    '[.grew_during_the_run.suspects[] | select(.kind == $kind and .suspect)][0].fix_hint | contains($words)' \
+    "$1.report" >/dev/null
+}
+
+# --- the unbounded map cache --------------------------------------------------------------
+check "map cache: the only heap suspect is cache_put" only_suspect_at map_cache-leak heap cache_put
+check "map cache: the suggested fix bounds it (LRU, TTL)" hint_says map_cache-leak heap "LRU, TTL"
+check "map cache: nothing of it is lost at exit, all still reachable" quiet jq -e \
+  '[.still_allocated_at_exit.sites[] | select(.site | startswith("cache_put"))][0].reachability == "still_reachable"' \
+  map_cache-leak.report
+check "map cache fixed (LRU with a TTL): no suspect" no_suspect map_cache-fixed
+
+# --- a thread per job that blocks forever -----------------------------------------------------
+check "thread per job: the only thread suspect is start_job" only_suspect_at thread_per_job-leak threads start_job
+check "thread per job: the suggested fix is a pool" hint_says thread_per_job-leak threads "pool"
+check "thread per job: the stuck threads at exit, started at start_job" quiet jq -e \
+  '.threads_running_at_exit | .total >= 100 and (.sites[0].site | startswith("start_job"))' \
+  thread_per_job-leak.report
+check "thread per job fixed (a pool): no suspect" no_suspect thread_per_job-fixed
+check "thread per job fixed: no thread left at exit" \
+  quiet jq -e '.threads_running_at_exit.total == 0' thread_per_job-fixed.report
+
+# --- descriptors: an error path, a timerfd per task -------------------------------------------
+check "fd on an error path: the only fd suspect is load_template" only_suspect_at fd_error_path-leak fds load_template
+check "fd on an error path: the suspect is of type file" quiet jq -e \
+  '[.grew_during_the_run.suspects[] | select(.kind == "fds" and .suspect)][0].type == "file"' fd_error_path-leak.report
+check "fd on an error path: the suggested fix is closing on every path" \
+  hint_says fd_error_path-leak fds "closed on every path"
+check "fd on an error path: the open files at exit, opened at load_template" quiet jq -e \
+  '.fds_open_at_exit | .total >= 100 and .by_type.file == .total and (.sites[0].site | startswith("load_template"))' \
+  fd_error_path-leak.report
+check "fd on an error path fixed: no suspect" no_suspect fd_error_path-fixed
+check "fd on an error path fixed: nothing open at exit" \
+  quiet jq -e '.fds_open_at_exit.total == 0' fd_error_path-fixed.report
+
+check "timerfd per task: the only fd suspect is schedule_task" only_suspect_at timerfd_per_task-leak fds schedule_task
+check "timerfd per task: the suspect is of type timerfd" quiet jq -e \
+  '[.grew_during_the_run.suspects[] | select(.kind == "fds" and .suspect)][0].type == "timerfd"' timerfd_per_task-leak.report
+check "timerfd per task: the suggested fix says epoll does not close it" \
+  hint_says timerfd_per_task-leak fds "out of epoll does not close"
+check "timerfd per task: the timerfds open at exit" quiet jq -e \
+  '.fds_open_at_exit | .by_type.timerfd >= 100 and (.sites[0].site | startswith("schedule_task"))' \
+  timerfd_per_task-leak.report
+check "timerfd per task fixed: no suspect" no_suspect timerfd_per_task-fixed
+check "timerfd per task fixed: the epoll descriptor was judged too" \
+  quiet jq -e '.grew_during_the_run.descriptor_sites_tracked >= 1' timerfd_per_task-fixed.report
+
+# --- a listener registry holding large contexts ------------------------------------------------
+check "listener registry: the only heap suspect is connection_open" \
+  only_suspect_at listener_registry-leak heap connection_open
+check "listener registry: still reachable at exit (the registry holds it)" quiet jq -e \
+  '[.still_allocated_at_exit.sites[] | select(.site | startswith("connection_open"))][0] | .reachability == "still_reachable" and .bytes > 10000000' \
+  listener_registry-leak.report
+check "listener registry fixed (unsubscribe on close): no suspect" no_suspect listener_registry-fixed
+
+# --- a C++ shared_ptr cycle (text report) -------------------------------------------------------
+r=shared_ptr_cycle-leak.report
+check "shared_ptr cycle: nothing definitely lost, all indirectly lost" \
+  grep -Eq "^  indirectly lost +[0-9.]+ MiB" $r
+check "shared_ptr cycle: the report says the lost blocks form cycles" grep -q "point to each other in cycles" $r
+check "shared_ptr cycle: the sites are the program's code, not std::" \
+  bash -c "grep -E 'LEAK SUSPECT .* at ' $r | grep -q -E 'at (\(anonymous namespace\)::)?(open_session|add_request|Session::Session)' &&
+           ! grep -E 'LEAK SUSPECT .* at std::' $r"
+check "shared_ptr cycle: the suggested fix is printed" grep -q "fix? memory allocated here is kept" $r
+r=shared_ptr_cycle-fixed.report
+check "shared_ptr cycle fixed (weak_ptr): nothing lost" \
+  bash -c "grep -Eq '^  indirectly lost +0 B' $r && grep -Eq '^  definitely lost +0 B' $r"
+check "shared_ptr cycle fixed: no leak suspected" grep -q "no leak suspected during the run" $r
+
+# --- a slow leak in churn and fragmentation, asked live -------------------------------------------
+while [ $(($(date +%s) - started)) -lt 31 ]; do sleep 0.5; done # 5 scaled minutes
+"$LW" leaks "$churn_pid" --json "${VERDICT[@]}" >churn.json 2>churn.leaks.err
+"$LW" leaks "$churn_fixed_pid" --json --all "${VERDICT[@]}" >churn_fixed.json 2>&1
+top=$(jq -r '[.suspects[] | select(.suspect)][0].site // "none"' churn.json)
+check "slow leak in churn: the top suspect is note_retry at 5 scaled minutes (top: $top)" \
+  bash -c "[[ '$top' == note_retry* ]]"
+check "slow leak in churn: it is the only suspect" \
+  quiet jq -e '[.suspects[] | select(.suspect)] | length == 1' churn.json
+check "slow leak in churn fixed: no suspect" \
+  quiet jq -e '.enough_history and ([.suspects[] | select(.suspect)] | length == 0)' churn_fixed.json
+
+"$LW" leaks "$frag_pid" --json "${VERDICT[@]}" >frag.json 2>frag.leaks.err
+check "fragmentation: not a leak (no suspect)" \
+  quiet jq -e '.enough_history and ([.suspects[] | select(.suspect)] | length == 0)' frag.json
+held() { # PID: the least RSS above the allocator's bytes in use over 3 looks a second apart, in MiB
+  local least="" now
+  for _ in 1 2 3; do
+    "$LW" stats "$1" --json >>"stats-$1.json" 2>&1
+    now=$(tail -1 "stats-$1.json" | jq '((.process.rss_bytes - .allocator.in_use_bytes) / 1048576) | floor')
+    [ -n "$now" ] && { [ -z "$least" ] || [ "$now" -lt "$least" ]; } && least=$now
+    sleep 1
+  done
+  echo "${least:-0}"
+}
+frag_held=$(held "$frag_pid")
+fixed_held=$(held "$frag_fixed_pid")
+check "fragmentation: RSS at least 40 MiB above the heap in use ($frag_held MiB)" test "$frag_held" -ge 40
+check "fragmentation fixed (malloc_trim): under half of that ($fixed_held MiB)" \
+  test $((fixed_held * 2)) -lt "$frag_held"
+"$LW" trim "$frag_pid" >trim.txt 2>&1
+returned=$(sed -n 's/.*(\([0-9.]*\) MiB returned.*/\1/p' trim.txt)
+check "fragmentation: leakwatch trim gives back at least 20 MiB ($(cat trim.txt))" \
+  awk -v r="${returned:-0}" 'BEGIN { exit !(r >= 20) }'
+
+lw_test_end
