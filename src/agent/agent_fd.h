@@ -22,6 +22,11 @@ typedef struct lw_agent_fd {
 
 #define LW_AGENT_FD_NONE ((lw_agent_fd_t){.fd = -1})
 
+/* A descriptor the program took is replaced no sooner than this: a program that closes
+ * every descriptor (a daemon closing 0..1023) opens its own right after, and new ones of
+ * the agent's made meanwhile would take the low numbers it expects for a moment. */
+#define LW_AGENT_FD_REOPEN_GRACE_MS 1000
+
 /* Moves a descriptor the agent has just created to a high number (close-on-exec) and
  * closes the low one; returns the new number, or fd itself when none is free up there (or
  * fd < 0). Called right after socket()/pipe2(), before anything slow, so the low number is

@@ -56,7 +56,6 @@ enum {
   CHECK_INTERVAL_MS = 1000,   /* the listeners and the wake-up pipe are checked this often */
   FORK_CHILD_DELAY_MS = 1000, /* a fork child's thread starts no sooner after the fork */
   MAX_REOPENS = 16,           /* a listener the program keeps closing is given up after this */
-  REOPEN_GRACE_MS = 1000,     /* a descriptor the program took is replaced no sooner */
   THREAD_STACK = 256 * 1024,  /* what the thread's own work needs */
   ACCEPT_PAUSE_MS = 250,      /* a listener accept() cannot serve is left alone this long */
 };
@@ -326,7 +325,7 @@ static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool per
     lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
     listener->lost_ms = now;
   }
-  if (!periodic || (listener->lost_ms && now < listener->lost_ms + REOPEN_GRACE_MS))
+  if (!periodic || (listener->lost_ms && now < listener->lost_ms + LW_AGENT_FD_REOPEN_GRACE_MS))
     return;
   if (listener->fd.fd >= 0) {
     if (protocol != LW_PROTOCOL_CONTROL || lw__control_socket_file_intact())
@@ -343,9 +342,7 @@ static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool per
   open_listener(listener, protocol);
 }
 
-/* Descriptors the program took are replaced only after a grace period: a program that
- * closes every descriptor (a daemon closing 0..1023) opens its own right after, and new
- * ones of the agent's made meanwhile would take the low numbers it expects for a moment. */
+/* Descriptors the program took are replaced only after a grace period (agent_fd.h). */
 static void keep_descriptors(uint64_t now) {
   bool read_ok = lw__agent_fd_check(&agent_thread.wake_read);
   bool write_ok = lw__agent_fd_check(&agent_thread.wake_write);
@@ -357,7 +354,7 @@ static void keep_descriptors(uint64_t now) {
   bool periodic = now >= agent_thread.next_check_ms;
   if (periodic)
     agent_thread.next_check_ms = now + CHECK_INTERVAL_MS;
-  if (periodic && agent_thread.wake_lost_ms && now >= agent_thread.wake_lost_ms + REOPEN_GRACE_MS)
+  if (periodic && agent_thread.wake_lost_ms && now >= agent_thread.wake_lost_ms + LW_AGENT_FD_REOPEN_GRACE_MS)
     agent_thread.wake_lost_ms = open_wake_pipe() ? 0 : now;
   keep_listener(&agent_thread.control, LW_PROTOCOL_CONTROL, periodic, now);
   keep_listener(&agent_thread.http, LW_PROTOCOL_HTTP, periodic, now);
@@ -395,6 +392,9 @@ static void run_loop(void) {
       next = agent_thread.next_log_ms;
     if (agent_thread.next_history_ms && agent_thread.next_history_ms < next)
       next = agent_thread.next_history_ms;
+    uint64_t snapshot_due = lw__snapshot_next_ms(); /* memory levels: checked often */
+    if (snapshot_due && snapshot_due < next)
+      next = snapshot_due;
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
       lw_connection_t *c = &agent_thread.connections[i];
       if (c->state == LW_CONN_FREE)
@@ -470,6 +470,7 @@ static void run_loop(void) {
       lw__stats_log_line();
       agent_thread.next_log_ms = now + lw__options.log_interval_ms;
     }
+    lw__snapshot_check(now);
     lw__soft_limit_check(now); /* poll wakes at least every CHECK_INTERVAL_MS */
 #ifdef LW_ATTACH
     lw__got_patch_new_objects(); /* libraries loaded since the attach (attach.c) */
@@ -548,8 +549,9 @@ void lw__agent_thread_start(void) {
     open_listener(&agent_thread.http, LW_PROTOCOL_HTTP);
   /* LEAKWATCH_CONTROL=0 means no thread for the history alone (it is then taken once, at
    * exit); with the control socket wanted but impossible, the thread still takes it. */
+  bool snapshots = lw__snapshot_wanted(); /* its levels read now: a mistake is said at start */
   bool work = agent_thread.control.fd.fd >= 0 || agent_thread.http.fd.fd >= 0 ||
-              lw__options.log_interval_ms || lw__options.soft_limit ||
+              lw__options.log_interval_ms || lw__options.soft_limit || snapshots ||
               (lw__options.control && lw__options.history_interval_ms);
   if (work && open_wake_pipe()) {
     /* The thread inherits the creator's signal mask: block everything around creation. */

@@ -202,22 +202,41 @@ static struct {
   lw_stats_t previous;
   uint64_t previous_rss;
   lw_agent_fd_t file; /* LEAKWATCH_LOG, adopted (agent_fd.h): high, checked before a write */
+  bool opened;        /* it was open once: losing it later means the program took it */
+  uint64_t lost_ms;   /* when the program took it (0: not lost) */
   bool use_stderr;    /* LEAKWATCH_LOG unset, or it could not be opened */
 } log_state = {.file = {.fd = -1}};
+
+static uint64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Where this stats line goes. LEAKWATCH_LOG is opened at the first line and kept at a high
  * number, as the program owns the low ones: a daemon may close it, `exec 3>x` or dup2 may
  * put the program's own file on its number. Checked before each line, so such a line never
- * lands in the program's file; the log is then opened again (stderr if it cannot be). */
+ * lands in the program's file; the log is then opened again (stderr if it cannot be) after
+ * the same grace as the agent's sockets, its lines skipped meanwhile (-1). */
 static int log_fd(void) {
   if (log_state.use_stderr || !lw__options.log_path[0])
     return 2;
   if (lw__agent_fd_check(&log_state.file))
     return log_state.file.fd;
+  if (log_state.opened) {
+    uint64_t now = monotonic_ms();
+    if (!log_state.lost_ms)
+      log_state.lost_ms = now;
+    if (now < log_state.lost_ms + LW_AGENT_FD_REOPEN_GRACE_MS)
+      return -1;
+  }
   int fd = open(lw__options.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
                 0600);
-  if (fd >= 0 && lw__agent_fd_adopt(&log_state.file, fd))
+  if (fd >= 0 && lw__agent_fd_adopt(&log_state.file, fd)) {
+    log_state.opened = true;
+    log_state.lost_ms = 0;
     return log_state.file.fd;
+  }
   lw__log("cannot open LEAKWATCH_LOG '%s': %s; writing stats to stderr", lw__options.log_path,
           strerror(errno));
   log_state.use_stderr = true;
@@ -259,9 +278,11 @@ void lw__stats_log_line(void) {
   clock_gettime(CLOCK_REALTIME, &now);
   struct tm utc;
   gmtime_r(&now.tv_sec, &utc);
-  lw_fdprintf(log_fd(), "leakwatch[%d] %04d-%02d-%02dT%02d:%02d:%02dZ: %s\n", (int)getpid(),
-              utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-              utc.tm_sec, line);
+  int fd = log_fd();
+  if (fd >= 0)
+    lw_fdprintf(fd, "leakwatch[%d] %04d-%02d-%02dT%02d:%02d:%02dZ: %s\n", (int)getpid(),
+                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                utc.tm_sec, line);
   log_state.previous = s;
   log_state.previous_rss = rss;
   log_state.have_previous = true;
