@@ -188,6 +188,25 @@ static int compare_tids(const goroutines_t *g, uint32_t a, uint32_t b) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* Runs under the thread registry's lock (thread starts and exits wait): a binary search in
+ * g->order, sorted by tid. */
+static void note_created_stack(const lw_thread_state_t *thread, void *context) {
+  goroutines_t *g = context;
+  size_t low = 0, high = g->n_threads;
+  while (low < high) {
+    size_t middle = low + (high - low) / 2;
+    lw_thread_stack_t *t = &g->threads[g->order[middle]];
+    if (t->tid == thread->tid) {
+      t->created_stack = thread->created_stack;
+      return;
+    }
+    if (t->tid < thread->tid)
+      low = middle + 1;
+    else
+      high = middle;
+  }
+}
+
 static int collect(goroutines_t *g) {
   long n = lw__thread_stacks_count();
   if (n < 0)
@@ -210,6 +229,10 @@ static int collect(goroutines_t *g) {
   g->order = lw_alloc(g->work, (g->n_threads ? g->n_threads : 1) * sizeof *g->order);
   if (!g->addresses || !g->order)
     return -ENOMEM;
+  for (size_t i = 0; i < g->n_threads; i++)
+    g->order[i] = (uint32_t)i;
+  heap_sort(g, g->order, g->n_threads, compare_tids);
+  lw__thread_for_each(note_created_stack, g);
   size_t k = 0;
   for (size_t i = 0; i < g->n_threads; i++) {
     const lw_thread_stack_t *t = &g->threads[i];
@@ -218,7 +241,6 @@ static int collect(goroutines_t *g) {
     uint64_t creator = creator_of(t);
     if (creator)
       g->addresses[k++] = creator;
-    g->order[i] = (uint32_t)i;
   }
   sort_addresses(g->addresses, k);
   size_t unique = 0;

@@ -36,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "agent/unwind_cfi.h"
 #include "agent/unwind_stack_bounds.h"
 #include "agent/unwind_step.h"
@@ -359,15 +358,6 @@ static void note_task(pid_t tid, void *context) {
   t->where = LW_THREAD_RUNNING;
 }
 
-static void note_created_stack(const lw_thread_state_t *thread, void *context) {
-  capture_t *c = context;
-  for (size_t i = 0; i < c->filled; i++)
-    if (c->out[i].tid == thread->tid) {
-      c->out[i].created_stack = thread->created_stack;
-      return;
-    }
-}
-
 long lw__thread_stacks_capture(lw_thread_stack_t *out, size_t max, size_t *seen) {
   int dir = open_task_directory();
   if (dir < 0)
@@ -412,7 +402,6 @@ long lw__thread_stacks_capture(lw_thread_stack_t *out, size_t max, size_t *seen)
     }
   c.seen -= c.filled - kept;
   c.filled = kept;
-  lw__thread_for_each(note_created_stack, &c);
   if (seen)
     *seen = c.seen;
   return (long)c.filled;

@@ -36,7 +36,8 @@ typedef struct lw_thread_stack {
   bool truncated;    /* the walk stopped before the outermost frame */
   bool unknown_register; /* ...because a frame needed a register /proc does not give (rbp) */
   uint16_t depth;
-  uint32_t created_stack; /* stack id + 1 of the pthread_create that made it; 0 unknown */
+  uint32_t created_stack; /* stack id + 1 of the pthread_create that made it; 0 unknown
+                           * (left 0 here: goroutine_export.c fills it from the registry) */
   char name[16];     /* comm */
   /* Code addresses, innermost first: the system call's return pc and every caller's return
    * address minus 1 (the call instruction), as profiles want them. */
