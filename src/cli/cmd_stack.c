@@ -171,7 +171,7 @@ static void doing(const lw_thread_stack_t *t, char *out, size_t size) {
   syscall_text(t->syscall, call, sizeof call);
   const char *wrapper = t->syscall == RESTART_SYSCALL ? wrapper_name(t) : NULL;
   if (call[0] && t->state != 'R' && wrapper)
-    snprintf(out, size, "in %s, resuming %s", call, wrapper);
+    snprintf(out, size, "in %s (resuming %s)", call, wrapper);
   else if (call[0] && t->state != 'R')
     snprintf(out, size, "in %s", call);
   else
@@ -236,12 +236,12 @@ static void print_frames(const lw_thread_stack_t *t) {
       if (f->line > 0)
         printf(":%" PRId64, f->line);
     }
-    if (f->inlined)
-      fputs(" (inlined)", stdout);
-    if (f->module && !f->main_program) {
+    bool module = f->module && !f->main_program;
+    if (module || f->inlined) {
       fputs(" (", stdout);
-      print_escaped(f->module);
-      fputs(")", stdout);
+      if (module)
+        print_escaped(f->module);
+      fputs(module && f->inlined ? ", inlined)" : f->inlined ? "inlined)" : ")", stdout);
     }
     fputc('\n', stdout);
   }
