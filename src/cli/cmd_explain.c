@@ -164,7 +164,7 @@ static void read_allocator(int pid, explain_t *e) {
 }
 
 /* The sum of the heap sites' live bytes at each snapshot of the fine history: where the
- * live heap started, peaked and is now, and where it was two thirds into the span. */
+ * live heap started, peaked and is now. */
 static int by_time(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return (x > y) - (x < y);
@@ -203,13 +203,9 @@ static void heap_over_time(const lw_history_t *h, lw_explain_input_t *in) {
     in->history_seconds = (double)(times[unique - 1] - times[0]) / 1000.0;
     in->heap_first_bytes = sums[0];
     in->heap_now_bytes = sums[unique - 1];
-    uint64_t two_thirds = times[0] + (times[unique - 1] - times[0]) * 2 / 3;
-    for (size_t i = 0; i < unique; i++) {
+    for (size_t i = 0; i < unique; i++)
       if (sums[i] > in->heap_peak_bytes)
         in->heap_peak_bytes = sums[i];
-      if (times[i] <= two_thirds)
-        in->heap_two_thirds_bytes = sums[i];
-    }
   }
   free(times);
   free(sums);
@@ -231,7 +227,7 @@ static void read_site(const char *object, lw_explain_site_t *s) {
 }
 
 /* The growth verdicts, as `leakwatch leaks` gives them (its JSON, read back): suspects, and
- * the largest sites that are not. */
+ * the sites that grew and then levelled off. */
 static void read_verdicts(int pid, const lw_history_t *h, bool symbolize, double min_window,
                           lw_explain_input_t *in) {
   lw_profile_t profile;
@@ -271,16 +267,14 @@ static void read_verdicts(int pid, const lw_history_t *h, bool symbolize, double
     if (strstr(object, "\"suspect\":true")) {
       if (in->n_suspects < LW_EXPLAIN_MAX_SITES)
         in->suspects[in->n_suspects++] = site;
-    } else if (site.live_bytes > 0) {
-      /* Keep the largest few, largest first. */
-      int slot = in->n_largest < LW_EXPLAIN_MAX_SITES ? in->n_largest++ : LW_EXPLAIN_MAX_SITES - 1;
-      if (slot < LW_EXPLAIN_MAX_SITES - 1 || site.live_bytes > in->largest[slot].live_bytes) {
-        while (slot > 0 && in->largest[slot - 1].live_bytes < site.live_bytes) {
-          in->largest[slot] = in->largest[slot - 1];
-          slot--;
-        }
-        in->largest[slot] = site;
+    } else if (strstr(site.why, "levelled off") && in->n_levelled < LW_EXPLAIN_MAX_SITES) {
+      /* A cache that filled up, in the verdict's own words; kept largest first. */
+      int slot = in->n_levelled++;
+      while (slot > 0 && in->levelled[slot - 1].live_bytes < site.live_bytes) {
+        in->levelled[slot] = in->levelled[slot - 1];
+        slot--;
       }
+      in->levelled[slot] = site;
     }
     free(object);
     p = next && strncmp(next, "{\"kind\":\"heap\"", 14) == 0 ? next : NULL;
@@ -288,10 +282,6 @@ static void read_verdicts(int pid, const lw_history_t *h, bool symbolize, double
   free(text);
   if (n_loaded)
     lw_profile_free(&profile);
-  /* Only sites that hold a real share are worth naming as the cache. */
-  while (in->n_largest > 0 &&
-         in->largest[in->n_largest - 1].live_bytes < in->heap_now_bytes / 10)
-    in->n_largest--;
 }
 
 static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window) {

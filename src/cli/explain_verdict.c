@@ -8,12 +8,11 @@
  *     and its resident heap is >= 1.5x what it has handed out;
  *   - memory outside the heap: anonymous memory that is neither the allocator's nor the
  *     agent's, or thread stacks, >= 16 MiB and >= 25% of RSS;
- *   - bounded cache: no site grows, the live heap rose by >= 4 MiB and >= 30% of its size
- *     over the history, and has moved by less than a tenth of that rise in the last third.
+ *   - bounded cache: no site grows, and sites whose growth verdict says they grew and then
+ *     levelled off hold >= 4 MiB and >= 30% of the live heap.
  */
 #include "cli/explain_verdict.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,9 +22,8 @@
 #define FINDING_MIN_BYTES (16.0 * 1024 * 1024)
 #define FINDING_MIN_SHARE 0.25
 #define RETENTION_MIN_RATIO 1.5
-#define CACHE_MIN_RISE (4.0 * 1024 * 1024)
-#define CACHE_MIN_RISE_SHARE 0.3
-#define CACHE_MAX_RECENT_SHARE 0.1
+#define CACHE_MIN_BYTES (4.0 * 1024 * 1024)
+#define CACHE_MIN_SHARE 0.3
 
 /* A few formatted sizes at once in one printf: a ring of buffers. */
 static const char *size_text(double bytes) {
@@ -226,37 +224,33 @@ static void judge_outside(const lw_explain_input_t *in, lw_explain_result_t *r) 
 static void judge_bounded_cache(const lw_explain_input_t *in, lw_explain_result_t *r) {
   if (!in->history || in->n_suspects || in->history_seconds < in->min_window_seconds)
     return;
-  double rise = in->heap_now_bytes - in->heap_first_bytes;
-  double recent = in->heap_now_bytes - in->heap_two_thirds_bytes;
-  if (recent < 0)
-    recent = -recent;
-  /* Sampling noise of a sum of estimates: about sqrt(bytes x rate) (Poisson). */
-  double noise = sqrt(in->heap_now_bytes * (double)(in->sampling_rate ? in->sampling_rate : 1));
-  double allowed = CACHE_MAX_RECENT_SHARE * rise > 2 * noise ? CACHE_MAX_RECENT_SHARE * rise
-                                                             : 2 * noise;
-  if (rise < CACHE_MIN_RISE || rise < CACHE_MIN_RISE_SHARE * in->heap_now_bytes ||
-      rise < 4 * noise || recent > allowed)
+  double cached = 0;
+  for (int i = 0; i < in->n_levelled; i++)
+    cached += in->levelled[i].live_bytes;
+  double live = (double)in->heap_live_bytes;
+  if (cached < CACHE_MIN_BYTES || cached < CACHE_MIN_SHARE * live)
     return;
   lw_explain_finding_t *f = add_finding(r, LW_FINDING_BOUNDED_CACHE);
   if (!f)
     return;
   snprintf(f->headline, sizeof f->headline,
-           "bounded cache: the live heap rose from %s to %s and then levelled off; no site "
-           "grows",
-           size_text(in->heap_first_bytes), size_text(in->heap_now_bytes));
-  evidence(f, "over the last third of %.0f s of history it moved by %s (%.0f%% of the rise)",
-           in->history_seconds, size_text(recent), percent(recent, rise));
-  for (int i = 0; i < in->n_largest; i++)
-    evidence(f, "%s holds %s: %s", in->largest[i].name, size_text(in->largest[i].live_bytes),
-             in->largest[i].why);
+           "bounded cache: %s of the %s live heap is at %d site%s that grew, then levelled off; "
+           "no site grows",
+           size_text(cached), size_text(live), in->n_levelled, in->n_levelled == 1 ? "" : "s");
+  for (int i = 0; i < in->n_levelled; i++)
+    evidence(f, "%s holds %s: %s", in->levelled[i].name, size_text(in->levelled[i].live_bytes),
+             in->levelled[i].why);
+  evidence(f, "live heap over the last %.0f s: %s at first, %s now (sampled sites)",
+           in->history_seconds, size_text(in->heap_first_bytes), size_text(in->heap_now_bytes));
 }
 
 static void advise_leak(const lw_explain_input_t *in, lw_explain_result_t *r) {
   char line[1200];
   snprintf(line, sizeof line, "leakwatch leaks %d", in->pid);
-  advise(r, line, "see the growing site%s with their stacks and how sure each verdict is; "
-                  "trimming or a soft limit cannot help, the memory is in use",
-         in->n_suspects == 1 ? "" : "s");
+  advise(r, line, "%s, and how sure each verdict is; trimming or a soft limit cannot help, "
+                  "the memory is in use",
+         in->n_suspects == 1 ? "the growing site with its stack" : "the growing sites with their "
+                                                                   "stacks");
   snprintf(line, sizeof line, "leakwatch heap %d --seconds 300", in->pid);
   advise(r, line, "what the next 5 minutes allocate and keep, by stack");
 }

@@ -47,11 +47,12 @@ typedef struct lw_explain_input {
   bool history;
   double history_seconds, min_window_seconds;
   double heap_first_bytes, heap_peak_bytes, heap_now_bytes;
-  double heap_two_thirds_bytes; /* the sum two thirds into the span: levelled off since? */
   lw_explain_site_t suspects[LW_EXPLAIN_MAX_SITES];
   int n_suspects;
-  lw_explain_site_t largest[LW_EXPLAIN_MAX_SITES]; /* largest live sites that are no suspect */
-  int n_largest;
+  /* Sites whose growth verdict says they grew, then levelled off (a cache that filled up),
+   * largest first */
+  lw_explain_site_t levelled[LW_EXPLAIN_MAX_SITES];
+  int n_levelled;
   uint64_t soft_limit_bytes;  /* LEAKWATCH_SOFT_LIMIT in force (0 none) */
   uint64_t soft_limit_releases, soft_limit_released_bytes;
   char command[400];          /* the process's command line, for the lines to try */
