@@ -19,8 +19,11 @@ static const lw_cli_option_t options[] = {
 
 static const lw_cli_spec_t spec = {
     "trim", "leakwatch trim PID [--json]",
-    "Calls malloc_trim(0) inside process PID (which must run with the agent) and reports\n"
-    "its resident memory before and after.",
+    "Asks the allocator inside process PID (which must run with the agent) to return the free\n"
+    "memory it holds to the system, the way that allocator does it - malloc_trim(0) for glibc,\n"
+    "a purge of every arena for jemalloc, ReleaseFreeMemory for tcmalloc - and reports its\n"
+    "resident memory before and after. A large drop means the memory was freed but kept by\n"
+    "the allocator (fragmentation), not leaked; `leakwatch explain PID` says how much to expect.",
     options, NULL};
 
 int lw_cmd_trim(int argc, char **argv) {
@@ -53,14 +56,19 @@ int lw_cmd_trim(int argc, char **argv) {
   if (json) {
     fputs(reply, stdout);
   } else {
-    uint64_t before = 0, after = 0;
+    uint64_t before = 0, after = 0, micros = 0;
     lw_json_lookup_uint(reply, "rss_before_bytes", &before);
     lw_json_lookup_uint(reply, "rss_after_bytes", &after);
-    char b[32], a[32], d[32];
+    char b[32], a[32], d[32], method[96] = "malloc_trim(0)";
+    lw_json_lookup_string(reply, "method", method, sizeof method); /* absent: an older agent */
+    bool timed = lw_json_lookup_uint(reply, "duration_us", &micros);
     lw_format_bytes(b, sizeof b, (double)before);
     lw_format_bytes(a, sizeof a, (double)after);
     lw_format_bytes(d, sizeof d, before > after ? (double)(before - after) : 0);
-    printf("pid %d: rss %s -> %s (%s returned to the system)\n", pid, b, a, d);
+    printf("pid %d: rss %s -> %s (%s returned to the system by %s", pid, b, a, d, method);
+    if (timed)
+      printf(" in %.1f ms", (double)micros / 1000.0);
+    printf(")\n");
   }
   lw_buf_free(&body);
   return LW_EXIT_OK;
