@@ -55,6 +55,7 @@ typedef struct lw_options {
   uint64_t soft_limit;    /* LEAKWATCH_SOFT_LIMIT: RSS above which free memory is returned */
   uint64_t soft_limit_interval_ms; /* LEAKWATCH_SOFT_LIMIT_INTERVAL: at most one release */
   bool fatal_signals;     /* LEAKWATCH_FATAL_SIGNALS: a profile before TERM/INT/HUP/crash death */
+  char snapshot_at[128];  /* LEAKWATCH_SNAPSHOT_AT: "90%,512MiB": heap snapshots on the way up */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -448,6 +449,8 @@ extern uint64_t lw__profiles_written;
  * nothing, and says so naming `occasion` ("exit", "SIGTERM"), when the calling thread was
  * interrupted inside the agent or the allocator. Keeps errno. */
 void lw__exit_outputs_write(const char *occasion);
+/* Where this process writes its exit profile ("" = nowhere); snapshots go beside it. */
+const char *lw__exit_output_path(void);
 /* What the constructor does once the agent is ready (register this thread, fork handlers,
  * exit profile's name); attach.c calls it instead, as libleakwatch-attach.so's constructor
  * does nothing. False when the agent is not ready. */
@@ -509,6 +512,15 @@ typedef void (*lw_signal_handler_t)(int);
 lw_signal_handler_t lw__fatal_signal_set_handler(int sig, lw_signal_handler_t handler,
                                                  lw_signal_handler_t (*set)(int,
                                                                             lw_signal_handler_t));
+
+/* ---- snapshot.c: LEAKWATCH_SNAPSHOT_AT, profiles as memory rises --------------------- */
+
+/* True when levels are set and can be watched (parses them once, says why not). */
+bool lw__snapshot_wanted(void);
+/* From the agent thread's loop: writes <output>.snapshot-<n> when a level is crossed. */
+void lw__snapshot_check(uint64_t now_ms);
+/* When the next check is due (the agent thread's clock), 0 when there is nothing to watch. */
+uint64_t lw__snapshot_next_ms(void);
 
 /* ---- history.c: per-site history of live bytes, for leak verdicts --------------------- */
 

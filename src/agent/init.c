@@ -404,3 +404,5 @@ void lw__exit_outputs_write(const char *occasion) {
 }
 
 __attribute__((destructor)) static void agent_destructor(void) { lw__exit_outputs_write("exit"); }
+
+const char *lw__exit_output_path(void) { return output_path; }

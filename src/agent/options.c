@@ -41,6 +41,7 @@ lw_options_t lw__options = {
     .soft_limit = 0,
     .soft_limit_interval_ms = 10000,
     .fatal_signals = true,
+    .snapshot_at = "",
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
@@ -123,6 +124,8 @@ static const option_t options[] = {
     {"LEAKWATCH_REACHABILITY", OPTION_BOOL, &lw__options.reachability, 0, 1},
     {"LEAKWATCH_TRACK_FDS", OPTION_BOOL, &lw__options.track_fds, 0, 1},
     {"LEAKWATCH_FATAL_SIGNALS", OPTION_BOOL, &lw__options.fatal_signals, 0, 1},
+    {"LEAKWATCH_SNAPSHOT_AT", OPTION_TEXT, lw__options.snapshot_at, 0,
+     sizeof lw__options.snapshot_at},
     {"LEAKWATCH_HISTORY_OLD_AFTER", OPTION_DURATION, &lw__options.history_old_after_ms, 1000,
      86400000},
     {"LEAKWATCH_SOFT_LIMIT", OPTION_SIZE, &lw__options.soft_limit, 1 << 20, 1ull << 50},

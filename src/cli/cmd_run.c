@@ -24,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "cli/handle_report.h"
+#include "cli/json.h"
 #include "cli/leak_report.h"
 #include "cli/leak_suspects.h"
 #include "cli/memory_cap.h"
@@ -398,6 +399,46 @@ static void explain_handles(const run_options_t *o, const lw_profile_t *profile,
     lw_cli_warn("out of memory while reporting what was left at exit");
 }
 
+/* The last heap snapshot the agent wrote on the way up (LEAKWATCH_SNAPSHOT_AT: <output>.
+ * snapshot-<n>, n from 1) during this run (not before `since`): false when there is none. */
+static bool last_snapshot(const char *profile_path, time_t since, char *out, size_t size) {
+  bool found = false;
+  for (int n = 1; n <= 8; n++) {
+    char path[PATH_MAX + 64];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s.snapshot-%d", profile_path, n) >= (int)sizeof path ||
+        stat(path, &st) != 0)
+      break;
+    if (st.st_mtime >= since && snprintf(out, size, "%s", path) < (int)size)
+      found = true;
+  }
+  return found;
+}
+
+/* The program died without an exit profile (the OOM killer's SIGKILL cannot be caught): the
+ * last snapshot stands in, named, with its top sites. */
+static void explain_snapshot(const run_options_t *o, const char *path, const char *output) {
+  lw_profile_t profile;
+  if (load_symbolized(o, path, &profile) < 0) {
+    lw_profile_free(&profile);
+    return;
+  }
+  lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, path,
+                                 "at the last snapshot"};
+  if (o->json) {
+    fprintf(stderr, "{\"last_snapshot\":");
+    lw_json_quoted(stderr, path);
+    fprintf(stderr, ",\"still_allocated_at_snapshot\":");
+  } else {
+    fprintf(stderr, "leakwatch: no heap profile at '%s' (a SIGKILL cannot be caught); the last "
+                    "snapshot before the end is '%s':\n", output, path);
+  }
+  lw_leak_report_write(stderr, &profile, &ro);
+  if (o->json)
+    fprintf(stderr, "}\n");
+  lw_profile_free(&profile);
+}
+
 /* Loads the profile beside profile_path for `kind` ("fds", "threads") if the agent wrote
  * one; false when there is none (or it cannot be read, which was said). */
 static bool load_sidecar(const run_options_t *o, const char *profile_path, const char *kind,
@@ -585,6 +626,7 @@ int lw_cmd_run(int argc, char **argv) {
 
   struct timespec started;
   clock_gettime(CLOCK_MONOTONIC, &started);
+  time_t started_wall = time(NULL) - 1; /* file times are whole seconds here */
   fflush(NULL);
   /* leakwatch outlives the signals meant for the program, to report after it: they are
    * passed on (exec resets the handlers in the child). */
@@ -623,6 +665,10 @@ int lw_cmd_run(int argc, char **argv) {
     char depth_text[16];
     snprintf(depth_text, sizeof depth_text, "%llu", (unsigned long long)o.depth);
     setenv("LEAKWATCH_DEPTH", depth_text, 1);
+    /* Under a cgroup cap, a profile on the way up: the OOM killer leaves no chance for one
+     * at the end (LEAKWATCH_SNAPSHOT_AT; the caller's own setting wins). */
+    if (o.memory_max && cap.mode != LW_CAP_RLIMIT_AS)
+      setenv("LEAKWATCH_SNAPSHOT_AT", "80%,90%", 0);
     int cap_rc = o.memory_max ? lw_memory_cap_enter(&cap) : 0;
     if (cap_rc != 0) {
       fprintf(stderr, "leakwatch: cannot enter the memory cap: %s\n", strerror(-cap_rc));
@@ -701,6 +747,12 @@ int lw_cmd_run(int argc, char **argv) {
   bool stale = had_before && stat(output, &st) == 0 && st.st_ino == before.st_ino &&
                st.st_dev == before.st_dev && st.st_mtim.tv_sec == before.st_mtim.tv_sec &&
                st.st_mtim.tv_nsec == before.st_mtim.tv_nsec;
+  char snapshot[PATH_MAX + 64];
+  if ((stale || stat(output, &st) != 0) && WIFSIGNALED(status) &&
+      last_snapshot(output, started_wall, snapshot, sizeof snapshot)) {
+    explain_snapshot(&o, snapshot, output);
+    return exit_code;
+  }
   if (stale || stat(output, &st) != 0) {
     /* Killed, or the agent never ran in the process that exited: the program exec'd one it
      * cannot enter (a 32-bit or static program, from a script), or it ended with _exit. */

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# test_snapshot.sh - heap snapshots on the way up (LEAKWATCH_SNAPSHOT_AT, issue 15):
+#   - size levels (resident memory): one <output>.snapshot-<n> per level crossed, numbered
+#     in order, each holding more than the last;
+#   - `leakwatch run --memory-max` sets 80%,90% of the cap by default; when the OOM killer
+#     ends the program, the report names the last snapshot and shows its top site (text
+#     and --json);
+#   - a bad value, a missing output and LEAKWATCH_CONTROL=0 are each said in one line.
+# About 15 s.
+. "$(dirname "$0")/lib.sh"
+lw_test_begin snapshot
+GROWER="$FIX/grower"
+
+total() { "$LW" top --json "$1" | jq '.total'; }
+
+# Size levels: the grower takes about 50 MiB at 25 MiB/s, then exits.
+LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/rss.pb.gz" LEAKWATCH_SNAPSHOT_AT=16MiB,28MiB,40MiB \
+  "$GROWER" --kib-per-tick 256 --tick-ms 10 --max-mib 50 --exit-after-ms 3000 >rss.out 2>rss.err
+check "size levels: the grower exited normally" test $? = 0
+check "size levels: three snapshots, numbered 1 to 3" \
+  test -s rss.pb.gz.snapshot-1 -a -s rss.pb.gz.snapshot-2 -a -s rss.pb.gz.snapshot-3 -a ! -e rss.pb.gz.snapshot-4
+check "size levels: each written with one line naming it" \
+  test "$(grep -c 'resident memory at [0-9]* MiB (level [0-9]* MiB): heap snapshot written to .*rss.pb.gz.snapshot-[123]$' rss.err)" = 3
+t1=$(total rss.pb.gz.snapshot-1) t2=$(total rss.pb.gz.snapshot-2) t3=$(total rss.pb.gz.snapshot-3)
+check "size levels: each snapshot holds more than the last ($t1 < $t2 < $t3 bytes)" \
+  test "$t1" -lt "$t2" -a "$t2" -lt "$t3"
+check "size levels: the snapshots name the growing site" \
+  bash -c "'$LW' top rss.pb.gz.snapshot-3 | grep -q ' main$'"
+check "size levels: the exit profile is still written" test -s rss.pb.gz
+
+# What cannot work is said, once.
+LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/bad.pb.gz" LEAKWATCH_SNAPSHOT_AT=90 "$GROWER" \
+  --max-mib 1 --exit-after-ms 100 >/dev/null 2>bad.err
+check "a bad value is refused in one line" grep -q "ignoring LEAKWATCH_SNAPSHOT_AT='90': expected" bad.err
+LD_PRELOAD="$AGENT" LEAKWATCH_SNAPSHOT_AT=1MiB "$GROWER" --max-mib 1 --exit-after-ms 100 \
+  >/dev/null 2>noout.err
+check "without an output it says where snapshots would go" grep -q "LEAKWATCH_SNAPSHOT_AT needs LEAKWATCH_OUTPUT" noout.err
+LD_PRELOAD="$AGENT" LEAKWATCH_CONTROL=0 LEAKWATCH_OUTPUT="$work/nothread.pb.gz" LEAKWATCH_SNAPSHOT_AT=1MiB \
+  "$GROWER" --kib-per-tick 1024 --tick-ms 10 --max-mib 8 --exit-after-ms 3000 >nothread.out 2>nothread.err &
+pid=$!
+pids+=("$pid")
+for _ in $(seq 100); do grep -q ready nothread.out 2>/dev/null && break; sleep 0.05; done
+threads=$(cat /proc/"$pid"/task/*/comm 2>/dev/null | tr '\n' ' ')
+check "LEAKWATCH_CONTROL=0: still no agent thread (threads: $threads)" bash -c "[[ '$threads' != *leakwatch* ]]"
+lw_wait_exit "$pid" 30
+check "LEAKWATCH_CONTROL=0: said, and no snapshot" \
+  bash -c "grep -q 'LEAKWATCH_CONTROL=0 turns off: no snapshots' nothread.err && ! ls nothread.pb.gz.snapshot-* 2>/dev/null"
+
+# OOM: run --memory-max sets the levels; the report names the last snapshot.
+"$LW" run --memory-max 64MiB -o oom.pb.gz -- "$GROWER" --kib-per-tick 256 --tick-ms 10 \
+  --max-mib 1024 >/dev/null 2>oom.err
+rc=$?
+if grep -q "RLIMIT_AS" oom.err; then
+  echo "no writable memory cgroup for this test run: the OOM part is skipped"
+else
+  check "OOM: exit status 137 (got $rc)" test "$rc" = 137
+  check "OOM: killed by the OOM killer" grep -q "killed by the OOM killer" oom.err
+  check "OOM: snapshots at 80% and 90% of the cap" \
+    test "$(grep -c 'memory cgroup at [0-9]*% of its limit .*: heap snapshot written to' oom.err)" = 2
+  check "OOM: the report names the last snapshot" \
+    grep -q "^leakwatch: no heap profile at 'oom.pb.gz' (a SIGKILL cannot be caught); the last snapshot before the end is 'oom.pb.gz.snapshot-2':$" oom.err
+  check "OOM: and shows its top site" grep -Eq '^  #1 +[0-9.]+ MiB in [0-9]+ objects at main grower.c' oom.err
+  check "OOM: headline says at the last snapshot" grep -q "^leakwatch: still allocated at the last snapshot: " oom.err
+
+  "$LW" run --memory-max 48MiB --json -o oomj.pb.gz -- "$GROWER" --kib-per-tick 256 --tick-ms 10 \
+    --max-mib 1024 >/dev/null 2>oomj.err
+  line=$(sed -n '/^{"last_snapshot":/,/^}$/p' oomj.err | tr -d '\n')
+  check "OOM --json: last_snapshot and its sites ($line)" \
+    jq -e '(.last_snapshot | endswith("oomj.pb.gz.snapshot-2")) and (.still_allocated_at_snapshot | tostring | test("grower.c"))' <<<"$line"
+
+  # The caller's own levels win over the default.
+  LEAKWATCH_SNAPSHOT_AT=50% "$LW" run --memory-max 64MiB --no-report -o own.pb.gz -- "$GROWER" \
+    --kib-per-tick 256 --tick-ms 10 --max-mib 1024 >/dev/null 2>own.err
+  check "OOM: LEAKWATCH_SNAPSHOT_AT=50% given: one snapshot, at about half" \
+    bash -c "test \$(grep -c 'heap snapshot written' own.err) = 1 && grep -Eq 'memory cgroup at (5[0-9])% of its limit' own.err"
+fi
+lw_test_end
