@@ -95,16 +95,20 @@ static bool has_frame_in_thread_main(const lw_thread_stack_t *t, void *(*fn)(voi
 
 static lw_thread_stack_t stacks[16];
 
-/* Captures until the three waiting threads are all in read (they start at their own pace). */
+/* Captures until the three waiting threads are all in read and the spinner is seen running
+ * (they start at their own pace; under AddressSanitizer a new thread waits on a futex for a
+ * moment before its function runs). */
 static long capture_when_waiting(size_t *seen) {
   long n = 0;
   for (int attempt = 0; attempt < 500; attempt++) {
     n = lw__thread_stacks_capture(stacks, 16, seen);
-    int in_read = 0;
-    for (long i = 0; i < n; i++)
+    int in_read = 0, spinning = 0;
+    for (long i = 0; i < n; i++) {
       in_read += own_thread(stacks[i].tid) && stacks[i].where == LW_THREAD_IN_SYSCALL &&
                  stacks[i].syscall == SYS_read;
-    if (in_read == 3)
+      spinning += stacks[i].tid == own_tids[3] && stacks[i].where == LW_THREAD_RUNNING;
+    }
+    if (in_read == 3 && spinning == 1)
       return n;
     struct timespec pause = {0, 10000000};
     nanosleep(&pause, NULL);
