@@ -4,16 +4,19 @@
  * its callers; a thread under a frame whose CFA is rbp-based (a variable-length array makes
  * -O2 code keep a frame pointer) is followed past that frame by the rbp guess, to the thread
  * start; a thread that never blocks is reported as running, without frames; the calling
- * thread is left out; system call names.
+ * thread is left out; a thread blocked inside a signal handler that runs on a sigaltstack
+ * is followed through the signal frame back to the code it interrupted; system call names.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,12 +77,19 @@ static void *spin_thread(void *arg) {
   return NULL;
 }
 
+static void blocked_in_handler(void);
+static void on_signal(int sig);
+static void wait_for_signal(void);
+static void *signal_thread(void *arg);
+
 /* True when one of the frames lies in fn: after its start, before the next of this file's
  * functions (and within 1 KiB: these are small). */
 static bool has_frame_in(const lw_thread_stack_t *t, void (*fn)(void)) {
-  const uintptr_t known[] = {(uintptr_t)blocked_in_read, (uintptr_t)under_frame_pointer,
-                             (uintptr_t)spin, (uintptr_t)read_thread,
-                             (uintptr_t)frame_pointer_thread, (uintptr_t)spin_thread};
+  const uintptr_t known[] = {(uintptr_t)blocked_in_read,  (uintptr_t)under_frame_pointer,
+                             (uintptr_t)spin,             (uintptr_t)read_thread,
+                             (uintptr_t)frame_pointer_thread, (uintptr_t)spin_thread,
+                             (uintptr_t)blocked_in_handler, (uintptr_t)on_signal,
+                             (uintptr_t)wait_for_signal,  (uintptr_t)signal_thread};
   uintptr_t start = (uintptr_t)fn, end = start + 1024;
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (known[i] > start && known[i] < end)
@@ -166,6 +176,81 @@ static void test_stacks_of_other_threads(void **state) {
   assert_int_equal(lw__thread_stacks_capture(stacks, 16, &seen), others);
 }
 
+/* ---- a thread blocked in a signal handler, on its alternate stack ---------------------- */
+
+static int handler_pipe[2];
+static volatile int handler_done;
+static volatile pid_t handler_tid;
+
+__attribute__((noinline)) static void blocked_in_handler(void) {
+  char byte;
+  if (read(handler_pipe[0], &byte, 1) < 0)
+    return;
+}
+static void on_signal(int sig) {
+  (void)sig;
+  blocked_in_handler();
+}
+__attribute__((noinline)) static void wait_for_signal(void) {
+  while (!handler_done)
+    pause(); /* the handler interrupts this */
+}
+static void *signal_thread(void *arg) {
+  (void)arg;
+  stack_t alternate = {.ss_sp = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                       .ss_size = 65536};
+  if (alternate.ss_sp == MAP_FAILED || sigaltstack(&alternate, NULL) != 0)
+    return NULL;
+  handler_tid = (pid_t)syscall(SYS_gettid);
+  wait_for_signal();
+  return NULL;
+}
+
+/* The thread's entry in a capture, once it is in `nr` (5 s at most); NULL otherwise. */
+static const lw_thread_stack_t *wait_for_syscall(pid_t tid, long nr) {
+  for (int attempt = 0; attempt < 500; attempt++) {
+    size_t seen;
+    long n = lw__thread_stacks_capture(stacks, 16, &seen);
+    for (long i = 0; i < n; i++)
+      if (stacks[i].tid == tid && stacks[i].where == LW_THREAD_IN_SYSCALL &&
+          stacks[i].syscall == nr)
+        return &stacks[i];
+    struct timespec pause_time = {0, 10000000};
+    nanosleep(&pause_time, NULL);
+  }
+  return NULL;
+}
+
+static void test_stack_through_signal_handler(void **state) {
+  (void)state;
+  assert_int_equal(pipe(handler_pipe), 0);
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = on_signal;
+  action.sa_flags = SA_ONSTACK;
+  assert_int_equal(sigaction(SIGUSR2, &action, NULL), 0);
+  pthread_t thread;
+  assert_int_equal(pthread_create(&thread, NULL, signal_thread, NULL), 0);
+  for (int i = 0; i < 500 && !handler_tid; i++) {
+    struct timespec pause_time = {0, 10000000};
+    nanosleep(&pause_time, NULL);
+  }
+  assert_true(handler_tid != 0);
+  assert_non_null(wait_for_syscall(handler_tid, SYS_pause));
+  assert_int_equal(pthread_kill(thread, SIGUSR2), 0);
+  const lw_thread_stack_t *t = wait_for_syscall(handler_tid, SYS_read);
+  assert_non_null(t);
+  assert_true(has_frame_in(t, blocked_in_handler));
+  assert_true(has_frame_in(t, wait_for_signal)); /* past the signal frame, on its own stack */
+  assert_true(has_frame_in_thread_main(t, signal_thread));
+  assert_false(t->truncated);
+
+  handler_done = 1;
+  assert_int_equal(write(handler_pipe[1], "x", 1), 1);
+  pthread_join(thread, NULL);
+}
+
 static void test_system_call_names(void **state) {
   (void)state;
   assert_string_equal(lw__syscall_name(SYS_read), "read");
@@ -178,6 +263,7 @@ static void test_system_call_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stacks_of_other_threads),
+      cmocka_unit_test(test_stack_through_signal_handler),
       cmocka_unit_test(test_system_call_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
