@@ -58,14 +58,23 @@ send "leak 100 3000"
 send "churn 20000"
 send "thread"
 check "a thread created after the attach runs and is joined ($answer)" test "$answer" = joined
+# Libraries loaded after the attach: a C plugin, and a C++ one that brings libstdc++ in.
+send "plugin $FIX/libplugin_leak.so plugin_leak 50"
+check "a C plugin loaded after the attach is called ($answer)" test "$answer" = called
+send "plugin $FIX/libcxx_plugin.so cxx_plugin_leak 64"
+check "a C++ plugin loaded after the attach is called ($answer)" test "$answer" = called
 
-"$LW" heap "$target" -o heap1.pb.gz --json >heap1.json 2>heap1.err
+"$LW" heap "$target" -n 50 -o heap1.pb.gz --json >heap1.json 2>heap1.err
 check "heap answers ($(head -c 300 heap1.err))" test -s heap1.json
-check "rate 1: in use is exactly the post-attach leak, 300000 bytes ($(jq -c '[.inuse_bytes, .inuse_objects]' heap1.json))" \
-  test "$(jq .inuse_bytes heap1.json)" = 300000
-check "... in 100 objects" test "$(jq .inuse_objects heap1.json)" = 100
-check "... all at leak_after_attach" \
-  test "$(jq -r '.sites[0].site' heap1.json | cut -d' ' -f1)" = leak_after_attach
+site() { # FUNCTION: "[bytes,objects]" of the site whose innermost frame is FUNCTION
+  jq -c "[.sites[] | select(.site | startswith(\"$1 \"))] | [(map(.bytes) | add), (map(.objects) | add)]" heap1.json
+}
+check "rate 1: leak_after_attach holds exactly its 100 x 3000 bytes ($(site leak_after_attach))" \
+  test "$(site leak_after_attach)" = "[300000,100]"
+check "... the C plugin loaded after the attach its 50 x 4096 ($(site plugin_leak))" \
+  test "$(site plugin_leak)" = "[204800,50]"
+check "... the C++ plugin its 64 x new char[200], counted once ($(site cxx_plugin_leak))" \
+  test "$(site cxx_plugin_leak)" = "[12800,64]"
 check "... and nothing from before the attach (keep_old) or the grown old blocks" \
   test "$(jq '[.sites[] | select(.stack | tostring | test("keep_old|main attach_target.c:1[0-3]"))] | length' heap1.json)" = 0
 "$LW" top heap1.pb.gz >top1.out 2>&1
@@ -75,8 +84,8 @@ check "the profile says since when: 'since attach at'" \
 "$LW" stats "$target" --json >stats.json 2>stats.err
 check "stats --json answers with attached_at_unix ($(jq -c .stats.attached_at_unix stats.json 2>/dev/null))" \
   test "$(jq .stats.attached_at_unix stats.json)" -gt 1600000000
-check "... live objects since the attach: 100 (frees of old blocks left out)" \
-  test "$(jq .stats.live_objects stats.json)" = 100
+check "... live objects are those since the attach, as in the profile ($(jq .stats.live_objects stats.json); frees of old blocks left out)" \
+  test "$(jq .stats.live_objects stats.json)" = "$(jq .inuse_objects heap1.json)"
 "$LW" stats "$target" >stats.txt 2>&1
 check "stats says 'since attach at'" grep -q 'since attach at' stats.txt
 "$LW" ps >ps.txt 2>&1
