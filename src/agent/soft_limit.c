@@ -4,7 +4,8 @@
  * free memory it holds (allocator_release.c), at most once per
  * LEAKWATCH_SOFT_LIMIT_INTERVAL, and says what came back. It never refuses an allocation
  * and never frees anything the program holds: memory in use stays, so RSS may stay above
- * the limit, which the log says once.
+ * the limit, which the log says once; while releases return nothing, the wait between them
+ * doubles (up to 64 intervals), since each one holds the allocator's locks for a while.
  *
  * Runs on the agent thread (agent_thread.c calls lw__soft_limit_check every loop, at least
  * once a second); RSS is read from /proc/self/statm at most once a second. Measured cost:
@@ -21,6 +22,7 @@ enum {
   RSS_CHECK_MS = 1000,     /* RSS read no more often */
   QUIET_LOG_MS = 60000,    /* after the first, release lines at most this often */
   SMALL_RETURN = 1 << 20,  /* a release that returns less is "nothing came back" */
+  MAX_BACKOFF = 64,        /* releases that return nothing: the wait doubles up to this */
 };
 
 static struct {
@@ -28,6 +30,7 @@ static struct {
   uint64_t next_release_ms;
   uint64_t next_log_ms;
   bool said_stuck;          /* "stays above" said since RSS last fell below the limit */
+  uint64_t backoff;         /* intervals to wait after a release that returned nothing */
   uint64_t releases;
   uint64_t released_bytes;  /* sum of RSS drops */
   uint64_t release_ns;      /* time spent in the allocator's release calls */
@@ -56,11 +59,13 @@ void lw__soft_limit_check(uint64_t now_ms) {
   soft_limit.last_rss_bytes = rss;
   if (rss <= limit) {
     soft_limit.said_stuck = false;
+    soft_limit.backoff = 1;
     return;
   }
   if (now_ms < soft_limit.next_release_ms)
     return;
-  soft_limit.next_release_ms = now_ms + lw__options.soft_limit_interval_ms;
+  if (!soft_limit.backoff)
+    soft_limit.backoff = 1;
   lw_allocator_release_t r;
   if (lw__allocator_release(&r) < 0) {
     if (!soft_limit.said_stuck)
@@ -77,6 +82,13 @@ void lw__soft_limit_check(uint64_t now_ms) {
   soft_limit.released_bytes += drop;
   soft_limit.release_ns += r.duration_ns;
   soft_limit.last_rss_bytes = r.rss_after_bytes;
+  /* Memory in use cannot be returned: a release that gave nothing back is not repeated at
+   * full pace (each one holds the allocator's locks for a while, up to tens of ms). */
+  if (drop < SMALL_RETURN && soft_limit.backoff < MAX_BACKOFF)
+    soft_limit.backoff *= 2;
+  else if (drop >= SMALL_RETURN)
+    soft_limit.backoff = 1;
+  soft_limit.next_release_ms = now_ms + lw__options.soft_limit_interval_ms * soft_limit.backoff;
   /* The log is capped (log.c): the first release, then one a minute, and "stays above"
    * once per excursion; the totals are always in the `allocator` reply. */
   if (drop >= SMALL_RETURN && now_ms >= soft_limit.next_log_ms) {
