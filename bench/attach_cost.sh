@@ -3,6 +3,7 @@
 # and against `heaptrack -p` (issue 14). bench_attach_churn runs the churn benchmark in
 # rounds, one per line it reads, in processes that live through the whole run:
 #
+# Each process runs 100 idle threads besides the one that churns.
 #   plain     rounds before the attach (no agent), then `leakwatch attach` (default rate),
 #             rounds attached, `leakwatch detach`, rounds after it;
 #   preload   LD_PRELOAD=libleakwatch.so from the start: its rounds interleave with plain's,
@@ -49,11 +50,13 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 quartiles() { sort -g | awk -v f="$1" '{v[NR]=$1} END {printf f "-" f "\n", v[int((NR+3)/4)], v[int((3*NR+3)/4)]}'; }
 now_ms() { date +%s%3N; }
 
-# start NAME [ENV...]: a bench_attach_churn reading $scratch/NAME.in, answering in NAME.out
+# start NAME [ENV...]: a bench_attach_churn with 100 idle threads reading $scratch/NAME.in,
+# answering in NAME.out
 start() {
   local name=$1; shift
   mkfifo "$scratch/$name.in"
-  env "$@" "$BENCH" --pairs "$pairs" <"$scratch/$name.in" >"$scratch/$name.out" 2>"$scratch/$name.err" &
+  env "$@" "$BENCH" --pairs "$pairs" --idle-threads 100 <"$scratch/$name.in" \
+    >"$scratch/$name.out" 2>"$scratch/$name.err" &
   children+=($!)
   eval "pid_$name=$!"
   eval "exec {fd_$name}>\"$scratch/$name.in\""
@@ -103,9 +106,25 @@ if command -v heaptrack >/dev/null; then
   heaptrack_row="| heaptrack -p | $ht_attach_ms ms (until libheaptrack_inject.so is mapped) | $(median <"$scratch/heaptrack") | $(awk -v a="$(median <"$scratch/heaptrack")" -v b="$(median <"$scratch/ht_before")" 'BEGIN{printf "%.2f", a/b}') |"
 fi
 
+# The hooks' fast paths in both libraries, addresses left out: the attach build must not
+# have a different instruction in them (CMakeLists.txt, agent.h: lw__thread's TLS model).
+fast_path() { # LIBRARY FUNCTION
+  objdump -d --no-show-raw-insn "$1" | awk -v f="<$2>:" '$2 == f {p = 1; next} p && /^$/ {p = 0} p' |
+    sed 's/^ *[0-9a-f]*:\s*//; s/0x[0-9a-f]*//g; s/[0-9a-f]\{4,\} <[^>]*>//g'
+}
+fast_paths=""
+for f in malloc free calloc realloc; do
+  n=$(fast_path "$AGENT" "$f" | wc -l)
+  if [ "$(fast_path "$AGENT" "$f")" = "$(fast_path "$ATTACH" "$f")" ]; then
+    fast_paths+="$f: the same $n instructions; "
+  else
+    fast_paths+="$f: DIFFERENT ($n in libleakwatch.so, $(fast_path "$ATTACH" "$f" | wc -l) attached); "
+  fi
+done
+
 paired() { paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}'; }
 none=$(median <"$scratch/none")
-echo "# attach cost ($(date -u +%Y-%m-%d), $(nproc) cores, $reps rounds of $pairs malloc+free pairs)"
+echo "# attach cost ($(date -u +%Y-%m-%d), $(nproc) cores, $reps rounds of $pairs malloc+free pairs, 100 idle threads in each process)"
 echo
 echo "Command: \`bench/attach_cost.sh$( [ $# -gt 0 ] && printf ' %s' "$@")\`"
 echo
@@ -118,3 +137,5 @@ echo "| LD_PRELOAD=libleakwatch.so | | $(median <"$scratch/preloaded2") | $(awk 
 echo "$heaptrack_row"
 echo
 echo "Attached / preloaded, per back-to-back pair of rounds: median $(paired attached preloaded2 | median) (quartiles $(paired attached preloaded2 | quartiles %.3f)); preloaded / no agent before the attach: median $(paired preloaded none | median)."
+echo
+echo "Fast paths, libleakwatch.so against libleakwatch-attach.so (objdump, addresses left out): ${fast_paths%; }."

@@ -4,16 +4,20 @@
  * an attach (no agent), after `leakwatch attach` (or `heaptrack -p`) and after the detach, in
  * the same process, against a preloaded agent's rounds interleaved with them.
  *
- *   bench_attach_churn [--pairs N] [--live N]
+ *   bench_attach_churn [--pairs N] [--live N] [--idle-threads N]
  *
  * Says "ready" once, then for each line: one round of N malloc+free pairs of 16-256 bytes
  * (a ring of `live` blocks, the oldest replaced each step) and "ns_per_pair=X". EOF ends it.
+ * --idle-threads starts that many threads that only wait, as a server's pool does: the
+ * attach must work, and quickly, with them there.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static long pairs = 5000000;
 static int live = 1024;
@@ -43,15 +47,32 @@ static void churn(void) {
   free(ring);
 }
 
+static void *idle(void *unused) {
+  (void)unused;
+  for (;;)
+    pause();
+  return NULL;
+}
+
 int main(int argc, char **argv) {
+  int idle_threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--pairs") == 0)
       pairs = atol(argv[i + 1]);
     else if (strcmp(argv[i], "--live") == 0)
       live = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--idle-threads") == 0)
+      idle_threads = atoi(argv[i + 1]);
     else {
       fprintf(stderr, "bench_attach_churn: unknown option '%s'\n", argv[i]);
       return 2;
+    }
+  }
+  for (int i = 0; i < idle_threads; i++) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, idle, NULL) != 0) {
+      fprintf(stderr, "bench_attach_churn: cannot start idle thread %d\n", i + 1);
+      return 1;
     }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
