@@ -170,12 +170,17 @@ static void doing(const lw_thread_stack_t *t, char *out, size_t size) {
   char call[48];
   syscall_text(t->syscall, call, sizeof call);
   const char *wrapper = t->syscall == RESTART_SYSCALL ? wrapper_name(t) : NULL;
-  if (call[0] && t->state != 'R' && wrapper)
-    snprintf(out, size, "in %s (resuming %s)", call, wrapper);
-  else if (call[0] && t->state != 'R')
-    snprintf(out, size, "in %s", call);
-  else
+  char in_call[128] = "";
+  if (call[0] && wrapper)
+    snprintf(in_call, sizeof in_call, "in %s (resuming %s)", call, wrapper);
+  else if (call[0])
+    snprintf(in_call, sizeof in_call, "in %s", call);
+  if (t->state == 'R' || !in_call[0])
     snprintf(out, size, "%s", state_words(t->state));
+  else if (t->state == 'T' || t->state == 't') /* stopped: say so first */
+    snprintf(out, size, "%s, %s", state_words(t->state), in_call);
+  else
+    snprintf(out, size, "%s", in_call);
 }
 
 /* "./io/../sysdeps/unix/sysv/linux/poll.c" -> "sysdeps/unix/sysv/linux/poll.c": DWARF
@@ -249,9 +254,15 @@ static void print_frames(const lw_thread_stack_t *t) {
     printf("  (no frames)\n");
 }
 
-/* tids as ranges: "101-112, 130". The group's threads are sorted by tid. */
+/* tids as ranges: "101-112, 130", the first few of them ("--all --json" has every one).
+ * The group's threads are sorted by tid. */
 static void print_tids(const group_t *g) {
+  size_t ranges = 0;
   for (size_t i = 0; i < g->count;) {
+    if (ranges++ == 6) {
+      printf(", ... %zu more", g->count - i);
+      break;
+    }
     size_t j = i;
     while (j + 1 < g->count && g->first[j + 1].tid == g->first[j].tid + 1)
       j++;
@@ -293,7 +304,7 @@ static void print_groups(const lw_thread_stacks_t *stacks, const group_t *groups
          n_groups);
   for (size_t i = 0; i < n_groups; i++) {
     const group_t *g = &groups[i];
-    char what[96];
+    char what[192];
     doing(g->shown, what, sizeof what);
     printf("\n%zu thread%s %s: ", g->count, g->count == 1 ? "" : "s", what);
     print_names(g);
@@ -315,7 +326,7 @@ static void print_all(lw_thread_stacks_t *stacks) {
   printf("process %d: %zu threads\n", stacks->pid, stacks->n_threads);
   for (size_t i = 0; i < stacks->n_threads; i++) {
     const lw_thread_stack_t *t = &stacks->threads[i];
-    char what[96];
+    char what[192];
     doing(t, what, sizeof what);
     printf("\nthread %d \"", t->tid);
     print_escaped(t->name);

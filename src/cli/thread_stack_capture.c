@@ -54,8 +54,13 @@
 
 /* The part of a stack copied during the stop. Most blocked threads use a few KiB; deeper
  * frames are read from the live process after it resumed (thread_stack_unwind.c), where
- * the callers' frames rarely change. 1,000 threads take 32 MiB. */
+ * the callers' frames rarely change. 1,000 threads take 32 MiB; past 2,048 threads the
+ * copies share 64 MiB (at least 4 KiB each). */
 #define STACK_COPY_BYTES (32 * 1024)
+#define STACK_COPY_TOTAL (64 * 1024 * 1024)
+#define STACK_COPY_MIN (4 * 1024)
+
+static size_t stack_copy_bytes = STACK_COPY_BYTES;
 /* How long a thread may take to reach its stop after the interrupt. A thread stops within
  * microseconds unless it sleeps uninterruptibly in the kernel or waits for a CPU. */
 #define STOP_DEADLINE_MS 2000
@@ -197,7 +202,7 @@ void lw_thread_release_late(lw_thread_stack_t *t) {
   if (r == t->tid && WIFSTOPPED(status)) {
     int event = status >> 16;
     int stop_signal = WSTOPSIG(status);
-    int deliver = (event == 0 && stop_signal != SIGTRAP) ? stop_signal : 0;
+    int deliver = event == 0 ? stop_signal : 0;
     if (ptrace(PTRACE_DETACH, t->tid, NULL, (void *)(uintptr_t)deliver) == 0)
       t->seized = false;
   } else if (r == t->tid || (r < 0 && errno == ECHILD)) {
@@ -218,8 +223,8 @@ static void registers_to_dwarf(const struct user_regs_struct *r, uint64_t *out) 
 static void copy_stack(int pid, lw_thread_stack_t *t, uint64_t sp) {
   t->stack_address = sp;
   t->stack_len = 0;
-  struct iovec local = {t->stack, STACK_COPY_BYTES};
-  struct iovec remote = {(void *)(uintptr_t)sp, STACK_COPY_BYTES};
+  struct iovec local = {t->stack, stack_copy_bytes};
+  struct iovec remote = {(void *)(uintptr_t)sp, stack_copy_bytes};
   ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
   if (n > 0)
     t->stack_len = (size_t)n;
@@ -290,8 +295,9 @@ static int capture_stopped(int pid, lw_thread_stack_t *t) {
     return 1;
   int event = status >> 16;
   int stop_signal = WSTOPSIG(status);
-  /* A signal-delivery stop (a real signal arrived first) is passed on at detach. */
-  int deliver = (event == 0 && stop_signal != SIGTRAP) ? stop_signal : 0;
+  /* A signal-delivery stop (a real signal arrived first; our interrupt always reports as
+   * PTRACE_EVENT_STOP) is passed on at detach, whatever the signal. */
+  int deliver = event == 0 ? stop_signal : 0;
   struct user_regs_struct regs;
   int rc = 0;
   if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0) {
@@ -452,6 +458,19 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     snprintf(error, error_size, "out of memory for %zu threads", n_tids);
     return -1;
   }
+  stack_copy_bytes = STACK_COPY_BYTES;
+  if (n_tids > STACK_COPY_TOTAL / STACK_COPY_BYTES)
+    stack_copy_bytes = STACK_COPY_TOTAL / n_tids > STACK_COPY_MIN
+                           ? (STACK_COPY_TOTAL / n_tids) & ~(size_t)4095
+                           : STACK_COPY_MIN;
+  /* Ctrl-C (or a TERM) waits until the thread in hand runs again and its interrupted call
+   * is repaired: the kernel would resume it at our exit, but not repair an EINTR. */
+  sigset_t deferred, previous_mask;
+  sigemptyset(&deferred);
+  int deferred_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP};
+  for (size_t i = 0; i < sizeof deferred_signals / sizeof *deferred_signals; i++)
+    sigaddset(&deferred, deferred_signals[i]);
+  sigprocmask(SIG_BLOCK, &deferred, &previous_mask);
   struct sigaction alarm_action, previous;
   memset(&alarm_action, 0, sizeof alarm_action);
   alarm_action.sa_handler = on_alarm; /* no SA_RESTART: the deadline ends waitpid */
@@ -467,7 +486,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     char syscall_line[512];
     if (!describe(pid, t, syscall_line, sizeof syscall_line))
       continue; /* exited meanwhile */
-    t->stack = malloc(STACK_COPY_BYTES);
+    t->stack = malloc(stack_copy_bytes);
     if (!t->stack) {
       snprintf(error, error_size, "out of memory for the stack copies of %zu threads", n_tids);
       rc = -1;
@@ -509,6 +528,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
   }
   out->capture_ns = now_ns() - start;
   sigaction(SIGALRM, &previous, NULL);
+  sigprocmask(SIG_SETMASK, &previous_mask, NULL);
   for (size_t i = 0; i < out->n_threads; i++)
     lw_thread_release_late(&out->threads[i]);
   free(tids);
