@@ -345,7 +345,7 @@ static void print_text(const explain_t *e) {
            in->arenas ? "" : "");
   else
     printf(", without the agent (%s)\n\n", e->agent_error);
-  printf("  %-34s %10s\n", "resident memory", "");
+  printf("  resident memory, by kind\n");
   if (in->agent)
     row("heap in use, as requested", (double)in->heap_live_bytes,
         "the program's live allocations (agent, estimated from samples)");

@@ -267,8 +267,11 @@ static void advise_retention(const lw_explain_input_t *in, const char *command,
          glibc ? "malloc_trim(0)" : jemalloc ? "a jemalloc purge"
                                              : "MallocExtension_ReleaseFreeMemory",
          size_text((double)g->heap_free));
+  /* Halfway between what is not free and RSS now: part of the free memory sits in pages
+   * that also hold live blocks and cannot be returned, so a limit at the live size alone
+   * would be passed again at once. */
   double keep = (double)in->memory.rss_bytes - (double)g->heap_free;
-  size_setting(setting, sizeof setting, keep * 1.5);
+  size_setting(setting, sizeof setting, keep + (double)g->heap_free / 2);
   if (glibc && in->arenas > 2) {
     snprintf(line, sizeof line, "MALLOC_ARENA_MAX=2 %s", command);
     advise(r, line, "it has %llu arenas, each keeping its own free memory (the largest holds "
@@ -300,9 +303,10 @@ static void advise_retention(const lw_explain_input_t *in, const char *command,
            preloaded ? "\"" : "", in->agent_path[0] ? in->agent_path : "libleakwatch.so",
            preloaded ? " " : "", preloaded ? in->allocator_file : "", preloaded ? "\"" : "",
            setting, command);
-  advise(r, line, "the agent returns free memory whenever RSS passes %s (what is not free "
-                  "now, plus half), at most every 10 s (LEAKWATCH_SOFT_LIMIT_INTERVAL)",
-         setting);
+  advise(r, line, "the agent returns free memory whenever RSS passes %s (halfway between "
+                  "what is not free, %s, and RSS now; lower it if RSS stays well below), at "
+                  "most every 10 s",
+         setting, size_text(keep));
   if (glibc) {
     const char *other = in->jemalloc_path[0] ? in->jemalloc_path
                         : in->tcmalloc_path[0] ? in->tcmalloc_path
