@@ -121,6 +121,11 @@ static void explain_refusal(int pid, int error_number, char *error, size_t size)
              pid, tracer_pid, comm);
     return;
   }
+  const char *kernel_thread = status_field(status, "Kthread");
+  if (kernel_thread && strtol(kernel_thread, NULL, 10) == 1) {
+    snprintf(error, size, "process %d is a kernel thread: it has no user-space stack", pid);
+    return;
+  }
   if (error_number != EPERM && error_number != EACCES) {
     snprintf(error, size, "cannot trace process %d: %s", pid, strerror(error_number));
     return;
@@ -165,10 +170,33 @@ static void explain_refusal(int pid, int error_number, char *error, size_t size)
              pid);
     return;
   }
-  if (geteuid() == 0) {
+  /* The kernel also refuses a tracer without CAP_SYS_PTRACE whose capabilities are not a
+   * superset of the target's (cap_ptrace_access_check). */
+  char own[4096];
+  const char *target_caps = status_field(status, "CapPrm");
+  const char *own_caps = read_small("/proc/self/status", own, sizeof own) > 0
+                             ? status_field(own, "CapEff")
+                             : NULL;
+  const unsigned long long sys_ptrace = 1ull << 19; /* CAP_SYS_PTRACE */
+  if (target_caps && own_caps) {
+    unsigned long long theirs = strtoull(target_caps, NULL, 16);
+    unsigned long long ours = strtoull(own_caps, NULL, 16);
+    if (!(ours & sys_ptrace) && (theirs & ~ours)) {
+      snprintf(error, size,
+               "not permitted to trace process %d: it holds capabilities this command lacks "
+               "(%llx) and CAP_SYS_PTRACE is missing",
+               pid, theirs & ~ours);
+      return;
+    }
+  }
+  bool have_sys_ptrace = own_caps && (strtoull(own_caps, NULL, 16) & sys_ptrace);
+  if (geteuid() == 0 || have_sys_ptrace) {
     snprintf(error, size,
-             "not permitted to trace process %d although running as root: CAP_SYS_PTRACE is "
-             "missing (a container or user namespace?) or a security module refuses it",
+             have_sys_ptrace
+                 ? "not permitted to trace process %d although this command has CAP_SYS_PTRACE: "
+                   "a security module (SELinux, AppArmor) or a sandbox refuses it"
+                 : "not permitted to trace process %d although running as root: CAP_SYS_PTRACE "
+                   "is missing (a container or user namespace?)",
              pid);
     return;
   }

@@ -155,5 +155,19 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   check "another user's process: exit 1 and says whose it is ($(cat other.err))" \
     test "$status" = 1 -a -n "$(grep 'belongs to user root' other.err)"
   kill "$sleeper"
+  setpriv --reuid=65534 --regid=65534 --clear-groups sleep 60 &
+  nobody=$!
+  pids+=("$nobody")
+  sleep 0.2
+  setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace "$LW" stack "$nobody" >nocap.out 2>nocap.err
+  status=$?
+  check "root without CAP_SYS_PTRACE, another user's process: says the capability is missing ($(cat nocap.err))" \
+    test "$status" = 1 -a -n "$(grep 'CAP_SYS_PTRACE is missing' nocap.err)"
+  kill "$nobody"
+fi
+kthread=$(grep -l '^Kthread:[[:space:]]*1' /proc/[0-9]*/status 2>/dev/null | head -1 | cut -d/ -f3)
+if [ -n "$kthread" ] && [ "$(id -u)" -eq 0 ]; then # none visible in a PID namespace
+  "$LW" stack "$kthread" >kthread.out 2>kthread.err
+  check "a kernel thread: says so ($(cat kthread.err))" grep -q 'kernel thread' kthread.err
 fi
 lw_test_end
