@@ -395,9 +395,6 @@ static void run_loop(void) {
     uint64_t snapshot_due = lw__snapshot_next_ms(); /* memory levels: checked often */
     if (snapshot_due && snapshot_due < next)
       next = snapshot_due;
-    uint64_t snapshot_due = lw__snapshot_next_ms(); /* memory levels: checked often */
-    if (snapshot_due && snapshot_due < next)
-      next = snapshot_due;
     for (int i = 0; i < MAX_CONNECTIONS; i++) {
       lw_connection_t *c = &agent_thread.connections[i];
       if (c->state == LW_CONN_FREE)
@@ -473,7 +470,6 @@ static void run_loop(void) {
       lw__stats_log_line();
       agent_thread.next_log_ms = now + lw__options.log_interval_ms;
     }
-    lw__snapshot_check(now);
     lw__snapshot_check(now);
     lw__soft_limit_check(now); /* poll wakes at least every CHECK_INTERVAL_MS */
 #ifdef LW_ATTACH
@@ -554,9 +550,8 @@ void lw__agent_thread_start(void) {
   /* LEAKWATCH_CONTROL=0 means no thread for the history alone (it is then taken once, at
    * exit); with the control socket wanted but impossible, the thread still takes it. */
   bool snapshots = lw__snapshot_wanted(); /* its levels read now: a mistake is said at start */
-  bool snapshots = lw__snapshot_wanted(); /* its levels read now: a mistake is said at start */
   bool work = agent_thread.control.fd.fd >= 0 || agent_thread.http.fd.fd >= 0 ||
-              lw__options.log_interval_ms || lw__options.soft_limit || snapshots || snapshots ||
+              lw__options.log_interval_ms || lw__options.soft_limit || snapshots ||
               (lw__options.control && lw__options.history_interval_ms);
   if (work && open_wake_pipe()) {
     /* The thread inherits the creator's signal mask: block everything around creation. */
