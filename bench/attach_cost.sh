@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # attach_cost.sh - what `leakwatch attach` costs a running program, against a preloaded agent
 # and against `heaptrack -p` (issue 14). bench_attach_churn runs the churn benchmark in
-# rounds, one per line it reads, in processes that live through the whole run:
+# rounds, one per line it reads, in processes that live through the whole run, each with 100
+# idle threads besides the one that churns:
 #
-# Each process runs 100 idle threads besides the one that churns.
-#   plain     rounds before the attach (no agent), then `leakwatch attach` (default rate),
-#             rounds attached, `leakwatch detach`, rounds after it;
-#   preload   LD_PRELOAD=libleakwatch.so from the start: its rounds interleave with plain's,
-#             so "attached / preloaded" is a ratio of back-to-back rounds;
-#   heaptrack a third process, `heaptrack -p` attached to it after its first rounds.
+#   plain     never attached: every round of the others is paired with one of its own,
+#             back to back, and reported as that ratio (the machine's speed drifts between
+#             phases, the ratio of a pair much less);
+#   target    rounds before the attach, after `leakwatch attach` (default rate), after
+#             `leakwatch detach`;
+#   preload   LD_PRELOAD=libleakwatch.so from the start; also paired with target attached;
+#   ht        `heaptrack -p` attached to it first.
 #
-# Also: how long `leakwatch attach` and `detach` take (wall clock, and the time the agent's
-# start took on the borrowed thread), and how long heaptrack -p takes until its library is
-# in the process. Prints a markdown report.
+# Then callgrind's instruction counts per malloc+free pair (marginal, from two run lengths;
+# noise-free) with no agent, preloaded, and attached (--self-attach: the same entry point
+# the injector calls). Also: how long `leakwatch attach` and `detach` take (wall clock, and the agent's start on
+# the borrowed thread), how long heaptrack -p takes until its library is in the process, and
+# whether the hooks' fast paths are the same instructions in both agents. Prints markdown.
 #
 #   bench/attach_cost.sh [--reps N] [--pairs N]      (from the repository root, after a build)
 set -euo pipefail
@@ -49,6 +53,10 @@ mkdir -m 700 "$XDG_RUNTIME_DIR"
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 quartiles() { sort -g | awk -v f="$1" '{v[NR]=$1} END {printf f "-" f "\n", v[int((NR+3)/4)], v[int((3*NR+3)/4)]}'; }
 now_ms() { date +%s%3N; }
+paired() { paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}'; }
+row() { # LABEL NOTE FILE: median ns/pair and the median of the paired ratios to plain
+  echo "| $1 | $2 | $(median <"$scratch/$3") | $(paired "$3" "$3.plain" | median) ($(paired "$3" "$3.plain" | quartiles %.3f)) |"
+}
 
 # start NAME [ENV...]: a bench_attach_churn with 100 idle threads reading $scratch/NAME.in,
 # answering in NAME.out
@@ -74,36 +82,47 @@ round() {
   sed -n "${lines}s/ns_per_pair=//p" "$scratch/$1.out" >>"$scratch/$2"
 }
 
+# Every round of the process under test is paired with one of `plain`, which is never
+# attached, back to back (in alternating order): the machine's speed drifts between phases
+# (a loaded 2-core VM: 10-50%), the ratio of a pair does not.
 start plain
+start target
 start preload LD_PRELOAD="$AGENT"
-for ((i = 0; i < reps; i++)); do round plain none; round preload preloaded; done
-
+phase() { # PROCESS FILE: reps rounds of PROCESS into FILE, each paired with plain's in FILE.plain
+  for ((i = 0; i < reps; i++)); do
+    if ((i % 2)); then round "$1" "$2"; round plain "$2.plain"
+    else round plain "$2.plain"; round "$1" "$2"; fi
+  done
+}
+phase target before
+phase preload preloaded
 t0=$(now_ms)
-"$LW" attach "$pid_plain" --agent "$ATTACH" --json >"$scratch/attach.json"
+"$LW" attach "$pid_target" --agent "$ATTACH" --json >"$scratch/attach.json"
 attach_ms=$(($(now_ms) - t0))
+phase target attached
+# attached against preloaded directly, back to back too
 for ((i = 0; i < reps; i++)); do
-  if ((i % 2)); then round plain attached; round preload preloaded2
-  else round preload preloaded2; round plain attached; fi
+  if ((i % 2)); then round target versus; round preload versus.preload
+  else round preload versus.preload; round target versus; fi
 done
 t0=$(now_ms)
-"$LW" detach "$pid_plain" --agent "$ATTACH" --json >"$scratch/detach.json"
+"$LW" detach "$pid_target" --agent "$ATTACH" --json >"$scratch/detach.json"
 detach_ms=$(($(now_ms) - t0))
-for ((i = 0; i < reps; i++)); do round plain detached; done
+phase target detached
 
-heaptrack_row="| heaptrack -p | not installed | | |"
+heaptrack_row="| \`heaptrack -p\` | not installed | | |"
 if command -v heaptrack >/dev/null; then
   start ht
-  for ((i = 0; i < 3; i++)); do round ht ht_before; done
   t0=$(now_ms)
   (cd "$scratch" && heaptrack -o "$scratch/ht" -p "$pid_ht" >"$scratch/heaptrack.log" 2>&1 &)
-  # Attached once its injected library is mapped and it has written its first lines.
+  # Attached once its injected library is mapped in the process.
   until grep -q libheaptrack_inject "/proc/$pid_ht/maps" 2>/dev/null; do
     sleep 0.01
     (($(now_ms) - t0 < 60000)) || break
   done
   ht_attach_ms=$(($(now_ms) - t0))
-  for ((i = 0; i < reps; i++)); do round ht heaptrack; done
-  heaptrack_row="| heaptrack -p | $ht_attach_ms ms (until libheaptrack_inject.so is mapped) | $(median <"$scratch/heaptrack") | $(awk -v a="$(median <"$scratch/heaptrack")" -v b="$(median <"$scratch/ht_before")" 'BEGIN{printf "%.2f", a/b}') |"
+  phase ht heaptrack
+  heaptrack_row="| \`heaptrack -p\` (records every call) | $ht_attach_ms ms until its library is mapped | $(median <"$scratch/heaptrack") | $(paired heaptrack heaptrack.plain | median) ($(paired heaptrack heaptrack.plain | quartiles %.2f)) |"
 fi
 
 # The hooks' fast paths in both libraries, addresses left out: the attach build must not
@@ -122,20 +141,33 @@ for f in malloc free calloc realloc; do
   fi
 done
 
-paired() { paste "$scratch/$1" "$scratch/$2" | awk '{print $1 / $2}'; }
-none=$(median <"$scratch/none")
-echo "# attach cost ($(date -u +%Y-%m-%d), $(nproc) cores, $reps rounds of $pairs malloc+free pairs, 100 idle threads in each process)"
+echo "# attach cost ($(date -u +%Y-%m-%d), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $reps rounds of $pairs malloc+free pairs, 100 idle threads in each process)"
 echo
 echo "Command: \`bench/attach_cost.sh$( [ $# -gt 0 ] && printf ' %s' "$@")\`"
 echo
-echo "| process | attach / detach | ns per pair (median) | vs no agent |"
+echo "| process | attach / detach | ns per pair (median) | / a never-attached process, paired (quartiles) |"
 echo "|---|---|---|---|"
-echo "| plain, before the attach | | $none | 1.00 |"
-echo "| plain, after \`leakwatch attach\` (default rate) | attach $attach_ms ms wall (agent start on the borrowed thread: $(sed -n 's/.*"call_ms":\([0-9.]*\).*/\1/p' "$scratch/attach.json") ms) | $(median <"$scratch/attached") | $(awk -v a="$(median <"$scratch/attached")" -v b="$none" 'BEGIN{printf "%.2f", a/b}') |"
-echo "| plain, after \`leakwatch detach\` | detach $detach_ms ms wall | $(median <"$scratch/detached") | $(awk -v a="$(median <"$scratch/detached")" -v b="$none" 'BEGIN{printf "%.2f", a/b}') |"
-echo "| LD_PRELOAD=libleakwatch.so | | $(median <"$scratch/preloaded2") | $(awk -v a="$(median <"$scratch/preloaded2")" -v b="$none" 'BEGIN{printf "%.2f", a/b}') |"
+row "before the attach" "" before
+row "after \`leakwatch attach\` (default rate)" "attach $attach_ms ms wall, of which the agent's start on the borrowed thread $(sed -n 's/.*"call_ms":\([0-9.]*\).*/\1/p' "$scratch/attach.json") ms" attached
+row "after \`leakwatch detach\`" "detach $detach_ms ms wall" detached
+row "LD_PRELOAD=libleakwatch.so" "" preloaded
 echo "$heaptrack_row"
 echo
-echo "Attached / preloaded, per back-to-back pair of rounds: median $(paired attached preloaded2 | median) (quartiles $(paired attached preloaded2 | quartiles %.3f)); preloaded / no agent before the attach: median $(paired preloaded none | median)."
+echo "Attached / preloaded, back-to-back rounds: median $(paired versus versus.preload | median) (quartiles $(paired versus versus.preload | quartiles %.3f))."
 echo
+if command -v valgrind >/dev/null; then
+  count() { # PAIRS ENV/ARGS...: instructions of one round
+    local pairs=$1 out; shift
+    out=$scratch/cg.$RANDOM
+    echo go | env "${@:1:1}" valgrind --tool=callgrind --callgrind-out-file="$out" "$BENCH" \
+      --pairs "$pairs" "${@:2}" >/dev/null 2>&1
+    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+  }
+  per_pair() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b - a) / 1e6}'; }
+  n1=$(count 1000000 LW_NONE=1); n2=$(count 2000000 LW_NONE=1)
+  p1=$(count 1000000 LD_PRELOAD="$AGENT"); p2=$(count 2000000 LD_PRELOAD="$AGENT")
+  a1=$(count 1000000 LW_NONE=1 --self-attach "$ATTACH"); a2=$(count 2000000 LW_NONE=1 --self-attach "$ATTACH")
+  echo "Instructions per malloc+free pair (callgrind, marginal): no agent $(per_pair "$n1" "$n2"), preloaded $(per_pair "$p1" "$p2"), attached $(per_pair "$a1" "$a2")."
+  echo
+fi
 echo "Fast paths, libleakwatch.so against libleakwatch-attach.so (objdump, addresses left out): ${fast_paths%; }."
