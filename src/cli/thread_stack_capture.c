@@ -258,8 +258,10 @@ static void copy_stack(int pid, lw_thread_stack_t *t, uint64_t sp) {
     t->stack_len = (size_t)n;
 }
 
-/* True when the thread has a signal pending that it does not block: then an EINTR may be the
- * program's own, and must reach it. */
+/* True when the thread has a signal pending that it does not block and has a handler for:
+ * then the EINTR may be the program's own, and must reach it. A pending signal without a
+ * handler does not count: while the thread is seized the kernel queues even ignored
+ * signals (a SIGCHLD), which would otherwise leave an EINTR the program never gets. */
 static bool signal_pending(int pid, int tid) {
   char path[64], status[4096];
   snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
@@ -268,10 +270,11 @@ static bool signal_pending(int pid, int tid) {
   const char *thread = status_field(status, "SigPnd");
   const char *shared = status_field(status, "ShdPnd");
   const char *blocked = status_field(status, "SigBlk");
-  if (!thread || !shared || !blocked)
+  const char *caught = status_field(status, "SigCgt");
+  if (!thread || !shared || !blocked || !caught)
     return true;
   uint64_t pending = strtoull(thread, NULL, 16) | strtoull(shared, NULL, 16);
-  return (pending & ~strtoull(blocked, NULL, 16)) != 0;
+  return (pending & ~strtoull(blocked, NULL, 16) & strtoull(caught, NULL, 16)) != 0;
 }
 
 /* Our interrupt ended a call with EINTR that the kernel would not restart: make it run
