@@ -6,16 +6,17 @@
 #             from before; stats and fds answer; detach leaves the program running.
 #   default rate: a 32 MiB leak (about 64 samples) is estimated within 50% (4 standard
 #             errors, the tolerance test_agent_capture allows), and no old block appears.
+#   jemalloc, tcmalloc preloaded: exact again, a C++ plugin loaded after the attach included.
 # About 10 s.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin attach-accuracy
 ATTACH_LIB="$LW_BUILD_DIR/lib/libleakwatch-attach.so"
 lw_test_require jq "reads the CLI's JSON"
 
-# start NAME: an attach_target reading NAME.in; its pid in $target
+# start NAME [PRELOAD]: an attach_target reading NAME.in; its pid in $target
 start() {
   mkfifo "$1.in"
-  "$FIX/attach_target" /nonexistent 100 <"$1.in" >"$1.out" 2>"$1.err" &
+  LD_PRELOAD=${2:-} "$FIX/attach_target" /nonexistent 100 <"$1.in" >"$1.out" 2>"$1.err" &
   target=$!
   pids+=("$target")
   exec {commands}>"$1.in"
@@ -83,5 +84,27 @@ check "... and nothing from before the attach" \
 send "exit"
 lw_wait_exit "$target" 30
 check "the program exits 0 (status $status)" test "$status" = 0
+
+# ---- another allocator behind: jemalloc, tcmalloc (the real functions are the program's) --
+for allocator in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4; do
+  [ -e "$allocator" ] || { echo "SKIP: $allocator is not installed"; continue; }
+  short=$(basename "$allocator")
+  start "$short" "$allocator"
+  "$LW" attach "$target" --rate 1 --agent "$ATTACH_LIB" --json >"$short.attach" 2>&1
+  check "$short: attach succeeds ($(head -c 300 "$short.attach"))" \
+    test "$(jq -r .control "$short.attach" 2>/dev/null)" = true
+  send "free_old 500"
+  send "leak 100 3000"
+  send "plugin $FIX/libcxx_plugin.so cxx_plugin_leak 64"
+  send "churn 20000"
+  "$LW" heap "$target" -n 50 -o "$short.pb.gz" --json >"$short.json" 2>"$short.err"
+  check "$short: exactly the C leak ($(site "$short.json" leak_after_attach))" \
+    test "$(site "$short.json" leak_after_attach)" = "[300000,100]"
+  check "$short: and the C++ plugin's new[], counted once ($(site "$short.json" cxx_plugin_leak))" \
+    test "$(site "$short.json" cxx_plugin_leak)" = "[12800,64]"
+  send "exit"
+  lw_wait_exit "$target" 30
+  check "$short: the program exits 0 (status $status)" test "$status" = 0
+done
 
 lw_test_end
