@@ -62,6 +62,9 @@
 #define BLOCK_ERROR 104
 #define BLOCK_DONE 112
 #define BLOCK_REGISTERS 128 /* r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax flags rsp */
+#define BLOCK_READ 264      /* set by leakwatch once it has read the results */
+#define BLOCK_NAP 272       /* struct timespec: 1 ms */
+#define WAIT_FOR_READ_NAPS 500
 #define BLOCK_VECTOR_STATE 320 /* xsave/fxsave area */
 
 #define STRINGIFY_(x) #x
@@ -104,7 +107,19 @@ __asm__(".pushsection .text\n"
         "3: call *" AT(BLOCK_DLERROR) "\n"
         "  mov %rax, " AT(BLOCK_ERROR) "\n"
         "4: movq $1, " AT(BLOCK_DONE) "\n"
-        "  mov $-1, %eax\n"
+        /* The block is free stack once the thread returns, and its next calls would
+         * overwrite the results: wait (1 ms naps, at most 0.5 s if leakwatch died) until
+         * leakwatch has read them. */
+        "  mov $" STRINGIFY(WAIT_FOR_READ_NAPS) ", %r12d\n"
+        "7: cmpq $0, " AT(BLOCK_READ) "\n"
+        "  jne 8f\n"
+        "  lea " AT(BLOCK_NAP) ", %rdi\n"
+        "  xor %esi, %esi\n"
+        "  mov $35, %eax\n" /* nanosleep */
+        "  syscall\n"
+        "  dec %r12d\n"
+        "  jnz 7b\n"
+        "8: mov $-1, %eax\n"
         "  mov $-1, %edx\n"
         "  cmpq $0, " AT(BLOCK_USE_XSAVE) "\n"
         "  je 5f\n"
@@ -523,6 +538,7 @@ static int build_block(block_t *block, uint64_t base, const lw_inject_target_t *
     words[BLOCK_ARGUMENT1 / 8] = MESSAGE_BYTES;
   }
   words[BLOCK_USE_XSAVE / 8] = use_xsave;
+  words[BLOCK_NAP / 8 + 1] = 1000000; /* tv_nsec */
   const unsigned long long saved[] = {
       resume->r15, resume->r14, resume->r13, resume->r12, resume->r11, resume->r10,
       resume->r9,  resume->r8,  resume->rbp, resume->rdi, resume->rsi, resume->rdx,
@@ -573,6 +589,9 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
   bool main_stack;
   verdict_t verdict = judge_stopped(target, mem_fd, tid, allow_futex, &resume, &stack_low,
                                     &main_stack);
+  if (getenv("LEAKWATCH_ATTACH_DEBUG"))
+    fprintf(stderr, "debug: tid %d verdict %d rip %#llx rax %lld orig_rax %lld\n", tid,
+            (int)verdict, resume.rip, (long long)resume.rax, (long long)resume.orig_rax);
   if (verdict != VERDICT_USE) {
     ptrace(PTRACE_DETACH, tid, 0, 0);
     return 0;
@@ -638,9 +657,14 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
                "resumes by itself when it does", target->pid, tid, request->timeout_ms / 1000);
       return -1;
     }
-    sleep_ms(1);
+    nanosleep(&(struct timespec){0, 200 * 1000}, NULL);
   }
   result->call_ms = now_ms() - released;
+  if (getenv("LEAKWATCH_ATTACH_DEBUG"))
+    fprintf(stderr, "debug: tid %d base %#llx handle %#llx function %#llx result %lld error %#llx\n",
+            tid, (unsigned long long)base, (unsigned long long)words[BLOCK_HANDLE / 8],
+            (unsigned long long)words[BLOCK_FUNCTION / 8], (long long)words[BLOCK_RESULT / 8],
+            (unsigned long long)words[BLOCK_ERROR / 8]);
   result->loaded = words[BLOCK_HANDLE / 8] != 0;
   result->found = words[BLOCK_FUNCTION / 8] != 0;
   result->status = (int)words[BLOCK_RESULT / 8];
@@ -648,6 +672,8 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
     read_string(mem_fd, block.message_address, result->message, sizeof result->message);
   else
     read_string(mem_fd, words[BLOCK_ERROR / 8], result->message, sizeof result->message);
+  uint64_t read_flag = 1;
+  memory_write(mem_fd, base + BLOCK_READ, &read_flag, sizeof read_flag);
   lw_inject_stage("returned");
   restore_when_left(target->pid, tid, mem_fd, code);
   return 1;
