@@ -158,6 +158,20 @@ static int add_module(Dwfl_Module *module, void **userdata, const char *name, Dw
   mapping.memory_limit = high;
   mapping.file_offset = 0;
   mapping.filename = lw_profile_string(n->profile, name ? name : "");
+  /* The build ID of what is mapped (libdwfl reads it from the file, or from memory for a
+   * deleted one), so symbolize.c refuses a file replaced on disk since the process started
+   * instead of naming frames from the wrong build, and can find its debug file by ID. */
+  Dwarf_Addr bias;
+  const unsigned char *bits = NULL;
+  GElf_Addr bits_address;
+  int n_bits = dwfl_module_getelf(module, &bias) ? dwfl_module_build_id(module, &bits, &bits_address)
+                                                 : 0;
+  if (n_bits > 0 && n_bits <= 64) {
+    char hex[129];
+    for (int i = 0; i < n_bits; i++)
+      snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    mapping.build_id = lw_profile_string(n->profile, hex);
+  }
   module_range_t *r = &n->ranges[n->n_ranges++];
   r->low = low;
   r->high = high;
