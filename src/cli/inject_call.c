@@ -232,7 +232,7 @@ static bool in_avoided_code(const lw_inject_target_t *target, uint64_t address) 
 /* What /proc/<pid>/task/<tid>/syscall says about a thread without stopping it. */
 typedef enum { THREAD_GONE, THREAD_RUNNING, THREAD_IN_SYSCALL, THREAD_BLOCKED_OTHER } thread_view_t;
 
-static thread_view_t thread_view(int pid, int tid, long *number, uint64_t *pc) {
+static thread_view_t thread_view(int pid, int tid, long *number, uint64_t *sp, uint64_t *pc) {
   char path[96], text[512];
   snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
   if (read_text(path, text, sizeof text) <= 0)
@@ -247,6 +247,7 @@ static thread_view_t thread_view(int pid, int tid, long *number, uint64_t *pc) {
     fields[n++] = token;
   *number = n > 0 ? strtol(fields[0], NULL, 0) : -1;
   *pc = n > 1 ? strtoull(fields[n - 1], NULL, 0) : 0;
+  *sp = n > 2 ? strtoull(fields[n - 2], NULL, 0) : 0;
   if (*number < 0 || n != 9)
     return THREAD_BLOCKED_OTHER;
   return THREAD_IN_SYSCALL;
@@ -335,17 +336,86 @@ static int vector_state_bytes(bool *use_xsave) {
   return 512;
 }
 
+/* Beside the trampoline's code, in the same page (written by leakwatch only): which
+ * thread a run was handed to and when, so that a later leakwatch does not rewrite the
+ * return slot while that thread may still run the code (a killed leakwatch's thread naps
+ * up to 0.5 s in it), and which it clears when the thread is seen out. */
+typedef struct {
+  uint64_t magic;
+  uint64_t tid;
+  uint64_t released_ns; /* CLOCK_MONOTONIC (one clock for all processes) */
+  uint64_t read_ns;     /* when leakwatch read the results: the thread leaves right after */
+} lease_t;
+#define LEASE_MAGIC 0x657361656c2d776cull /* "lw-lease" */
+
 typedef struct {
   uint64_t address;         /* where the trampoline went */
-  size_t size;
+  size_t code_size;
+  uint64_t lease_address;
+  size_t size;              /* code and lease */
   unsigned char saved[512]; /* what was there */
 } placed_code_t;
 
-/* Writes the trampoline into the first slack that is free (zeros) or holds a trampoline a
- * killed leakwatch left. */
+static uint64_t monotonic_ns(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* True when a word of the thread's stack near sp points into [low, high). */
+static bool stack_points_into(int pid, int mem_fd, uint64_t sp, uint64_t low, uint64_t high) {
+  uint64_t stack_low, stack_end;
+  bool main_stack;
+  if (!stack_mapping(pid, sp, &stack_low, &stack_end, &main_stack))
+    return false;
+  static uint64_t words[STACK_SCAN_BYTES / 8];
+  uint64_t bytes = stack_end - sp < STACK_SCAN_BYTES ? stack_end - sp : STACK_SCAN_BYTES;
+  bytes &= ~(uint64_t)7;
+  if (!memory_read(mem_fd, sp, words, bytes))
+    return true; /* cannot tell: assume the worst */
+  for (uint64_t i = 0; i < bytes / 8; i++)
+    if (words[i] >= low && words[i] < high)
+      return true;
+  return false;
+}
+
+/* Waits (3 s at most) until the thread an earlier run was handed to is out of the code. */
+static int wait_for_earlier_run(int pid, int mem_fd, const placed_code_t *code, char *error,
+                                size_t error_size) {
+  double start = now_ms();
+  for (;;) {
+    lease_t lease;
+    if (!memory_read(mem_fd, code->lease_address, &lease, sizeof lease) ||
+        lease.magic != LEASE_MAGIC)
+      return 0;
+    if (lease.read_ns && monotonic_ns() - lease.read_ns > 100 * 1000000ull)
+      return 0;
+    long number;
+    uint64_t sp = 0, pc = 0;
+    thread_view_t view = thread_view(pid, (int)lease.tid, &number, &sp, &pc);
+    if (view == THREAD_GONE)
+      return 0;
+    if (view != THREAD_RUNNING && (pc < code->address || pc >= code->address + code->size) &&
+        !stack_points_into(pid, mem_fd, sp, code->address, code->address + code->size))
+      return 0;
+    if (now_ms() - start > 3000) {
+      snprintf(error, error_size,
+               "pid %d: an earlier attach or detach is still finishing in it (thread %d); "
+               "try again", pid, (int)lease.tid);
+      return -1;
+    }
+    sleep_ms(10);
+  }
+}
+
+/* Writes the trampoline into the first slack that is free (zeros) or holds a trampoline an
+ * earlier leakwatch left, once no thread runs that one any more. */
 static int place_code(const lw_inject_target_t *target, int mem_fd, placed_code_t *code,
                       char *error, size_t error_size) {
-  size_t size = (size_t)(lw_inject_trampoline_end - lw_inject_trampoline_start);
+  size_t code_size = (size_t)(lw_inject_trampoline_end - lw_inject_trampoline_start);
+  size_t lease_offset = (code_size + 7) & ~(size_t)7;
+  size_t size = lease_offset + sizeof(lease_t);
+  size_t slot = (size_t)(lw_inject_return_slot - lw_inject_trampoline_start);
   for (size_t i = 0; i < target->n_slack; i++) {
     if (target->slack[i].size < size || size > sizeof code->saved)
       continue;
@@ -354,19 +424,21 @@ static int place_code(const lw_inject_target_t *target, int mem_fd, placed_code_
     bool zeros = true;
     for (size_t j = 0; j < size && zeros; j++)
       zeros = code->saved[j] == 0;
-    size_t slot = (size_t)(lw_inject_return_slot - lw_inject_trampoline_start);
     bool ours = memcmp(code->saved, lw_inject_trampoline_start, slot) == 0;
     if (!zeros && !ours)
       continue;
-    if (!memory_write(mem_fd, target->slack[i].start, lw_inject_trampoline_start, size)) {
+    code->address = target->slack[i].start;
+    code->code_size = code_size;
+    code->lease_address = code->address + lease_offset;
+    code->size = size;
+    if (ours && wait_for_earlier_run(target->pid, mem_fd, code, error, error_size) < 0)
+      return -1;
+    if (!memory_write(mem_fd, code->address, lw_inject_trampoline_start, code_size)) {
       snprintf(error, error_size, "cannot write into pid %d's memory: %s", target->pid,
                strerror(errno));
       return -1;
     }
-    if (ours) /* put back zeros, not our own leftover */
-      memset(code->saved, 0, size);
-    code->address = target->slack[i].start;
-    code->size = size;
+    memset(code->saved, 0, size); /* what is put back: the page's zeros, never a leftover */
     return 0;
   }
   snprintf(error, error_size,
@@ -467,8 +539,8 @@ static int candidate_threads(int pid, bool allow_futex, int *tids, int max) {
     if (tid <= 0 || thread_named_leakwatch(pid, tid))
       continue;
     long number = -1;
-    uint64_t pc = 0;
-    thread_view_t view = thread_view(pid, tid, &number, &pc);
+    uint64_t sp = 0, pc = 0;
+    thread_view_t view = thread_view(pid, tid, &number, &sp, &pc);
     if (view == THREAD_IN_SYSCALL && is_outer_blocking_syscall(number) && n_blocked < 256)
       blocked[n_blocked++] = tid;
     else if (view == THREAD_RUNNING && n_running < 256)
@@ -564,12 +636,12 @@ static void read_string(int mem_fd, uint64_t address, char *out, size_t size) {
 static void restore_when_left(int pid, int tid, int mem_fd, const placed_code_t *code) {
   for (int i = 0; i < 100; i++) {
     long number;
-    uint64_t pc = 0;
-    thread_view_t view = thread_view(pid, tid, &number, &pc);
+    uint64_t sp = 0, pc = 0;
+    thread_view_t view = thread_view(pid, tid, &number, &sp, &pc);
     if (view == THREAD_GONE ||
         ((view == THREAD_IN_SYSCALL || view == THREAD_BLOCKED_OTHER) &&
          (pc < code->address || pc >= code->address + code->size))) {
-      restore_code(mem_fd, code);
+      restore_code(mem_fd, code); /* the lease too: the place is free */
       return;
     }
     sleep_ms(2);
@@ -619,8 +691,10 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
   }
   uint64_t return_address = resume.rip;
   size_t slot = (size_t)(lw_inject_return_slot - lw_inject_trampoline_start);
+  lease_t lease = {LEASE_MAGIC, (uint64_t)tid, monotonic_ns(), 0};
   bool written = memory_write(mem_fd, base, block.bytes, block.size) &&
-                 memory_write(mem_fd, code->address + slot, &return_address, 8);
+                 memory_write(mem_fd, code->address + slot, &return_address, 8) &&
+                 memory_write(mem_fd, code->lease_address, &lease, sizeof lease);
   free(block.bytes);
   struct user_regs_struct redirected = resume;
   redirected.rip = code->address;
@@ -674,6 +748,8 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
     read_string(mem_fd, words[BLOCK_ERROR / 8], result->message, sizeof result->message);
   uint64_t read_flag = 1;
   memory_write(mem_fd, base + BLOCK_READ, &read_flag, sizeof read_flag);
+  lease.read_ns = monotonic_ns();
+  memory_write(mem_fd, code->lease_address, &lease, sizeof lease);
   lw_inject_stage("returned");
   restore_when_left(target->pid, tid, mem_fd, code);
   return 1;
@@ -696,6 +772,12 @@ int lw_inject_call(const lw_inject_target_t *target, const lw_inject_request_t *
   int rc = place_code(target, mem_fd, &code, error, error_size);
   if (rc == 0)
     lw_inject_stage("written");
+  /* A thread in the trampoline (an earlier run's) is never borrowed for this one. */
+  static lw_inject_target_t local;
+  local = *target;
+  if (rc == 0 && local.n_avoid < LW_INJECT_MAX_AVOID)
+    local.avoid[local.n_avoid++] = (lw_address_range_t){code.address, code.address + code.size};
+  target = &local;
   /* About two seconds: a thread that is briefly inside malloc is out of it a moment
    * later. Futex waiters are tried only in the second half. */
   double start = now_ms();

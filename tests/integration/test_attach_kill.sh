@@ -6,8 +6,8 @@
 # registers of a computing thread were never changed, and a later attach and detach work.
 # A kill once the thread was redirected still completes the call (the start ran, so a
 # detach finds the agent); a kill before leaves no call behind. At the end the program
-# exits 0 with its counts. The attach library is a stand-in that records its calls
-# (tests/fixtures/libattach_probe.c); test_attach_redis.sh runs the real agent.
+# exits 0 with its counts. Run with a stand-in library that records its calls
+# (tests/fixtures/libattach_probe.c), then with the real agent. About 15 s.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin attach-kill
 PROBE="$FIX/libattach_probe.so"
@@ -27,37 +27,52 @@ answers() {
   [[ "$reply" =~ ^pong\ 0\ 0\ [0-9]+$ ]] || { echo "reply: '$reply'" >&2; return 1; }
 }
 starts() { grep -c '^start' probe.log 2>/dev/null || true; }
-attach() { "$LW" attach "$target" --agent "$PROBE" >>cli.out 2>&1; }
-detach() { "$LW" detach "$target" --agent "$PROBE" >>cli.out 2>&1; }
 
-check "answers before any attach" answers
-check "a plain attach works" attach
-check "a plain detach works" detach
-for stage in inspected written stopped redirected running returned; do
-  before=$(starts)
-  LEAKWATCH_ATTACH_PAUSE_AT=$stage "$LW" attach "$target" --agent "$PROBE" \
-    >"$stage.out" 2>"$stage.err" &
-  attacher=$!
-  for _ in $(seq 400); do grep -q "^stage $stage" "$stage.err" && break; sleep 0.05; done
-  check "$stage: leakwatch reached the stage" grep -q "^stage $stage" "$stage.err"
-  kill -KILL "$attacher"
-  wait "$attacher" 2>/dev/null
-  check "$stage: the program answers, no EINTR, registers intact" answers
-  case $stage in
-  redirected | running | returned)
-    # The call runs to its end without leakwatch: the start is recorded, detach finds it.
-    for _ in $(seq 200); do [ "$(starts)" -gt "$before" ] && break; sleep 0.05; done
-    check "$stage: the call completed without leakwatch" test "$(starts)" -gt "$before"
-    check "$stage: detach finds the agent started" detach
-    ;;
-  *)
-    check "$stage: no call was made" test "$(starts)" -eq "$before"
-    ;;
-  esac
-  check "$stage: attach works after the kill" attach
-  check "$stage: detach works after the kill" detach
-  check "$stage: the program still answers" answers
-done
+# kill_at_every_stage LIBRARY: the stand-in (its log shows each call) or the real agent.
+kill_at_every_stage() {
+  local library=$1 name stage before
+  name=$(basename "$library" .so)
+  attach() { "$LW" attach "$target" --agent "$library" >>cli.out 2>&1; }
+  detach() { "$LW" detach "$target" --agent "$library" >>cli.out 2>&1; }
+  check "$name: answers before" answers
+  check "$name: a plain attach works" attach
+  check "$name: a plain detach works" detach
+  for stage in inspected written stopped redirected running returned; do
+    before=$(starts)
+    LEAKWATCH_ATTACH_PAUSE_AT=$stage "$LW" attach "$target" --agent "$library" \
+      >"$stage.out" 2>"$stage.err" &
+    attacher=$!
+    for _ in $(seq 400); do grep -q "^stage $stage" "$stage.err" && break; sleep 0.05; done
+    check "$name, $stage: leakwatch reached the stage" grep -q "^stage $stage" "$stage.err"
+    kill -KILL "$attacher"
+    wait "$attacher" 2>/dev/null
+    check "$name, $stage: the program answers, no EINTR, registers intact" answers
+    case $stage in
+    redirected | running | returned)
+      # The call runs to its end without leakwatch: the agent started, detach finds it.
+      if [ "$name" = libattach_probe ]; then
+        for _ in $(seq 200); do [ "$(starts)" -gt "$before" ] && break; sleep 0.05; done
+        check "$name, $stage: the call completed without leakwatch" test "$(starts)" -gt "$before"
+      fi
+      check "$name, $stage: detach finds the agent started" detach
+      ;;
+    *)
+      [ "$name" != libattach_probe ] ||
+        check "$name, $stage: no call was made" test "$(starts)" -eq "$before"
+      check "$name, $stage: no agent to detach" sh -c "! $LW detach $target --agent $library >/dev/null 2>&1"
+      ;;
+    esac
+    check "$name, $stage: attach works after the kill" attach
+    check "$name, $stage: detach works after the kill" detach
+    check "$name, $stage: the program still answers" answers
+  done
+}
+kill_at_every_stage "$PROBE"
+if [ -e "$LW_BUILD_DIR/lib/libleakwatch-attach.so" ]; then
+  kill_at_every_stage "$LW_BUILD_DIR/lib/libleakwatch-attach.so"
+else
+  echo "note: libleakwatch-attach.so is not built: the real agent is not checked"
+fi
 check "the process is not left traced" grep -q "TracerPid:.0" "/proc/$target/status"
 check "no thread of it is stopped" sh -c "! grep -q '^State:.[tT]' /proc/$target/task/*/status"
 ask exit >/dev/null
