@@ -18,9 +18,9 @@
  * exactly as for exit() called from a signal handler. A second fatal signal while the
  * first is being handled ends the process at once (a second Ctrl-C does not wait).
  *
- * Async-signal-safety: the handler itself calls only sigaction, tgkill, sigprocmask and
- * the exit writer, which runs on the agent's own stack and uses no lock the interrupted
- * code can hold once the checks above passed (docs/COMPATIBILITY.md, "Signals").
+ * Async-signal-safety: the handler itself calls only tgkill, sigprocmask and the exit
+ * writer, which runs on the agent's own stack and uses no lock the interrupted code can
+ * hold once the checks above passed (docs/COMPATIBILITY.md, "Signals").
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -90,15 +90,11 @@ static bool is_default(const struct sigaction *action) {
   return action->sa_handler == SIG_DFL;
 }
 
-/* Dies of sig as the default action would have: the default restored, then a fault
- * re-executes the faulting instruction (the core dump shows the real fault), and a signal
- * that was sent is sent again and unblocked. */
+/* Dies of sig as the default action would have. The kernel restored the default as the
+ * handler was entered (SA_RESETHAND: no system call needed here, which a seccomp filter
+ * might refuse), so a fault returns to re-execute the faulting instruction (the core dump
+ * shows the real fault), and a signal that was sent is sent again and unblocked. */
 static void die_of(int sig, const siginfo_t *info) {
-  struct sigaction default_action;
-  memset(&default_action, 0, sizeof default_action);
-  default_action.sa_handler = SIG_DFL;
-  sigemptyset(&default_action.sa_mask);
-  real_sigaction()(sig, &default_action, NULL);
   if ((sig == SIGSEGV || sig == SIGBUS) && info && info->si_code > 0)
     return;
   syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
@@ -124,7 +120,10 @@ static bool install(int sig, struct sigaction *previous) {
   struct sigaction ours;
   memset(&ours, 0, sizeof ours);
   ours.sa_sigaction = on_fatal_signal;
-  ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART; /* a sigaltstack for stack overflows */
+  /* SA_ONSTACK: a sigaltstack, if the program has one, for a stack overflow's SIGSEGV.
+   * SA_RESETHAND: the default is back the moment the handler runs, so the same signal
+   * again (a second Ctrl-C) ends the process at once. */
+  ours.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART | SA_RESETHAND;
   sigemptyset(&ours.sa_mask);
   if (real_sigaction()(sig, &ours, previous) != 0)
     return false;
@@ -133,9 +132,11 @@ static bool install(int sig, struct sigaction *previous) {
 }
 
 void lw__fatal_signals_install(bool have_outputs) {
+  int saved_errno = errno;
+  real_sigaction(); /* resolved now, never first in a signal handler */
+  errno = saved_errno;
   if (!lw__options.fatal_signals || !have_outputs)
     return;
-  int saved_errno = errno;
   for (size_t i = 0; i < sizeof watched_signals / sizeof watched_signals[0]; i++) {
     int sig = watched_signals[i];
     struct sigaction current;

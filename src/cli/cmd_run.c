@@ -91,6 +91,7 @@ typedef struct {
   const char *old_after;
   uint64_t min_window_ms;
   uint64_t memory_max; /* 0: no cap */
+  char ended[64];      /* "at exit", or when a signal ended it (the agent wrote it then) */
 } run_options_t;
 
 /* libleakwatch.so: --agent, $LEAKWATCH_AGENT, then beside this binary (installed:
@@ -394,7 +395,7 @@ static void explain_handles(const run_options_t *o, const lw_profile_t *profile,
     return; /* most programs end their threads: say nothing rather than "none" */
   else
     fputc('\n', out);
-  lw_handle_report_options_t ho = {kind, (int)o->top, (int)o->frames, o->json, path, "at exit"};
+  lw_handle_report_options_t ho = {kind, (int)o->top, (int)o->frames, o->json, path, o->ended};
   if (lw_handle_report_write(out, profile, &ho) < 0)
     lw_cli_warn("out of memory while reporting what was left at exit");
 }
@@ -476,7 +477,7 @@ static bool explain(const run_options_t *o, const char *profile_path) {
       /* JSON: one object whose keys are the report's sections, the same for every run with
        * the same options. */
       lw_leak_report_options_t ro = {(int)o->top, (int)o->frames, o->json, profile_path,
-                                     "at exit"};
+                                     o->ended};
       if (o->json)
         fprintf(out, "{\"still_allocated_at_exit\":");
       lw_leak_report_write(out, &profile, &ro);
@@ -726,8 +727,10 @@ int lw_cmd_run(int argc, char **argv) {
     snprintf(output, sizeof output, "leakwatch-%d.pb.gz", (int)child);
 
   int exit_code;
+  snprintf(o.ended, sizeof o.ended, "at exit");
   if (WIFSIGNALED(status)) {
     int signal_number = WTERMSIG(status);
+    snprintf(o.ended, sizeof o.ended, "when signal %d ended it", signal_number);
     lw_cli_error("'%s' (pid %d) was killed by signal %d (%s) after %.2f s", command[0],
                  (int)child, signal_number, strsignal(signal_number), seconds);
     exit_code = 128 + signal_number;

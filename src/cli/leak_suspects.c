@@ -110,16 +110,17 @@ static uint64_t judged_until(const lw_history_t *h) {
     return until;
   double low = heap_total_at(h, last);
   uint64_t fall_start = last, t = last;
-  for (int k = 0; k < TEARDOWN_MAX_POINTS; k++) {
+  bool fall_began = false; /* within the last few snapshots, not earlier */
+  for (int k = 0; k <= TEARDOWN_MAX_POINTS && !fall_began; k++) {
     uint64_t earlier = snapshot_before(h, t);
     if (!earlier)
       break;
-    double before = heap_total_at(h, earlier), after = heap_total_at(h, t);
-    if (before <= after)
-      break; /* the fall starts at t */
-    t = fall_start = earlier;
+    if (heap_total_at(h, earlier) <= heap_total_at(h, t))
+      fall_began = true; /* the fall starts at t */
+    else if (k < TEARDOWN_MAX_POINTS)
+      t = fall_start = earlier;
   }
-  if (fall_start != last && heap_total_at(h, fall_start) > 2 * low)
+  if (fall_began && fall_start != last && heap_total_at(h, fall_start) > 2 * low)
     until = fall_start + 1; /* the peak is judged, the fall is not */
   return until;
 }

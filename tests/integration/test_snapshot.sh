@@ -13,10 +13,17 @@ GROWER="$FIX/grower"
 
 total() { "$LW" top --json "$1" | jq '.total'; }
 
-# Size levels: the grower takes about 50 MiB at 25 MiB/s, then exits.
+# Size levels: the grower takes 50 MiB at up to 25 MiB/s (slower on a loaded machine), then
+# holds it until SIGTERM, which writes the exit profile too.
 LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/rss.pb.gz" LEAKWATCH_SNAPSHOT_AT=16MiB,28MiB,40MiB \
-  "$GROWER" --kib-per-tick 256 --tick-ms 10 --max-mib 50 --exit-after-ms 3000 >rss.out 2>rss.err
-check "size levels: the grower exited normally" test $? = 0
+  "$GROWER" --kib-per-tick 256 --tick-ms 10 --max-mib 50 >rss.out 2>rss.err &
+pid=$!
+pids+=("$pid")
+for _ in $(seq 600); do [ -e rss.pb.gz.snapshot-3 ] && break; sleep 0.1; done
+sleep 0.5 # a fourth would come now, if it were wrongly written
+kill -TERM "$pid"
+lw_wait_exit "$pid" 30
+check "size levels: the grower died of SIGTERM (status $status)" test "$status" = 143
 check "size levels: three snapshots, numbered 1 to 3" \
   test -s rss.pb.gz.snapshot-1 -a -s rss.pb.gz.snapshot-2 -a -s rss.pb.gz.snapshot-3 -a ! -e rss.pb.gz.snapshot-4
 check "size levels: each written with one line naming it" \
@@ -26,7 +33,7 @@ check "size levels: each snapshot holds more than the last ($t1 < $t2 < $t3 byte
   test "$t1" -lt "$t2" -a "$t2" -lt "$t3"
 check "size levels: the snapshots name the growing site" \
   bash -c "'$LW' top rss.pb.gz.snapshot-3 | grep -q ' main$'"
-check "size levels: the exit profile is still written" test -s rss.pb.gz
+check "size levels: the exit profile is written too (at SIGTERM)" test -s rss.pb.gz
 
 # What cannot work is said, once.
 LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/bad.pb.gz" LEAKWATCH_SNAPSHOT_AT=90 "$GROWER" \
@@ -55,10 +62,12 @@ if grep -q "RLIMIT_AS" oom.err; then
 else
   check "OOM: exit status 137 (got $rc)" test "$rc" = 137
   check "OOM: killed by the OOM killer" grep -q "killed by the OOM killer" oom.err
-  check "OOM: snapshots at 80% and 90% of the cap" \
-    test "$(grep -c 'memory cgroup at [0-9]*% of its limit .*: heap snapshot written to' oom.err)" = 2
+  # 80% and 90% of the cap; on a starved machine both may be crossed between two checks,
+  # which writes one.
+  n=$(grep -c 'memory cgroup at [0-9]*% of its limit .*: heap snapshot written to' oom.err)
+  check "OOM: snapshots on the way up ($n)" test "$n" -ge 1 -a "$n" -le 2
   check "OOM: the report names the last snapshot" \
-    grep -q "^leakwatch: no heap profile at 'oom.pb.gz' (a SIGKILL cannot be caught); the last snapshot before the end is 'oom.pb.gz.snapshot-2':$" oom.err
+    grep -q "^leakwatch: no heap profile at 'oom.pb.gz' (a SIGKILL cannot be caught); the last snapshot before the end is 'oom.pb.gz.snapshot-$n':$" oom.err
   check "OOM: and shows its top site" grep -Eq '^  #1 +[0-9.]+ MiB in [0-9]+ objects at main grower.c' oom.err
   check "OOM: headline says at the last snapshot" grep -q "^leakwatch: still allocated at the last snapshot: " oom.err
 
@@ -66,12 +75,12 @@ else
     --max-mib 1024 >/dev/null 2>oomj.err
   line=$(sed -n '/^{"last_snapshot":/,/^}$/p' oomj.err | tr -d '\n')
   check "OOM --json: last_snapshot and its sites ($line)" \
-    jq -e '(.last_snapshot | endswith("oomj.pb.gz.snapshot-2")) and (.still_allocated_at_snapshot | tostring | test("grower.c"))' <<<"$line"
+    jq -e '(.last_snapshot | test("oomj.pb.gz.snapshot-[12]$")) and (.still_allocated_at_snapshot | tostring | test("grower.c"))' <<<"$line"
 
   # The caller's own levels win over the default.
   LEAKWATCH_SNAPSHOT_AT=50% "$LW" run --memory-max 64MiB --no-report -o own.pb.gz -- "$GROWER" \
     --kib-per-tick 256 --tick-ms 10 --max-mib 1024 >/dev/null 2>own.err
-  check "OOM: LEAKWATCH_SNAPSHOT_AT=50% given: one snapshot, at about half" \
-    bash -c "test \$(grep -c 'heap snapshot written' own.err) = 1 && grep -Eq 'memory cgroup at (5[0-9])% of its limit' own.err"
+  check "OOM: LEAKWATCH_SNAPSHOT_AT=50% given: one snapshot, at half or more" \
+    bash -c "test \$(grep -c 'heap snapshot written' own.err) = 1 && grep -Eq 'memory cgroup at ([5-9][0-9])% of its limit' own.err"
 fi
 lw_test_end
