@@ -378,6 +378,7 @@ static void json_capture(lw_json_t *j, const lw_thread_stacks_t *s) {
   lw_json_kint(j, "stopped", (int64_t)s->n_stopped);
   lw_json_kint(j, "read_without_stopping", (int64_t)s->n_unstopped);
   lw_json_kint(j, "calls_restarted", (int64_t)s->n_restarted);
+  lw_json_kint(j, "signals_passed_on", (int64_t)s->n_signals_passed);
   lw_json_kint(j, "max_stop_us", (int64_t)(s->max_stop_ns / 1000));
   lw_json_kint(j, "mean_stop_us",
                s->n_stopped ? (int64_t)(s->total_stop_ns / s->n_stopped / 1000) : 0);
@@ -492,13 +493,14 @@ int lw_cmd_stack(int argc, char **argv) {
     fprintf(lw_cli_diagnostics(),
             "leakwatch: stack: %zu threads: %zu stopped one at a time (from interrupt to resume: "
             "longest %.1f us, mean %.1f us; held after it stopped: longest %.1f us, mean %.1f "
-            "us), %zu read without stopping, %zu interrupted calls restarted; capture %.2f ms, "
-            "unwind and symbolize %.1f ms\n",
+            "us), %zu read without stopping, %zu interrupted calls restarted, %zu signals that "
+            "arrived meanwhile passed on; capture %.2f ms, unwind and symbolize %.1f ms\n",
             stacks.n_threads, stacks.n_stopped, (double)stacks.max_stop_ns / 1e3,
             stacks.n_stopped ? (double)stacks.total_stop_ns / (double)stacks.n_stopped / 1e3 : 0,
             (double)stacks.max_held_ns / 1e3,
             stacks.n_stopped ? (double)stacks.total_held_ns / (double)stacks.n_stopped / 1e3 : 0,
-            stacks.n_unstopped, stacks.n_restarted, (double)stacks.capture_ns / 1e6,
+            stacks.n_unstopped, stacks.n_restarted, stacks.n_signals_passed,
+            (double)stacks.capture_ns / 1e6,
             (double)stacks.unwind_ns / 1e6);
   size_t n_groups = 0;
   group_t *groups = NULL;

@@ -52,6 +52,7 @@ typedef struct lw_thread_stack {
   uint64_t held_ns;  /* from seeing it stopped to the resume: a lower bound */
   bool seized;       /* still ours: it never reached its stop (thread_stack_capture.c) */
   bool restarted;    /* its interrupted system call was made to run again (no EINTR) */
+  int passed_signal; /* a signal that arrived while it was seized, passed on at detach */
   uint64_t registers[LW_DWARF_REGISTERS];
   bool all_registers; /* false: only rsp and rip are known */
   uint64_t stack_address; /* copy of [stack_address, stack_address + stack_len) */
@@ -67,7 +68,7 @@ typedef struct lw_thread_stacks {
   int pid;
   lw_thread_stack_t *threads;
   size_t n_threads;
-  size_t n_stopped, n_unstopped, n_restarted;
+  size_t n_stopped, n_unstopped, n_restarted, n_signals_passed;
   uint64_t max_stop_ns, total_stop_ns, max_held_ns, total_held_ns;
   uint64_t capture_ns, unwind_ns; /* wall time of each phase */
   void *symbols; /* owns the strings frames point to (an lw_profile_t) */

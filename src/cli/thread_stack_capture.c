@@ -345,6 +345,7 @@ static int capture_stopped(int pid, lw_thread_stack_t *t) {
       t->restarted = restart_interrupted_call(pid, tid, &regs);
   }
   ptrace(PTRACE_DETACH, tid, NULL, (void *)(uintptr_t)deliver);
+  t->passed_signal = deliver;
   uint64_t resumed = now_ns();
   t->stop_ns = resumed - start;
   t->held_ns = resumed - stopped;
@@ -555,6 +556,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
       out->n_unstopped++;
     }
     out->n_restarted += t->restarted;
+    out->n_signals_passed += t->passed_signal != 0;
     out->n_threads++;
   }
   out->capture_ns = now_ns() - start;

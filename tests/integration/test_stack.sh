@@ -119,6 +119,30 @@ check "the fixture exits 0 at the end of its input (status $status)" test "$stat
 check "... and saw nothing at the end either ($(tail -1 fixture.out))" \
   grep -q 'eintr=0 early=0 short=0 signals=0' <<<"$(tail -1 fixture.out)"
 
+# ---- signals that arrive while a thread is seized are passed on ---------------------------
+mkfifo signal-commands
+exec 4<>signal-commands
+"$FIX/queued_signals" <signal-commands >signals.out 2>&1 3>&- 4>&- &
+signals=$!
+pids+=("$signals")
+for _ in $(seq 200); do grep -q ready signals.out 2>/dev/null && break; sleep 0.05; done
+passed_on=0
+for _ in $(seq 15); do
+  n=$("$LW" stack "$signals" --json 2>>signals.err | jq .capture.signals_passed_on)
+  passed_on=$((passed_on + ${n:-0}))
+done
+echo report >&4
+for _ in $(seq 200); do grep -q sent= signals.out && break; sleep 0.05; done
+line=$(grep sent= signals.out)
+echo "queued signals: $line; $passed_on arrived during a stop and were passed on"
+sent=$(sed -n 's/.*sent=\([0-9]*\).*/\1/p' <<<"$line")
+got=$(sed -n 's/.*got=\([0-9]*\).*/\1/p' <<<"$line")
+check "every queued signal sent while 15 calls read the process reached its handler ($line)" \
+  test -n "$sent" -a "$sent" = "$got" -a "${sent:-0}" -gt 0
+check "... and the threads that block it saw no EINTR ($line)" grep -q 'eintr=0$' <<<"$line"
+exec 4>&-
+lw_wait_exit "$signals" 30
+
 # ---- C++: demangled names and inlined frames ----------------------------------------------
 "$FIX/cxx_blocked" >cxx.out 2>&1 &
 cxx=$!
