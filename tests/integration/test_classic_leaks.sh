@@ -58,12 +58,13 @@ live_example frag_fixed fragmentation --seconds 300 --fixed
 for p in "$churn_pid" "$churn_fixed_pid" "$frag_pid" "$frag_fixed_pid"; do lw_wait_socket "$p"; done
 
 history_seconds() { # PID: the longest history of any site the agent of PID judges, or 0
-  "$LW" leaks "$1" --json --all "${VERDICT[@]}" 2>/dev/null |
+  "$LW" leaks "$1" --json --all --no-symbolize "${VERDICT[@]}" 2>/dev/null |
     jq '[.suspects[].span_seconds] | max // 0 | floor' 2>/dev/null || echo 0
 }
 # Stops each run (leakwatch passes SIGTERM on) once its example has 24 s of history, the
 # live examples are asked at 30 s (5 scaled minutes); 150 s at most, whatever the load.
 deadline=$(($(date +%s) + 150))
+sleep 20 # none can have 24 s of history before
 waiting=("${runs[@]}")
 while [ ${#waiting[@]} -gt 0 ] && [ "$(date +%s)" -lt "$deadline" ]; do
   sleep 2
