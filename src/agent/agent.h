@@ -52,10 +52,10 @@ typedef struct lw_options {
   uint64_t history_old_after_ms; /* LEAKWATCH_HISTORY_OLD_AFTER: "old" in that history */
   bool reachability;      /* LEAKWATCH_REACHABILITY: lost/reachable classes at exit (rate 1) */
   bool track_fds;         /* LEAKWATCH_TRACK_FDS: creating stacks of live descriptors */
-  uint64_t soft_limit;    /* LEAKWATCH_SOFT_LIMIT: RSS above which free memory is returned */
-  uint64_t soft_limit_interval_ms; /* LEAKWATCH_SOFT_LIMIT_INTERVAL: at most one release */
   bool fatal_signals;     /* LEAKWATCH_FATAL_SIGNALS: a profile before TERM/INT/HUP/crash death */
   char snapshot_at[128];  /* LEAKWATCH_SNAPSHOT_AT: "90%,512MiB": heap snapshots on the way up */
+  uint64_t soft_limit;    /* LEAKWATCH_SOFT_LIMIT: RSS above which free memory is returned */
+  uint64_t soft_limit_interval_ms; /* LEAKWATCH_SOFT_LIMIT_INTERVAL: at most one release */
 } lw_options_t;
 
 extern lw_options_t lw__options LW_HIDDEN;
@@ -67,6 +67,11 @@ const char *lw__environ_value(const char *name);
 /* ---- log.c: diagnostics on stderr, "leakwatch[pid]: ..." ------------------------------ */
 
 void lw__log(const char *format, ...) __attribute__((format(printf, 1, 2)));
+/* Remembers which file descriptor 2 is, at start (the program's stderr). */
+void lw__log_remember_stderr(void);
+/* 2 while descriptor 2 may take the agent's text (the stderr the program started with, or
+ * a character device), else -1: the program put something else there. */
+int lw__stderr_fd(void);
 
 /* ---- arena.c: the agent's own memory --------------------------------------------------- */
 
@@ -85,6 +90,13 @@ uint64_t lw__arena_bytes(void);
 /* The most the agent's mappings may take: 1/8 of what RLIMIT_AS or RLIMIT_DATA left the
  * program when the agent started; UINT64_MAX when neither is set. Linux only. */
 uint64_t lw__arena_budget(void);
+/* Mappings for what one request needs (scratch, replies, window snapshots): out of the
+ * budget's transient share, never the tables', wiped in a fork child and unmapped there by
+ * lw__arena_postfork_child. Linux only. */
+void *lw__arena_map_transient(size_t size);
+void lw__arena_unmap_transient(void *address, size_t size);
+uint64_t lw__arena_transient_bytes(void);
+void lw__arena_postfork_child(void);
 /* An lw_allocator_t for short-lived work (building a profile): blocks come from mmap and
  * everything is returned by lw__scratch_release_all. One user at a time (export lock). */
 extern const lw_allocator_t lw__scratch_allocator;
@@ -333,6 +345,10 @@ lw_stack_counters_t *lw__stack_counters_read(uint32_t *count);
 /* The same into out[0, count), which the caller provides. */
 void lw__stack_counters_fill(lw_stack_counters_t *out, uint32_t count);
 void lw__stack_counters_free(lw_stack_counters_t *counters, uint32_t count);
+/* A window's starting counters (lw__stack_counters_fill) in reply memory, counted in
+ * lw__reply_held. 0, -EBUSY when the replies' budget has no room for it, -ENOMEM. Linux. */
+int lw__window_snapshot_take(lw_stack_counters_t **out, uint32_t *count);
+void lw__window_snapshot_release(lw_stack_counters_t *counters, uint32_t count);
 uint64_t lw__now_ms(void);
 
 /* ---- mappings.c: which object each code address belongs to --------------------------- */

@@ -58,6 +58,7 @@ enum {
   MAX_REOPENS = 16,           /* a listener the program keeps closing is given up after this */
   THREAD_STACK = 256 * 1024,  /* what the thread's own work needs */
   ACCEPT_PAUSE_MS = 250,      /* a listener accept() cannot serve is left alone this long */
+  MAX_ACCEPTS_PER_WAKE = 32,  /* connections taken from one listener per turn of the loop */
 };
 
 typedef enum { THREAD_OFF, THREAD_RUNNING, THREAD_WANTED, THREAD_STARTING } thread_state_t;
@@ -113,7 +114,7 @@ static void close_connection(lw_connection_t *c) {
   lw__agent_fd_close(&c->sock); /* not if the program has taken the number */
   lw_buf_free(&c->reply);
   if (c->snapshot)
-    lw__stack_counters_free(c->snapshot, c->snapshot_count);
+    lw__window_snapshot_release(c->snapshot, c->snapshot_count);
   uint32_t generation = c->generation;
   memset(c, 0, sizeof *c);
   c->generation = generation;
@@ -133,7 +134,7 @@ static void start_writing(lw_connection_t *c) {
 /* A waiting connection that gave way to a newer one: it gets an error reply now. */
 static void refuse_waiting(lw_connection_t *c) {
   if (c->snapshot)
-    lw__stack_counters_free(c->snapshot, c->snapshot_count);
+    lw__window_snapshot_release(c->snapshot, c->snapshot_count);
   c->snapshot = NULL;
   static const char why[] = "too many profile windows waiting: this one gave way to a newer one";
   if (c->protocol == LW_PROTOCOL_CONTROL)
@@ -167,10 +168,24 @@ void lw__connection_wait(lw_connection_t *c, uint64_t seconds, lw_resume_fn resu
   c->resume = resume;
 }
 
+/* The program closed or replaced a listener's descriptor: say so once, and start the
+ * grace before a new one is opened (keep_listener). */
+static void listener_lost(listener_t *listener, lw_protocol_t protocol, uint64_t now) {
+  lw__log("the program closed or replaced the %s's descriptor: opening a new one",
+          protocol == LW_PROTOCOL_CONTROL ? "control socket" : "HTTP endpoint");
+  listener->lost_ms = now;
+}
+
 static void accept_from(listener_t *listener, lw_protocol_t protocol) {
-  for (;;) {
-    if (!lw__agent_fd_check(&listener->fd))
-      return; /* the program took it: reopened at the top of the loop */
+  /* Bounded per wake-up: a flood of connections on one listener must not keep the thread
+   * from the other listener and from the connections it already has. */
+  for (int accepted = 0; accepted < MAX_ACCEPTS_PER_WAKE; accepted++) {
+    if (!lw__agent_fd_check(&listener->fd)) {
+      /* The program took it (poll says POLLNVAL once it is closed): the same grace as
+       * when keep_listener notices it first. */
+      listener_lost(listener, protocol, now_ms());
+      return;
+    }
     int raw = accept4(listener->fd.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (raw < 0 && errno == EINTR)
       continue;
@@ -321,10 +336,8 @@ static void keep_listener(listener_t *listener, lw_protocol_t protocol, bool per
   if (!listener->wanted)
     return;
   const char *what = protocol == LW_PROTOCOL_CONTROL ? "control socket" : "HTTP endpoint";
-  if (listener->fd.fd >= 0 && !lw__agent_fd_check(&listener->fd)) {
-    lw__log("the program closed or replaced the %s's descriptor: opening a new one", what);
-    listener->lost_ms = now;
-  }
+  if (listener->fd.fd >= 0 && !lw__agent_fd_check(&listener->fd))
+    listener_lost(listener, protocol, now);
   if (!periodic || (listener->lost_ms && now < listener->lost_ms + LW_AGENT_FD_REOPEN_GRACE_MS))
     return;
   if (listener->fd.fd >= 0) {

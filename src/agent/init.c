@@ -44,6 +44,7 @@ void lw__agent_fail(const char *why) {
 }
 
 static bool start(void) {
+  lw__log_remember_stderr();
   lw__real_resolve();
   lw__options_load();
   if (!lw__options.enabled)

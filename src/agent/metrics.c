@@ -220,7 +220,7 @@ static uint64_t monotonic_ms(void) {
  * the same grace as the agent's sockets, its lines skipped meanwhile (-1). */
 static int log_fd(void) {
   if (log_state.use_stderr || !lw__options.log_path[0])
-    return 2;
+    return lw__stderr_fd();
   if (lw__agent_fd_check(&log_state.file))
     return log_state.file.fd;
   if (log_state.opened) {
@@ -240,7 +240,7 @@ static int log_fd(void) {
   lw__log("cannot open LEAKWATCH_LOG '%s': %s; writing stats to stderr", lw__options.log_path,
           strerror(errno));
   log_state.use_stderr = true;
-  return 2;
+  return lw__stderr_fd();
 }
 
 static void append_change(char *out, size_t size, const char *label, uint64_t now,

@@ -182,4 +182,28 @@ for limit in $limits; do
   done
 done
 
+# ---- the daemon's own file lands on descriptor 2 ------------------------------------------
+# Under limit 1024 the agent loses its descriptors and says so: never into that file, and it
+# opens its control socket again only after the grace, with a line saying why... on a stderr
+# that is the program's no more, that line is dropped.
+for rate in 512k 1; do
+  rm -f port.txt data.txt
+  (
+    ulimit -n 1024 || exit 1
+    LD_PRELOAD="$AGENT" LEAKWATCH_RATE=$rate LEAKWATCH_LOG_INTERVAL=200ms \
+      exec "$F" daemon port.txt 4 "$work/data.txt"
+  ) 2>daemon.err &
+  dm=$!
+  pids+=("$dm")
+  for _ in $(seq 200); do grep -q ready port.txt 2>/dev/null && break; sleep 0.05; done
+  check "rate $rate: the data-file daemon started" grep -q "ready listener=3" port.txt
+  check "rate $rate: the agent's control socket comes back after the grace" stats_answers "$dm"
+  wait "$dm"
+  rc=$?
+  check "rate $rate: the daemon exits 0 ($rc)" test "$rc" = 0
+  check "rate $rate: its file on descriptor 2 holds only its own lines ($(grep -vc '^program data$' data.txt) others)" \
+    bash -c "! grep -qv '^program data\$' data.txt"
+  check "rate $rate: ... both of them" test "$(grep -c '^program data$' data.txt)" = 2
+done
+
 lw_test_end
