@@ -113,7 +113,7 @@ static const char *state_words(char state) {
   case 'D': return "in uninterruptible sleep";
   case 'T': return "stopped";
   case 't': return "stopped by a debugger";
-  case 'Z': return "a zombie";
+  case 'Z': return "exited (a zombie)";
   case 'X': return "dead";
   case 'I': return "idle";
   default: return "in state ?";

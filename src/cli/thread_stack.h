@@ -66,6 +66,8 @@ typedef struct lw_thread_stack {
 
 typedef struct lw_thread_stacks {
   int pid;
+  int memory_pid; /* whose /proc and memory to read: pid, or a live thread's id when the
+                   * main thread has exited (pthread_exit) and left a zombie behind */
   lw_thread_stack_t *threads;
   size_t n_threads;
   size_t n_stopped, n_unstopped, n_restarted, n_signals_passed;

@@ -61,6 +61,8 @@
 #define STACK_COPY_MIN (4 * 1024)
 
 static size_t stack_copy_bytes = STACK_COPY_BYTES;
+/* The id whose address space process_vm_readv reads (lw_thread_stacks_t.memory_pid). */
+static int memory_pid;
 /* How long a thread may take to reach its stop after the interrupt. A thread stops within
  * microseconds unless it sleeps uninterruptibly in the kernel or waits for a CPU. */
 #define STOP_DEADLINE_MS 2000
@@ -248,12 +250,12 @@ static void registers_to_dwarf(const struct user_regs_struct *r, uint64_t *out) 
 }
 
 /* Copies the top of the stack at `sp`; a copy that ends at an unmapped page is shorter. */
-static void copy_stack(int pid, lw_thread_stack_t *t, uint64_t sp) {
+static void copy_stack(lw_thread_stack_t *t, uint64_t sp) {
   t->stack_address = sp;
   t->stack_len = 0;
   struct iovec local = {t->stack, stack_copy_bytes};
   struct iovec remote = {(void *)(uintptr_t)sp, stack_copy_bytes};
-  ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+  ssize_t n = process_vm_readv(memory_pid, &local, 1, &remote, 1, 0);
   if (n > 0)
     t->stack_len = (size_t)n;
 }
@@ -285,7 +287,7 @@ static bool restart_interrupted_call(int pid, int tid, struct user_regs_struct *
   uint8_t code[2];
   struct iovec local = {code, 2};
   struct iovec remote = {(void *)(uintptr_t)(regs->rip - 2), 2};
-  if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != 2)
+  if (process_vm_readv(memory_pid, &local, 1, &remote, 1, 0) != 2)
     return false;
   bool syscall_instruction = (code[0] == 0x0f && code[1] == 0x05) || /* syscall */
                              (code[0] == 0xcd && code[1] == 0x80);   /* int $0x80 */
@@ -339,7 +341,7 @@ static int capture_stopped(int pid, lw_thread_stack_t *t) {
   } else {
     registers_to_dwarf(&regs, t->registers);
     t->all_registers = true;
-    copy_stack(pid, t, regs.rsp);
+    copy_stack(t, regs.rsp);
     t->capture = LW_CAPTURE_STOPPED;
     if (event == PTRACE_EVENT_STOP && stop_signal == SIGTRAP)
       t->restarted = restart_interrupted_call(pid, tid, &regs);
@@ -388,7 +390,7 @@ static void capture_unstopped(int pid, lw_thread_stack_t *t, const char *syscall
   }
   uint64_t before = 0, after = 0;
   bool counted = times_scheduled(pid, t->tid, &before);
-  copy_stack(pid, t, sp);
+  copy_stack(t, sp);
   memset(t->registers, 0, sizeof t->registers);
   t->registers[LW_DWARF_RSP] = sp;
   t->registers[LW_DWARF_RIP] = pc;
@@ -484,6 +486,27 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
              pid, strerror(errno));
     return -1;
   }
+  /* A main thread that ended with pthread_exit is a zombie with no memory of its own: read
+   * the process through a live thread. */
+  out->memory_pid = pid;
+  char state_path[64], stat_text[1024];
+  snprintf(state_path, sizeof state_path, "/proc/%d/stat", pid);
+  const char *leader_state = read_small(state_path, stat_text, sizeof stat_text) > 0
+                                 ? strrchr(stat_text, ')')
+                                 : NULL;
+  if (leader_state && leader_state[1] == ' ' && leader_state[2] == 'Z') {
+    for (size_t i = 0; i < n_tids; i++) {
+      snprintf(state_path, sizeof state_path, "/proc/%d/task/%d/stat", pid, tids[i]);
+      const char *state = read_small(state_path, stat_text, sizeof stat_text) > 0
+                              ? strrchr(stat_text, ')')
+                              : NULL;
+      if (state && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X') {
+        out->memory_pid = tids[i];
+        break;
+      }
+    }
+  }
+  memory_pid = out->memory_pid;
   out->threads = calloc(n_tids ? n_tids : 1, sizeof *out->threads);
   if (!out->threads) {
     free(tids);
@@ -525,7 +548,11 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
       break;
     }
     int r;
-    if (t->syscall >= 0 && may_end_short(t->syscall)) {
+    if (t->state == 'Z' || t->state == 'X') {
+      /* A thread that has exited (a main thread that called pthread_exit stays a zombie
+       * while the others run): nothing to read, and ptrace refuses it. */
+      r = 0;
+    } else if (t->syscall >= 0 && may_end_short(t->syscall)) {
       capture_unstopped(pid, t, syscall_line);
       r = 0;
     } else {
@@ -536,7 +563,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
       continue;
     }
     if (r < 0) {
-      if (out->n_stopped == 0) { /* the first refusal is the process's, not one thread's */
+      if (out->n_stopped == 0 && out->n_unstopped == 0) { /* the process's, not one thread's */
         explain_refusal(pid, -r, error, error_size);
         free(t->stack);
         rc = -1;

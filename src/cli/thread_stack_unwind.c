@@ -81,7 +81,7 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr address, Dwarf_Word *result, void
   }
   struct iovec local = {result, sizeof *result};
   struct iovec remote = {(void *)(uintptr_t)address, sizeof *result};
-  return process_vm_readv(u->stacks->pid, &local, 1, &remote, 1, 0) == sizeof *result;
+  return process_vm_readv(u->stacks->memory_pid, &local, 1, &remote, 1, 0) == sizeof *result;
 }
 
 static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
@@ -268,7 +268,7 @@ static int name_all(Dwfl *dwfl, lw_thread_stacks_t *stacks, char *error, size_t 
   memset(&n, 0, sizeof n);
   n.profile = profile;
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/exe", stacks->pid);
+  snprintf(path, sizeof path, "/proc/%d/exe", stacks->memory_pid);
   ssize_t len = readlink(path, n.executable, sizeof n.executable - 1);
   n.executable[len > 0 ? len : 0] = '\0';
 
@@ -328,7 +328,7 @@ int lw_thread_stacks_unwind(lw_thread_stacks_t *stacks, char *error, size_t erro
     return -1;
   }
   dwfl_report_begin(dwfl);
-  int r = dwfl_linux_proc_report(dwfl, stacks->pid);
+  int r = dwfl_linux_proc_report(dwfl, stacks->memory_pid);
   dwfl_report_end(dwfl, NULL, NULL);
   if (r != 0) {
     snprintf(error, error_size, "cannot read the mappings of process %d: %s", stacks->pid,

@@ -143,6 +143,21 @@ check "... and the threads that block it saw no EINTR ($line)" grep -q 'eintr=0$
 exec 4>&-
 lw_wait_exit "$signals" 30
 
+# ---- a main thread that ended with pthread_exit ---------------------------------------------
+"$FIX/leader_exited" >leader.out 2>&1 &
+leader=$!
+pids+=("$leader")
+for _ in $(seq 200); do
+  grep -q ready leader.out 2>/dev/null && grep -q ') Z ' /proc/"$leader"/stat 2>/dev/null && break
+  sleep 0.05
+done
+"$LW" stack "$leader" --json >leader.json 2>leader.err
+check "a zombie main thread: the process is read through its live threads ($(cat leader.err) $(jq -c '[.groups[] | [.count, .state, .syscall]]' leader.json 2>/dev/null))" \
+  test "$(jq -c '[.groups[] | [.count, .state, .syscall]]' leader.json)" = '[[2,"sleeping","pause"],[1,"zombie",null]]'
+check "... with the live threads' frames named" \
+  test "$(jq -r '[.groups[0].frames[] | select(.function == "wait_forever")] | length' leader.json)" = 1
+kill "$leader"
+
 # ---- C++: demangled names and inlined frames ----------------------------------------------
 "$FIX/cxx_blocked" >cxx.out 2>&1 &
 cxx=$!
