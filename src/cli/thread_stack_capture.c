@@ -383,9 +383,13 @@ static bool times_scheduled(int pid, int tid, uint64_t *out) {
 /* Reads a thread blocked in a call a stop could cut short, without stopping it. */
 static void capture_unstopped(int pid, lw_thread_stack_t *t, const char *syscall_line) {
   unsigned long long sp = 0, pc = 0;
-  if (sscanf(syscall_line, "%*s %*s %*s %*s %*s %*s %*s %llx %llx", &sp, &pc) != 2) {
-    snprintf(t->problem, sizeof t->problem, "blocked in %s: cannot read where",
-             lw_syscall_name(t->syscall) ? lw_syscall_name(t->syscall) : "a system call");
+  /* "nr arg1..arg6 sp pc" in a system call, "-1 sp pc" asleep outside one (a page fault) */
+  bool parsed = t->syscall >= 0
+                    ? sscanf(syscall_line, "%*s %*s %*s %*s %*s %*s %*s %llx %llx", &sp, &pc) == 2
+                    : sscanf(syscall_line, "-1 %llx %llx", &sp, &pc) == 2;
+  if (!parsed) {
+    snprintf(t->problem, sizeof t->problem, "cannot tell where it waits (state %c): not read",
+             t->state);
     return;
   }
   uint64_t before = 0, after = 0;
@@ -552,7 +556,9 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
       /* A thread that has exited (a main thread that called pthread_exit stays a zombie
        * while the others run): nothing to read, and ptrace refuses it. */
       r = 0;
-    } else if (t->syscall >= 0 && may_end_short(t->syscall)) {
+    } else if ((t->syscall >= 0 && may_end_short(t->syscall)) || t->state == 'D') {
+      /* In uninterruptible sleep a thread would reach its stop only when the sleep ends
+       * (a slow disk, NFS): read it where it sleeps instead. */
       capture_unstopped(pid, t, syscall_line);
       r = 0;
     } else {
