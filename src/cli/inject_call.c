@@ -634,7 +634,7 @@ static void read_string(int mem_fd, uint64_t address, char *out, size_t size) {
  * (or gone); a thread that keeps running is not stopped again for it: the bytes past a
  * segment's end are then left (nothing ever jumps there). */
 static void restore_when_left(int pid, int tid, int mem_fd, const placed_code_t *code) {
-  for (int i = 0; i < 100; i++) {
+  for (int i = 0; i < 25; i++) {
     long number;
     uint64_t sp = 0, pc = 0;
     thread_view_t view = thread_view(pid, tid, &number, &sp, &pc);
