@@ -191,8 +191,10 @@ static void judge_outside(const lw_explain_input_t *in, lw_explain_result_t *r) 
   snprintf(f->headline, sizeof f->headline,
            "memory outside the heap: %s (%.0f%% of RSS) is %s", size_text(total),
            percent(total, rss),
-           big_outside && !big_stacks && !big_shared ? "anonymous memory the allocator does "
-                                                       "not hold"
+           big_outside && !big_stacks && !big_shared
+               ? (in->agent ? "anonymous memory the allocator does not hold"
+                            : "anonymous memory outside glibc's heaps (mmap, or malloc's large "
+                              "blocks)")
            : big_stacks && !big_outside && !big_shared ? "thread stacks"
            : big_shared && !big_outside && !big_stacks ? "shared memory"
                                                        : "mapped outside malloc");
