@@ -429,6 +429,29 @@ static bool describe(int pid, lw_thread_stack_t *t, char *syscall_line, size_t s
 
 /* ---- the process ------------------------------------------------------------------------------ */
 
+/* The registers and their DWARF numbers here are x86-64's: a 32-bit program (or anything
+ * else) is refused by its executable's ELF header. An executable that cannot be read (a
+ * zombie main thread, no permission) is left for ptrace to judge. */
+static bool x86_64_program(int pid, char *error, size_t error_size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/exe", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return true;
+  unsigned char header[20];
+  ssize_t n = read(fd, header, sizeof header);
+  close(fd);
+  if (n != (ssize_t)sizeof header || memcmp(header, "\177ELF", 4) != 0)
+    return true;
+  int machine = header[18] | header[19] << 8;
+  if (header[4] == 2 && machine == 62) /* ELFCLASS64, EM_X86_64 */
+    return true;
+  snprintf(error, error_size, "process %d runs a %s program: leakwatch stack reads x86-64 "
+           "programs only", pid, header[4] == 1 && machine == 3 ? "32-bit (i386)"
+                                  : header[4] == 1 ? "32-bit" : "non-x86-64");
+  return false;
+}
+
 static int list_threads(int pid, int **out, size_t *n_out) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", pid);
@@ -482,6 +505,8 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     snprintf(error, error_size, "process %d is this leakwatch command itself", pid);
     return -1;
   }
+  if (!x86_64_program(pid, error, error_size))
+    return -1;
   int *tids = NULL;
   size_t n_tids = 0;
   if (list_threads(pid, &tids, &n_tids) < 0) {

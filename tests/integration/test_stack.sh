@@ -204,6 +204,29 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
     test "$status" = 1 -a -n "$(grep 'CAP_SYS_PTRACE is missing' nocap.err)"
   kill "$nobody"
 fi
+# A 32-bit program (an i386 ELF written here: pause() in a loop) is refused by name.
+python3 - <<'PY'
+import struct
+base, code = 0x08048000, bytes.fromhex("b81d000000" "cd80" "ebf7")  # eax=29 (pause); int 0x80; jmp
+ehdr = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8)
+ehdr += struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, base + 84, 52, 0, 0, 52, 32, 1, 40, 0, 0)
+ph = struct.pack("<8I", 1, 0, base, base, 84 + len(code), 84 + len(code), 5, 0x1000)
+open("pause32", "wb").write(ehdr + ph + code)
+PY
+chmod +x pause32
+./pause32 2>/dev/null &
+p32=$!
+pids+=("$p32")
+sleep 0.2
+if kill -0 "$p32" 2>/dev/null; then
+  "$LW" stack "$p32" >p32.out 2>p32.err
+  status=$?
+  check "a 32-bit program: refused in one line ($(cat p32.err))" \
+    test "$status" = 1 -a -n "$(grep 'runs a 32-bit (i386) program' p32.err)"
+  kill "$p32"
+else
+  echo "SKIP: this kernel does not run 32-bit programs (no IA32 emulation)"
+fi
 kthread=$(grep -l '^Kthread:[[:space:]]*1' /proc/[0-9]*/status 2>/dev/null | head -1 | cut -d/ -f3)
 if [ -n "$kthread" ] && [ "$(id -u)" -eq 0 ]; then # none visible in a PID namespace
   "$LW" stack "$kthread" >kthread.out 2>kthread.err
