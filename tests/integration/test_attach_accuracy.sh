@@ -3,7 +3,8 @@
 # attach_target fixture keeps 2000 blocks from before the attach and runs 100 idle threads;
 # after the attach it frees and grows some old blocks and leaks known bytes at a known site.
 #   --rate 1: the profile holds exactly the post-attach leak (bytes and objects), nothing
-#             from before; stats and fds answer; detach leaves the program running.
+#             from before; stats answers; fds lists the descriptors opened since the attach
+#             only; detach leaves the program running.
 #   default rate: a 32 MiB leak (about 64 samples) is estimated within 50% (4 standard
 #             errors, the tolerance test_agent_capture allows), and no old block appears.
 #   jemalloc, tcmalloc preloaded: exact again, a C++ plugin loaded after the attach included.
@@ -43,6 +44,7 @@ site() { # FILE FUNCTION: "[bytes,objects]" of the sites whose innermost frame i
 
 # ---- exact ---------------------------------------------------------------------------------
 start exact
+send "open 3" # before the attach: not the agent's to report
 "$LW" attach "$target" --rate 1 --fds --agent "$ATTACH_LIB" --json >attach.json 2>attach.err
 check "leakwatch attach --rate 1 succeeds ($(cat attach.json attach.err | head -c 300))" \
   test "$(jq -r .control attach.json 2>/dev/null)" = true
@@ -59,7 +61,10 @@ check "rate 1: exactly the post-attach leak, 300000 bytes in 100 objects ($(jq -
 check "... at leak_after_attach ($(site exact.json leak_after_attach))" \
   test "$(site exact.json leak_after_attach)" = "[300000,100]"
 check "stats answers, since the attach" sh -c "'$LW' stats $target | grep -q 'since attach at'"
-check "fds answers (--fds)" quiet "$LW" fds "$target" -o fds.pb.gz
+send "open 5"
+"$LW" fds "$target" -o fds.pb.gz >fds.out 2>&1
+check "fds (--fds) lists the 5 descriptors opened since the attach, not the 3 before ($(grep -m1 '#1' fds.out))" \
+  grep -q '#1 *5 file fds opened at open_files' fds.out
 "$LW" detach "$target" --agent "$ATTACH_LIB" --json >detach.json 2>detach.err
 check "leakwatch detach succeeds ($(cat detach.json detach.err | head -c 200))" test -s detach.json
 send "churn 20000"
