@@ -7,7 +7,8 @@
 #             only; detach leaves the program running.
 #   default rate: a 32 MiB leak (about 64 samples) is estimated within 50% (4 standard
 #             errors, the tolerance test_agent_capture allows), and no old block appears.
-#   jemalloc, tcmalloc preloaded: exact again, a C++ plugin loaded after the attach included.
+#   jemalloc, tcmalloc preloaded: exact again, a C++ plugin loaded after the attach included,
+#             and --output writes the exit profile (a detached agent writes none).
 # About 10 s.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin attach-accuracy
@@ -45,7 +46,8 @@ site() { # FILE FUNCTION: "[bytes,objects]" of the sites whose innermost frame i
 # ---- exact ---------------------------------------------------------------------------------
 start exact
 send "open 3" # before the attach: not the agent's to report
-"$LW" attach "$target" --rate 1 --fds --agent "$ATTACH_LIB" --json >attach.json 2>attach.err
+"$LW" attach "$target" --rate 1 --fds -o "$PWD/detached.pb.gz" --agent "$ATTACH_LIB" --json \
+  >attach.json 2>attach.err
 check "leakwatch attach --rate 1 succeeds ($(cat attach.json attach.err | head -c 300))" \
   test "$(jq -r .control attach.json 2>/dev/null)" = true
 echo "leakwatch attach into a program with 100 threads: agent start $(jq .call_ms attach.json) ms on the borrowed thread, stopped $(jq .stopped_ms attach.json) ms"
@@ -66,11 +68,13 @@ send "open 5"
 check "fds (--fds) lists the 5 descriptors opened since the attach, not the 3 before ($(grep -m1 '#1' fds.out))" \
   grep -q '#1 *5 file fds opened at open_files' fds.out
 "$LW" detach "$target" --agent "$ATTACH_LIB" --json >detach.json 2>detach.err
+# attached with -o, detached before the exit: nothing is written at exit
 check "leakwatch detach succeeds ($(cat detach.json detach.err | head -c 200))" test -s detach.json
 send "churn 20000"
 send "exit"
 lw_wait_exit "$target" 30
 check "the program exits 0 after the detach (status $status)" test "$status" = 0
+check "... and writes no exit profile, being detached" test ! -e detached.pb.gz
 
 # ---- default rate ----------------------------------------------------------------------------
 start sampled
@@ -95,7 +99,7 @@ for allocator in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linu
   [ -e "$allocator" ] || { echo "SKIP: $allocator is not installed"; continue; }
   short=$(basename "$allocator")
   start "$short" "$allocator"
-  "$LW" attach "$target" --rate 1 --agent "$ATTACH_LIB" --json >"$short.attach" 2>&1
+  "$LW" attach "$target" --rate 1 -o "$short.exit.pb.gz" --agent "$ATTACH_LIB" --json >"$short.attach" 2>&1
   check "$short: attach succeeds ($(head -c 300 "$short.attach"))" \
     test "$(jq -r .control "$short.attach" 2>/dev/null)" = true
   send "free_old 500"
@@ -110,6 +114,9 @@ for allocator in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/x86_64-linu
   send "exit"
   lw_wait_exit "$target" 30
   check "$short: the program exits 0 (status $status)" test "$status" = 0
+  "$LW" top --json "$short.exit.pb.gz" >"$short.top" 2>/dev/null
+  check "$short: --output: the exit profile holds the C leak ($(jq -c '[.rows[] | select(.name == "leak_after_attach") | .flat]' "$short.top" 2>/dev/null))" \
+    test "$(jq '[.rows[] | select(.name == "leak_after_attach") | .flat] | add' "$short.top")" = 300000
 done
 
 lw_test_end
