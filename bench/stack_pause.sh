@@ -73,11 +73,11 @@ for n in 10 100 1000; do
     t0=$(date +%s%N)
     "$LW" stack "$target" --json >"$scratch/run.json"
     echo $((($(date +%s%N) - t0) / 1000)) >>"$scratch/command"
-    jq .capture.max_held_us "$scratch/run.json" >>"$scratch/held"
-    jq .capture.mean_held_us "$scratch/run.json" >>"$scratch/mean"
-    jq .capture.max_stop_us "$scratch/run.json" >>"$scratch/resume"
+    jq .capture.pause_max_us "$scratch/run.json" >>"$scratch/held"
+    jq .capture.pause_mean_us "$scratch/run.json" >>"$scratch/mean"
+    jq .capture.interrupt_to_resume_max_us "$scratch/run.json" >>"$scratch/resume"
     jq .capture.capture_us "$scratch/run.json" >>"$scratch/capture"
-    stopped=$(jq .capture.stopped "$scratch/run.json")
+    stopped=$(jq .capture.paused "$scratch/run.json")
     [ "$stopped" -ge "$n" ] || echo "warning: only $stopped of $((n + 1)) threads stopped" >&2
     sleep 0.5
   done

@@ -375,15 +375,15 @@ static void json_thread_fields(lw_json_t *j, const lw_thread_stack_t *t) {
 static void json_capture(lw_json_t *j, const lw_thread_stacks_t *s) {
   lw_json_key(j, "capture");
   lw_json_begin_object(j);
-  lw_json_kint(j, "stopped", (int64_t)s->n_stopped);
-  lw_json_kint(j, "read_without_stopping", (int64_t)s->n_unstopped);
+  lw_json_kint(j, "paused", (int64_t)s->n_stopped);
+  lw_json_kint(j, "read_without_pausing", (int64_t)s->n_unstopped);
   lw_json_kint(j, "calls_restarted", (int64_t)s->n_restarted);
   lw_json_kint(j, "signals_passed_on", (int64_t)s->n_signals_passed);
-  lw_json_kint(j, "max_stop_us", (int64_t)(s->max_stop_ns / 1000));
-  lw_json_kint(j, "mean_stop_us",
+  lw_json_kint(j, "interrupt_to_resume_max_us", (int64_t)(s->max_stop_ns / 1000));
+  lw_json_kint(j, "interrupt_to_resume_mean_us",
                s->n_stopped ? (int64_t)(s->total_stop_ns / s->n_stopped / 1000) : 0);
-  lw_json_kint(j, "max_held_us", (int64_t)(s->max_held_ns / 1000));
-  lw_json_kint(j, "mean_held_us",
+  lw_json_kint(j, "pause_max_us", (int64_t)(s->max_held_ns / 1000));
+  lw_json_kint(j, "pause_mean_us",
                s->n_stopped ? (int64_t)(s->total_held_ns / s->n_stopped / 1000) : 0);
   lw_json_kint(j, "capture_us", (int64_t)(s->capture_ns / 1000));
   lw_json_kint(j, "unwind_us", (int64_t)(s->unwind_ns / 1000));
@@ -413,8 +413,8 @@ static void print_json(lw_thread_stacks_t *stacks, const group_t *groups, size_t
       lw_json_kint(&j, "tid", t->tid);
       lw_json_kstring(&j, "name", t->name);
       json_thread_fields(&j, t);
-      lw_json_kbool(&j, "stopped", t->capture == LW_CAPTURE_STOPPED);
-      lw_json_kint(&j, "stop_us", (int64_t)(t->stop_ns / 1000));
+      lw_json_kbool(&j, "paused", t->capture == LW_CAPTURE_STOPPED);
+      lw_json_kint(&j, "pause_us", (int64_t)(t->held_ns / 1000));
       json_problem(&j, t);
       json_frames(&j, t);
       lw_json_end_object(&j);

@@ -49,7 +49,7 @@ for i in $(seq "$RUNS"); do
         elif $n == "waiter" then has_fn($g; "pthread_cond_wait") and line_in($g; "waiter") and libc_ends($g)
         elif $n == "ticker" then line_in($g; $n)   # may be caught between two epoll_waits
         else line_in($g; $n) and libc_ends($g) end] | all),
-      .capture.calls_restarted, .capture.read_without_stopping, .capture.max_held_us
+      .capture.calls_restarted, .capture.read_without_pausing, .capture.pause_max_us
     ] | map(tostring) | join("|")' run.json)
   if [ "$groups" != "$expected" ]; then
     bad_groups=$((bad_groups + 1))
