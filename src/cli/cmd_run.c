@@ -767,5 +767,8 @@ int lw_cmd_run(int argc, char **argv) {
     return exit_code ? exit_code : LW_EXIT_FAILURE;
   }
   explain(&o, output);
+  if (!o.json && !o.no_report && last_snapshot(output, started_wall, snapshot, sizeof snapshot))
+    fprintf(stderr, "leakwatch: heap snapshots on the way up, the last '%s' "
+                    "(leakwatch diff compares two)\n", snapshot);
   return exit_code;
 }

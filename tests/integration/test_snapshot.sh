@@ -83,4 +83,9 @@ else
   check "OOM: LEAKWATCH_SNAPSHOT_AT=50% given: one snapshot, at half or more" \
     bash -c "test \$(grep -c 'heap snapshot written' own.err) = 1 && grep -Eq 'memory cgroup at ([5-9][0-9])% of its limit' own.err"
 fi
+# A run that exits normally with snapshots written says where the last one is.
+LEAKWATCH_SNAPSHOT_AT=4MiB "$LW" run -o fits.pb.gz -- "$GROWER" --kib-per-tick 1024 --tick-ms 10 \
+  --max-mib 12 --exit-after-ms 1500 >/dev/null 2>fits.err
+check "normal exit: the report ends naming the last snapshot" \
+  grep -q "^leakwatch: heap snapshots on the way up, the last 'fits.pb.gz.snapshot-1'" fits.err
 lw_test_end
