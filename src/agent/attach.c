@@ -18,7 +18,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/attach.h"
@@ -136,6 +138,18 @@ static bool restart(char *message, unsigned long size) {
   return true;
 }
 
+/* The free filter's pages go back to the system on detach (exact mode sets all 2 MiB of
+ * them): the pass-through state reads no filter byte that matters, a stale byte in the
+ * partial pages at either end only sends a free through the slow path, and a later attach
+ * empties the live table the filter stands for (forget_live). */
+static void release_free_filter(void) {
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)lw__free_filter + page - 1) & ~(page - 1);
+  uintptr_t end = ((uintptr_t)lw__free_filter + sizeof lw__free_filter) & ~(page - 1);
+  if (end > start)
+    madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 /* ---- entry points -------------------------------------------------------------------------- */
 
 LW_EXPORT int lw_attach_start(const char *options, char *message, unsigned long message_size) {
@@ -204,6 +218,7 @@ LW_EXPORT int lw_attach_stop(char *message, unsigned long message_size) {
    * under way) passes through, and a sampled block freed later goes to the real free. */
   __atomic_store_n(&lw__agent_state, LW_AGENT_FAILED, __ATOMIC_RELEASE);
   lw__agent_thread_stop(); /* closes the socket, the endpoint and the wake-up pipe */
+  release_free_filter();
   attach.attached = false;
   lw_got_patch_counts_t counts;
   lw__got_counts(&counts);
