@@ -6,10 +6,12 @@
  * Without the agent it says what /proc shows and what only the agent could tell.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -26,12 +28,14 @@
 static const lw_cli_option_t options[] = {
     {"json", 0, NULL, "print the breakdown, findings and advice as one JSON object"},
     {"min-window", 0, "DURATION", "history needed before judging growth (default 3m)"},
+    {"seconds", 's', "DURATION", "read the breakdown twice, this far apart, and show how each "
+                                 "part moved (e.g. 30s, 5m)"},
     {"no-symbolize", 0, NULL, "name sites with the agent's ELF symbols only"},
     {NULL, 0, NULL, NULL},
 };
 
 static const lw_cli_spec_t spec = {
-    "explain", "leakwatch explain PID [--json] [--min-window DURATION]",
+    "explain", "leakwatch explain PID [--json] [--seconds DURATION] [--min-window DURATION]",
     "Explains why process PID is as big as it is: its resident memory by kind (heap in use,\n"
     "memory the allocator keeps free, other anonymous memory, thread stacks, code, files),\n"
     "then a verdict with the numbers it rests on - a leak (sites whose live memory grows),\n"
@@ -42,6 +46,7 @@ static const lw_cli_spec_t spec = {
     options,
     "Examples:\n"
     "  leakwatch explain 4242\n"
+    "  leakwatch explain 4242 --seconds 60      # and how each part moved in a minute\n"
     "  leakwatch explain 4242 --json | jq .verdict\n"};
 
 typedef struct {
@@ -297,7 +302,8 @@ static void read_verdicts(int pid, const lw_history_t *h, bool symbolize, double
     lw_profile_free(&profile);
 }
 
-static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window) {
+static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window,
+                       bool with_history) {
   lw_explain_input_t *in = &e->in;
   lw_buf_t body;
   if (!call(pid, "stats", &body, e->agent_error, sizeof e->agent_error))
@@ -309,6 +315,8 @@ static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window)
   in->sampling_rate = lookup(json, "sampling_rate");
   lw_buf_free(&body);
   read_allocator(pid, e);
+  if (!with_history)
+    return true;
   char error[512];
   if (!call(pid, "history", &body, error, sizeof error)) {
     lw_cli_warn("no history: %s", error);
@@ -343,59 +351,108 @@ static const char *size_text(double bytes) {
   return out;
 }
 
-static void row(const char *what, double bytes, const char *note) {
-  printf("  %-34s %10s   %s\n", what, size_text(bytes), note);
+/* The parts of the breakdown, as numbers: shown now, and with --seconds how each moved. */
+enum {
+  PART_RSS, PART_HEAP_LIVE, PART_HEAP_RESIDENT, PART_HEAP_IN_USE, PART_HEAP_FREE,
+  PART_OUTSIDE, PART_STACKS, PART_CODE, PART_FILES, PART_SHARED, PART_AGENT, PART_SWAP,
+  N_PARTS
+};
+static const char *const part_keys[N_PARTS] = {
+    "rss_bytes",          "heap_live_bytes", "heap_resident_bytes", "heap_in_use_bytes",
+    "heap_free_bytes",    "outside_heap_bytes", "stack_bytes",      "code_bytes",
+    "file_bytes",         "shared_memory_bytes", "agent_bytes",     "swap_bytes"};
+
+static void parts(const explain_t *e, double out[N_PARTS]) {
+  const lw_explain_memory_t *m = &e->in.memory;
+  const lw_explain_figures_t *g = &e->result.figures;
+  out[PART_RSS] = (double)m->rss_bytes;
+  out[PART_HEAP_LIVE] = (double)e->in.heap_live_bytes;
+  out[PART_HEAP_RESIDENT] = (double)g->heap_resident;
+  out[PART_HEAP_IN_USE] = (double)g->heap_resident - (double)g->heap_free;
+  out[PART_HEAP_FREE] = (double)g->heap_free;
+  out[PART_OUTSIDE] = (double)g->outside_heap;
+  out[PART_STACKS] = (double)m->stack_bytes;
+  out[PART_CODE] = (double)m->code_bytes;
+  out[PART_FILES] = (double)m->file_bytes;
+  out[PART_SHARED] = (double)m->shared_memory_bytes;
+  out[PART_AGENT] = (double)e->in.agent_memory_bytes;
+  out[PART_SWAP] = (double)m->swap_bytes;
 }
 
-static void print_text(const explain_t *e) {
+typedef struct {
+  double now[N_PARTS], before[N_PARTS];
+  bool moved; /* --seconds: a column with the change */
+} table_t;
+
+static void row(const table_t *t, const char *what, int part, const char *note) {
+  printf("  %-34s %10s", what, size_text(t->now[part]));
+  if (t->moved) {
+    double change = t->now[part] - t->before[part];
+    char text[40];
+    snprintf(text, sizeof text, "%c%s", change < 0 ? '-' : '+',
+             size_text(change < 0 ? -change : change));
+    printf("  %10s", text);
+  }
+  printf("   %s\n", note);
+}
+
+static void print_text(const explain_t *e, const explain_t *before, double seconds) {
   const lw_explain_input_t *in = &e->in;
   const lw_explain_memory_t *m = &in->memory;
-  const lw_explain_figures_t *g = &e->result.figures;
+  table_t t;
+  parts(e, t.now);
+  t.moved = before != NULL;
+  if (before)
+    parts(before, t.before);
   char note[256];
   printf("pid %d (%s): RSS %s", in->pid, in->command, size_text((double)m->rss_bytes));
   if (in->agent)
-    printf(", with the agent; allocator %s%s\n\n", in->allocator,
-           in->arenas ? "" : "");
+    printf(", with the agent; allocator %s\n\n", in->allocator);
   else
     printf(", without the agent (%s)\n\n", e->agent_error);
-  printf("  resident memory, by kind\n");
+  if (before) {
+    char span[32];
+    lw_format_duration(seconds, span, sizeof span);
+    printf("  %-34s %10s  %10s\n", "resident memory, by kind", "now", span);
+  } else {
+    printf("  resident memory, by kind\n");
+  }
+  if (before)
+    row(&t, "RSS", PART_RSS, "");
   if (in->agent)
-    row("heap in use, as requested", (double)in->heap_live_bytes,
+    row(&t, "heap in use, as requested", PART_HEAP_LIVE,
         "the program's live allocations (agent, estimated from samples)");
   if (in->agent && in->allocator_figures) {
-    snprintf(note, sizeof note, "%s%s", in->allocator,
-             in->arenas ? "" : "");
+    snprintf(note, sizeof note, "%s", in->allocator);
     if (in->arenas)
       snprintf(note, sizeof note, "%s, %llu arena%s", in->allocator,
                (unsigned long long)in->arenas, in->arenas == 1 ? "" : "s");
-    row("heap held by the allocator", (double)g->heap_resident, note);
-    row("  in use (allocator's count)", (double)g->heap_resident - (double)g->heap_free,
-        "with its per-block overhead");
-    row("  free, kept by the allocator", (double)g->heap_free,
-        "what a trim could return at most");
+    row(&t, "heap held by the allocator", PART_HEAP_RESIDENT, note);
+    row(&t, "  in use (allocator's count)", PART_HEAP_IN_USE, "with its per-block overhead");
+    row(&t, "  free, kept by the allocator", PART_HEAP_FREE, "what a trim could return at most");
   } else {
     snprintf(note, sizeof note, "glibc's heaps as smaps shows them: brk heap and %llu arena "
                                 "heap%s",
              (unsigned long long)m->n_arena_heaps, m->n_arena_heaps == 1 ? "" : "s");
-    row("heap (brk and arena heaps)", (double)g->heap_resident, note);
+    row(&t, "heap (brk and arena heaps)", PART_HEAP_RESIDENT, note);
   }
   snprintf(note, sizeof note, "mmap outside malloc, %llu mapping%s%s",
            (unsigned long long)m->n_other_anon, m->n_other_anon == 1 ? "" : "s",
            in->agent ? "" : " (malloc's large blocks too)");
-  row("other anonymous memory", (double)g->outside_heap, note);
+  row(&t, "other anonymous memory", PART_OUTSIDE, note);
   snprintf(note, sizeof note, "%llu stack%s for %llu thread%s", (unsigned long long)m->n_stacks,
            m->n_stacks == 1 ? "" : "s", (unsigned long long)m->threads,
            m->threads == 1 ? "" : "s");
-  row("thread stacks", (double)m->stack_bytes, note);
-  row("code", (double)m->code_bytes, "executable files and the vdso");
-  row("mapped files", (double)m->file_bytes, "data of libraries, files mapped by the program");
+  row(&t, "thread stacks", PART_STACKS, note);
+  row(&t, "code", PART_CODE, "executable files and the vdso");
+  row(&t, "mapped files", PART_FILES, "data of libraries, files mapped by the program");
   if (m->shared_memory_bytes)
-    row("shared memory", (double)m->shared_memory_bytes, "/dev/shm, memfd, SysV");
+    row(&t, "shared memory", PART_SHARED, "/dev/shm, memfd, SysV");
   if (in->agent)
-    row("the agent's own tables", (double)in->agent_memory_bytes,
+    row(&t, "the agent's own tables", PART_AGENT,
         "what the agent adds (plus its thread's stack, above)");
   if (m->swap_bytes)
-    row("swapped out (not in RSS)", (double)m->swap_bytes, "");
+    row(&t, "swapped out (not in RSS)", PART_SWAP, "");
   if (in->history) {
     char span[32];
     lw_format_duration(in->history_seconds, span, sizeof span);
@@ -431,7 +488,7 @@ static void json_site(lw_json_t *j, const lw_explain_site_t *s) {
   lw_json_end_object(j);
 }
 
-static void print_json(const explain_t *e) {
+static void print_json(const explain_t *e, const explain_t *before, double seconds) {
   const lw_explain_input_t *in = &e->in;
   const lw_explain_memory_t *m = &in->memory;
   const lw_explain_result_t *r = &e->result;
@@ -507,6 +564,18 @@ static void print_json(const explain_t *e) {
     lw_json_end_array(&j);
     lw_json_end_object(&j);
   }
+  if (before) {
+    /* How each part moved over --seconds: now minus then, in bytes. */
+    double now[N_PARTS], then[N_PARTS];
+    parts(e, now);
+    parts(before, then);
+    lw_json_kdouble(&j, "change_seconds", seconds);
+    lw_json_key(&j, "change");
+    lw_json_begin_object(&j);
+    for (int p = 0; p < N_PARTS; p++)
+      lw_json_kint(&j, part_keys[p], (int64_t)(now[p] - then[p]));
+    lw_json_end_object(&j);
+  }
   lw_json_key(&j, "findings");
   lw_json_begin_array(&j);
   for (int i = 0; i < r->n_findings; i++) {
@@ -544,7 +613,7 @@ static void print_json(const explain_t *e) {
 
 int lw_cmd_explain(int argc, char **argv) {
   bool json = false, symbolize = true;
-  uint64_t min_window_ms = 180000;
+  uint64_t min_window_ms = 180000, seconds_ms = 0;
   lw_cli_parser_t parser;
   lw_cli_parser_init(&parser, &spec, argc, argv, false);
   const char *value;
@@ -559,6 +628,15 @@ int lw_cmd_explain(int argc, char **argv) {
              !lw_cli_parse_duration_ms(&spec, name, value, &min_window_ms)) {
       lw_cli_parser_free(&parser);
       return LW_EXIT_USAGE;
+    } else if (strcmp(name, "seconds") == 0) {
+      if (!lw_cli_parse_duration_ms(&spec, name, value, &seconds_ms)) {
+        lw_cli_parser_free(&parser);
+        return LW_EXIT_USAGE;
+      }
+      if (seconds_ms < 1000 || seconds_ms > 3600000) {
+        lw_cli_parser_free(&parser);
+        return lw_cli_usage_error(&spec, "--seconds must be from 1s to 1h");
+      }
     }
   }
   int pid = 0;
@@ -575,21 +653,45 @@ int lw_cmd_explain(int argc, char **argv) {
     return LW_EXIT_FAILURE;
   }
   char error[512];
+  explain_t *before = NULL;
+  if (seconds_ms) {
+    /* The first reading: /proc and the agent's figures, no history (the second has it). */
+    before = calloc(1, sizeof *before);
+    if (!before) {
+      lw_cli_error("out of memory");
+      free(e);
+      return LW_EXIT_FAILURE;
+    }
+    before->in.pid = pid;
+    if (lw_explain_memory_read(pid, &before->in.memory, error, sizeof error) < 0) {
+      lw_cli_error("%s", error);
+      free(before);
+      free(e);
+      return LW_EXIT_FAILURE;
+    }
+    read_agent(pid, before, false, 0, false);
+    lw_explain_judge(&before->in, &before->result);
+    struct timespec pause = {(time_t)(seconds_ms / 1000), (long)(seconds_ms % 1000) * 1000000};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
+  }
   e->in.pid = pid;
   e->in.min_window_seconds = (double)min_window_ms / 1000.0;
   if (lw_explain_memory_read(pid, &e->in.memory, error, sizeof error) < 0) {
-    lw_cli_error("%s", error);
+    lw_cli_error("%s%s", error, before ? " (it ended while being watched)" : "");
+    free(before);
     free(e);
     return LW_EXIT_FAILURE;
   }
   read_command(pid, e->in.command, sizeof e->in.command);
   find_paths(pid, &e->in);
-  read_agent(pid, e, symbolize, e->in.min_window_seconds);
+  read_agent(pid, e, symbolize, e->in.min_window_seconds, true);
   lw_explain_judge(&e->in, &e->result);
   if (json)
-    print_json(e);
+    print_json(e, before, (double)seconds_ms / 1000.0);
   else
-    print_text(e);
+    print_text(e, before, (double)seconds_ms / 1000.0);
+  free(before);
   free(e);
   return fflush(stdout) == 0 ? LW_EXIT_OK : LW_EXIT_FAILURE;
 }

@@ -9,7 +9,7 @@
 #     a leak at slow_leak_site;
 #   - bounded_caches (caches that fill and stay full, scaled alike, one sample per 64 KiB):
 #     a bounded cache.
-# Plus --json, --help and one-line errors. About 45 s, the four processes side by side.
+# Plus --seconds, --json, --help and one-line errors. About 45 s, the four processes side by side.
 . "$(dirname "$0")/lib.sh"
 lw_test_begin explain
 VERDICT="--min-window 18s" # scaled: 3 minutes of history -> 18 s
@@ -86,6 +86,9 @@ check "large mmap: advice is to trace mmap" jq -e '.advice[0].try | test("^strac
 "$LW" explain "$bare" --json >bare.json 2>bare.err
 check "without the agent: explain still works (agent false, outside_heap first)" \
   jq -e '.agent == false and .verdict == "outside_heap" and (.agent_error | test("agent"))' bare.json
+"$LW" explain "$bare" --seconds 1 --json >bare-moved.json 2>/dev/null
+check "--seconds: how each part moved ($(jq -c '[.change_seconds, .change.rss_bytes]' bare-moved.json))" \
+  jq -e '.change_seconds == 1 and (.change.rss_bytes | fabs) < 16*1048576 and (.change | has("outside_heap_bytes"))' bare-moved.json
 check "without the agent: says what it cannot know and how to find out" \
   jq -e '(.unknown | length >= 1) and ([.advice[].try | select(test("^LD_PRELOAD=.*libleakwatch.so"))] | length == 1)' bare.json
 
