@@ -24,8 +24,8 @@ start() { # NAME ENVIRONMENT... -- FIXTURE ARGS... -> $pid
   pids+=("$pid")
 }
 
-wait_ready() { # NAME PID: until the fixture printed "ready" (20 s at most)
-  for _ in $(seq 200); do
+wait_ready() { # NAME PID: until the fixture printed "ready" (60 s at most: a loaded machine)
+  for _ in $(seq 600); do
     grep -q '^ready' "$1.out" && return 0
     kill -0 "$2" 2>/dev/null || break
     sleep 0.1

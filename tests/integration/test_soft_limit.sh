@@ -39,12 +39,12 @@ start quiet LEAKWATCH_SOFT_LIMIT=64MiB LEAKWATCH_SOFT_LIMIT_INTERVAL=1s LEAKWATC
 quiet=$pid
 
 check "the limited process logs its release" \
-  wait_for limited.err "soft limit 64.0 MiB passed (RSS [0-9.]* MiB): malloc_trim(0) returned" 20
-wait_for limited.out '^ready' 20
-wait_for unlimited.out '^ready' 20
+  wait_for limited.err "soft limit 64.0 MiB passed (RSS [0-9.]* MiB): malloc_trim(0) returned" 60
+wait_for limited.out '^ready' 60
+wait_for unlimited.out '^ready' 60
 lw_wait_socket "$limited"
 # The first release may come while the threads still allocate; later ones finish the job.
-for _ in $(seq 150); do [ "$(rss_mib "$limited")" -lt 64 ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(rss_mib "$limited")" -lt 64 ] && break; sleep 0.1; done
 "$LW" explain "$limited" --json >limited.json 2>/dev/null
 check "the limited process is below the limit now ($(rss_mib "$limited") MiB)" test "$(rss_mib "$limited")" -lt 64
 check "explain reports the limit and what it returned ($(jq -c .allocator limited.json))" \
@@ -54,7 +54,7 @@ check "the allocator reply counts it: >= 32 MiB returned ($(jq -c .allocator.sof
   jq -e '.allocator.soft_limit.releases >= 1 and .allocator.soft_limit.released_bytes >= 32*1048576' allocator.json
 check "without the limit the same program stays above 100 MiB ($(rss_mib "$unlimited") MiB)" \
   test "$(rss_mib "$unlimited")" -gt 100
-check "LEAKWATCH_CONTROL=0: the limit still applies" wait_for quiet.err "soft limit 64.0 MiB passed" 20
+check "LEAKWATCH_CONTROL=0: the limit still applies" wait_for quiet.err "soft limit 64.0 MiB passed" 60
 check "LEAKWATCH_CONTROL=0: no control socket" test ! -e "$XDG_RUNTIME_DIR/leakwatch/$quiet.sock"
 
 # Below what is in use: once a release returned nothing, the next ones come 2, 4, 8 s
@@ -64,7 +64,7 @@ releases() { # PID: the soft limit's release count, from the allocator reply
     tail -n +2 | jq .allocator.soft_limit.releases
 }
 check "a limit below the memory in use says so" \
-  wait_for stuck.err "soft limit 8.00 MiB: RSS stays at .* after malloc_trim(0): the memory above the limit is in use" 20
+  wait_for stuck.err "soft limit 8.00 MiB: RSS stays at .* after malloc_trim(0): the memory above the limit is in use" 60
 before=$(releases "$stuck")
 sleep 8
 after=$(releases "$stuck")

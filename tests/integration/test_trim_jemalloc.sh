@@ -23,7 +23,7 @@ for allocator in jemalloc tcmalloc; do
   LD_PRELOAD="$AGENT $path" "$FIX/fragmented_heap" --threads 4 --mib 32 >"$allocator.out" 2>&1 &
   pid=$!
   pids+=("$pid")
-  for _ in $(seq 200); do grep -q '^ready' "$allocator.out" && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q '^ready' "$allocator.out" && break; sleep 0.1; done
   lw_wait_socket "$pid"
   "$LW" explain "$pid" --json >"$allocator-explain.json" 2>/dev/null
   check "$allocator: explain names it and sees >= 64 MiB free ($(jq -c '[.allocator.name, .memory.heap_free_bytes]' "$allocator-explain.json"))" \
