@@ -61,6 +61,20 @@ own handler ran
 OUT
 check "own handler: no profile (it exited with _exit)" test ! -e own.pb.gz
 
+# A program that installs its own handler and then sets the default back: it sees its own
+# settings, and the signal is the agent's again (profile, then death by SIGTERM).
+start restore restore
+kill -TERM "$pid"
+lw_wait_exit "$pid" 30
+check "default set back: status 143 (got $status)" test "$status" = 143
+check "default set back: what sigaction reported" diff -u - restore.out <<'OUT'
+replaced: default
+restored, was: own
+now: default
+ready
+OUT
+check "default set back: the profile names the leak" has_leak restore.pb.gz
+
 # Switched off: the default action, no profile.
 LEAKWATCH_FATAL_SIGNALS=0 start off wait
 kill -TERM "$pid"
