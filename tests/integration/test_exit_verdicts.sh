@@ -29,17 +29,18 @@ check "C++ global map: what the destructor freed is said" \
   grep -Eq "^leakwatch: [0-9.]+ MiB was freed only during exit" cxx.txt
 check "C++ global map: the site says it was freed only during exit" \
   grep -q "freed only during exit: .* (held until exit began)" cxx.txt
-check "C++ --json: the site is a suspect, freed at exit, over 20 MiB (got $(jq '.grew_during_the_run.freed_at_exit_bytes' cxx.json))" \
-  jq -e '.grew_during_the_run | .freed_at_exit_bytes > 20e6 and .judged_until_ms > 0
-    and ([.suspects[] | select(.suspect and (.site | startswith("remember")) and .freed_at_exit > 20e6)] | length) == 1' cxx.json
+# 40 MiB when the machine keeps up; the thresholds leave room for a starved one.
+check "C++ --json: the site is a suspect, freed at exit, over 8 MiB (got $(jq '.grew_during_the_run.freed_at_exit_bytes' cxx.json))" \
+  jq -e '.grew_during_the_run | .freed_at_exit_bytes > 8e6 and .judged_until_ms > 0
+    and ([.suspects[] | select(.suspect and (.site | startswith("remember")) and .freed_at_exit > 8e6)] | length) == 1' cxx.json
 
 judge python python3 "$LW_SOURCE_DIR/tests/fixtures/interpreter_grower.py" 8 256 50
 check "python3 dict: a leak suspect" grep -q "LEAK SUSPECT (.* confidence)" python.txt
 check "python3 dict: not 'no leak suspected'" bash -c "! grep -q 'no leak suspected' python.txt"
 check "python3 dict: what the shutdown freed is said" \
   grep -Eq "^leakwatch: [0-9.]+ MiB was freed only during exit" python.txt
-check "python3 --json: a suspect growing over 100 MiB/min, freed at exit (got $(jq -c '[.grew_during_the_run.suspects[] | .bytes_per_minute]' python.json))" \
-  jq -e '[.grew_during_the_run.suspects[] | select(.suspect and .bytes_per_minute > 100e6 and .freed_at_exit > 20e6)] | length == 1' python.json
+check "python3 --json: a suspect growing over 50 MiB/min, freed at exit (got $(jq -c '[.grew_during_the_run.suspects[] | .bytes_per_minute]' python.json))" \
+  jq -e '[.grew_during_the_run.suspects[] | select(.suspect and .bytes_per_minute > 50e6 and .freed_at_exit > 8e6)] | length == 1' python.json
 
 # What the agent wrote: the exit point comes after exit_began_ms, which a live history lacks.
 check "the history says when exit began" grep -Eq '^exit_began_ms [0-9]+$' cxx.pb.gz.history
