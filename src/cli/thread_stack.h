@@ -8,6 +8,7 @@
  *                            (ptrace SEIZE + INTERRUPT, never SIGSTOP; see there for EINTR)
  *   thread_stack_unwind.c    unwinds the copies with libdwfl (our own thread callbacks) and
  *                            symbolizes the frames through symbolize.c
+ *   thread_stack_refusal.c   why a process cannot be read, in one line
  *   thread_stack_syscalls.c  x86-64 system call numbers to names
  *   cmd_stack.c              groups identical stacks and prints them (text or JSON)
  *
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* DWARF register numbers on x86-64 (System V psABI figure 3.36): rax rdx rcx rbx rsi rdi rbp
  * rsp r8..r15, then the return address column (rip). */
@@ -89,6 +91,16 @@ int lw_thread_stacks_unwind(lw_thread_stacks_t *stacks, char *error, size_t erro
 void lw_thread_stacks_free(lw_thread_stacks_t *stacks);
 /* Detaches a thread that reached its stop only after its deadline, if it has by now. */
 void lw_thread_release_late(lw_thread_stack_t *thread);
+
+/* Shared by the thread_stack files. */
+/* Reads a small /proc file whole and NUL-terminates it: its length, or -1 with errno. */
+ssize_t lw_thread_stack_read_proc(const char *path, char *buf, size_t size);
+/* The value after "Name:" in /proc/.../status text, or NULL. */
+const char *lw_thread_stack_status_field(const char *status, const char *name);
+/* False, with the reason in `error`, for a program that is not x86-64 (a 32-bit one). */
+bool lw_thread_stack_x86_64(int pid, char *error, size_t error_size);
+/* Why PTRACE_SEIZE failed with `error_number` on the first thread, in one line. */
+void lw_thread_stack_explain_refusal(int pid, int error_number, char *error, size_t size);
 
 /* "epoll_wait" for 232; NULL for a number this table does not know. */
 const char *lw_syscall_name(long number);

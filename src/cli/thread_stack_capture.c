@@ -36,13 +36,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -73,8 +71,9 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Reads a small /proc file whole; returns its length, or -1 with errno. */
-static ssize_t read_small(const char *path, char *buf, size_t size) {
+/* ---- small /proc reads (shared with thread_stack_refusal.c) ------------------------------- */
+
+ssize_t lw_thread_stack_read_proc(const char *path, char *buf, size_t size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
@@ -89,8 +88,7 @@ static ssize_t read_small(const char *path, char *buf, size_t size) {
   return n;
 }
 
-/* The value of a "Name:\tvalue" line of /proc/.../status, or NULL. */
-static const char *status_field(const char *status, const char *name) {
+const char *lw_thread_stack_status_field(const char *status, const char *name) {
   size_t len = strlen(name);
   for (const char *line = status; line && *line; line = strchr(line, '\n')) {
     if (*line == '\n')
@@ -99,110 +97,6 @@ static const char *status_field(const char *status, const char *name) {
       return line + len + 1;
   }
   return NULL;
-}
-
-/* ---- why a process cannot be traced --------------------------------------------------------- */
-
-static void explain_refusal(int pid, int error_number, char *error, size_t size) {
-  char path[64], status[4096];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
-  if (read_small(path, status, sizeof status) < 0) {
-    snprintf(error, size, "process %d exited meanwhile", pid);
-    return;
-  }
-  const char *tracer = status_field(status, "TracerPid");
-  long tracer_pid = tracer ? strtol(tracer, NULL, 10) : 0;
-  if (tracer_pid > 0) {
-    char comm[64] = "?";
-    snprintf(path, sizeof path, "/proc/%ld/comm", tracer_pid);
-    if (read_small(path, comm, sizeof comm) > 0)
-      comm[strcspn(comm, "\n")] = '\0';
-    snprintf(error, size,
-             "process %d is already traced by process %ld (%s): only one tracer at a time; "
-             "stop the debugger or strace first",
-             pid, tracer_pid, comm);
-    return;
-  }
-  const char *kernel_thread = status_field(status, "Kthread");
-  if (kernel_thread && strtol(kernel_thread, NULL, 10) == 1) {
-    snprintf(error, size, "process %d is a kernel thread: it has no user-space stack", pid);
-    return;
-  }
-  if (error_number != EPERM && error_number != EACCES) {
-    snprintf(error, size, "cannot trace process %d: %s", pid, strerror(error_number));
-    return;
-  }
-  const char *uid_field = status_field(status, "Uid");
-  unsigned long uid = uid_field ? strtoul(uid_field, NULL, 10) : 0;
-  if (geteuid() != 0 && uid != geteuid()) {
-    struct passwd *pw = getpwuid((uid_t)uid);
-    snprintf(error, size,
-             "process %d belongs to user %s (uid %lu): only that user or root "
-             "(CAP_SYS_PTRACE) may read its stacks",
-             pid, pw ? pw->pw_name : "?", uid);
-    return;
-  }
-  char scope[16];
-  if (geteuid() != 0 && read_small("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof scope) > 0) {
-    int value = atoi(scope);
-    if (value == 1) {
-      snprintf(error, size,
-               "not permitted to trace process %d: Yama ptrace_scope is 1 (only a process's "
-               "ancestors may trace it); run as root, or allow it with "
-               "'sudo sysctl kernel.yama.ptrace_scope=0'",
-               pid);
-      return;
-    }
-    if (value >= 2) {
-      snprintf(error, size,
-               "not permitted to trace process %d: Yama ptrace_scope is %d (%s)", pid, value,
-               value == 2 ? "only root with CAP_SYS_PTRACE may trace"
-                          : "tracing is off until the next reboot");
-      return;
-    }
-  }
-  /* A process that is not dumpable (setuid, or prctl PR_SET_DUMPABLE 0) has /proc/PID
-   * owned by root even when it runs as the caller. */
-  snprintf(path, sizeof path, "/proc/%d", pid);
-  struct stat st;
-  if (geteuid() != 0 && stat(path, &st) == 0 && st.st_uid == 0 && uid == geteuid()) {
-    snprintf(error, size,
-             "not permitted to trace process %d: it is not dumpable (setuid, or it called "
-             "prctl(PR_SET_DUMPABLE, 0)); only root may read its stacks",
-             pid);
-    return;
-  }
-  /* The kernel also refuses a tracer without CAP_SYS_PTRACE whose capabilities are not a
-   * superset of the target's (cap_ptrace_access_check). */
-  char own[4096];
-  const char *target_caps = status_field(status, "CapPrm");
-  const char *own_caps = read_small("/proc/self/status", own, sizeof own) > 0
-                             ? status_field(own, "CapEff")
-                             : NULL;
-  const unsigned long long sys_ptrace = 1ull << 19; /* CAP_SYS_PTRACE */
-  if (target_caps && own_caps) {
-    unsigned long long theirs = strtoull(target_caps, NULL, 16);
-    unsigned long long ours = strtoull(own_caps, NULL, 16);
-    if (!(ours & sys_ptrace) && (theirs & ~ours)) {
-      snprintf(error, size,
-               "not permitted to trace process %d: it holds capabilities this command lacks "
-               "(%llx) and CAP_SYS_PTRACE is missing",
-               pid, theirs & ~ours);
-      return;
-    }
-  }
-  bool have_sys_ptrace = own_caps && (strtoull(own_caps, NULL, 16) & sys_ptrace);
-  if (geteuid() == 0 || have_sys_ptrace) {
-    snprintf(error, size,
-             have_sys_ptrace
-                 ? "not permitted to trace process %d although this command has CAP_SYS_PTRACE: "
-                   "a security module (SELinux, AppArmor) or a sandbox refuses it"
-                 : "not permitted to trace process %d although running as root: CAP_SYS_PTRACE "
-                   "is missing (a container or user namespace?)",
-             pid);
-    return;
-  }
-  snprintf(error, size, "not permitted to trace process %d: %s", pid, strerror(error_number));
 }
 
 /* ---- the deadline for a thread to stop --------------------------------------------------- */
@@ -267,12 +161,12 @@ static void copy_stack(lw_thread_stack_t *t, uint64_t sp) {
 static bool signal_pending(int pid, int tid) {
   char path[64], status[4096];
   snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-  if (read_small(path, status, sizeof status) < 0)
+  if (lw_thread_stack_read_proc(path, status, sizeof status) < 0)
     return true; /* cannot tell: leave the call as the kernel ended it */
-  const char *thread = status_field(status, "SigPnd");
-  const char *shared = status_field(status, "ShdPnd");
-  const char *blocked = status_field(status, "SigBlk");
-  const char *caught = status_field(status, "SigCgt");
+  const char *thread = lw_thread_stack_status_field(status, "SigPnd");
+  const char *shared = lw_thread_stack_status_field(status, "ShdPnd");
+  const char *blocked = lw_thread_stack_status_field(status, "SigBlk");
+  const char *caught = lw_thread_stack_status_field(status, "SigCgt");
   if (!thread || !shared || !blocked || !caught)
     return true;
   uint64_t pending = strtoull(thread, NULL, 16) | strtoull(shared, NULL, 16);
@@ -371,7 +265,7 @@ static bool may_end_short(long number) {
 static bool times_scheduled(int pid, int tid, uint64_t *out) {
   char path[64], text[128];
   snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", pid, tid);
-  if (read_small(path, text, sizeof text) < 0)
+  if (lw_thread_stack_read_proc(path, text, sizeof text) < 0)
     return false;
   unsigned long long run, wait, slices;
   if (sscanf(text, "%llu %llu %llu", &run, &wait, &slices) != 3)
@@ -410,47 +304,24 @@ static void capture_unstopped(int pid, lw_thread_stack_t *t, const char *syscall
 static bool describe(int pid, lw_thread_stack_t *t, char *syscall_line, size_t size) {
   char path[96], text[1024];
   snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, t->tid);
-  if (read_small(path, t->name, sizeof t->name) < 0)
+  if (lw_thread_stack_read_proc(path, t->name, sizeof t->name) < 0)
     return false;
   t->name[strcspn(t->name, "\n")] = '\0';
   snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, t->tid);
-  if (read_small(path, text, sizeof text) < 0)
+  if (lw_thread_stack_read_proc(path, text, sizeof text) < 0)
     return false;
   const char *close_paren = strrchr(text, ')'); /* comm may hold spaces and parentheses */
   t->state = close_paren && close_paren[1] == ' ' ? close_paren[2] : '?';
   t->syscall = -1;
   syscall_line[0] = '\0';
   snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, t->tid);
-  if (read_small(path, syscall_line, size) > 0 && syscall_line[0] >= '0' &&
+  if (lw_thread_stack_read_proc(path, syscall_line, size) > 0 && syscall_line[0] >= '0' &&
       syscall_line[0] <= '9')
     t->syscall = strtol(syscall_line, NULL, 10);
   return true;
 }
 
 /* ---- the process ------------------------------------------------------------------------------ */
-
-/* The registers and their DWARF numbers here are x86-64's: a 32-bit program (or anything
- * else) is refused by its executable's ELF header. An executable that cannot be read (a
- * zombie main thread, no permission) is left for ptrace to judge. */
-static bool x86_64_program(int pid, char *error, size_t error_size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/exe", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return true;
-  unsigned char header[20];
-  ssize_t n = read(fd, header, sizeof header);
-  close(fd);
-  if (n != (ssize_t)sizeof header || memcmp(header, "\177ELF", 4) != 0)
-    return true;
-  int machine = header[18] | header[19] << 8;
-  if (header[4] == 2 && machine == 62) /* ELFCLASS64, EM_X86_64 */
-    return true;
-  snprintf(error, error_size, "process %d runs a %s program: leakwatch stack reads x86-64 "
-           "programs only", pid, header[4] == 1 && machine == 3 ? "32-bit (i386)"
-                                  : header[4] == 1 ? "32-bit" : "non-x86-64");
-  return false;
-}
 
 static int list_threads(int pid, int **out, size_t *n_out) {
   char path[64];
@@ -491,11 +362,11 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
   out->pid = pid;
   char path[64], status[4096];
   snprintf(path, sizeof path, "/proc/%d/status", pid);
-  if (read_small(path, status, sizeof status) < 0) {
+  if (lw_thread_stack_read_proc(path, status, sizeof status) < 0) {
     snprintf(error, error_size, "no process %d", pid);
     return -1;
   }
-  const char *tgid = status_field(status, "Tgid");
+  const char *tgid = lw_thread_stack_status_field(status, "Tgid");
   if (tgid && strtol(tgid, NULL, 10) != pid) {
     snprintf(error, error_size, "%d is a thread of process %ld: ask for the process", pid,
              strtol(tgid, NULL, 10));
@@ -505,7 +376,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     snprintf(error, error_size, "process %d is this leakwatch command itself", pid);
     return -1;
   }
-  if (!x86_64_program(pid, error, error_size))
+  if (!lw_thread_stack_x86_64(pid, error, error_size))
     return -1;
   int *tids = NULL;
   size_t n_tids = 0;
@@ -520,13 +391,13 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
   out->memory_pid = pid;
   char state_path[64], stat_text[1024];
   snprintf(state_path, sizeof state_path, "/proc/%d/stat", pid);
-  const char *leader_state = read_small(state_path, stat_text, sizeof stat_text) > 0
+  const char *leader_state = lw_thread_stack_read_proc(state_path, stat_text, sizeof stat_text) > 0
                                  ? strrchr(stat_text, ')')
                                  : NULL;
   if (leader_state && leader_state[1] == ' ' && leader_state[2] == 'Z') {
     for (size_t i = 0; i < n_tids; i++) {
       snprintf(state_path, sizeof state_path, "/proc/%d/task/%d/stat", pid, tids[i]);
-      const char *state = read_small(state_path, stat_text, sizeof stat_text) > 0
+      const char *state = lw_thread_stack_read_proc(state_path, stat_text, sizeof stat_text) > 0
                               ? strrchr(stat_text, ')')
                               : NULL;
       if (state && state[1] == ' ' && state[2] != 'Z' && state[2] != 'X') {
@@ -595,7 +466,7 @@ int lw_thread_stacks_capture(int pid, lw_thread_stacks_t *out, char *error, size
     }
     if (r < 0) {
       if (out->n_stopped == 0 && out->n_unstopped == 0) { /* the process's, not one thread's */
-        explain_refusal(pid, -r, error, error_size);
+        lw_thread_stack_explain_refusal(pid, -r, error, error_size);
         free(t->stack);
         rc = -1;
         break;
