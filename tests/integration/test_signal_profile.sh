@@ -46,6 +46,18 @@ for crash in segv:SEGV bus:BUS abort:ABRT; do
   check "$mode: the profile names the leak" has_leak "$mode.pb.gz"
 done
 
+# glibc aborts inside free (a double free of a 4000-byte block: the arena's lock is held):
+# the process dies of SIGABRT as before, never hangs; a profile or a line saying why not.
+for rate in 1 512k; do
+  LEAKWATCH_RATE=$rate LD_PRELOAD="$AGENT" LEAKWATCH_OUTPUT="$work/df$rate.pb.gz" \
+    "$VICTIM" double-free >"df$rate.out" 2>"df$rate.err" &
+  victim=$!
+  lw_wait_exit "$victim" 30
+  check "double free at rate $rate: died of SIGABRT within 30 s (status $status)" test "$status" = 134
+  check "double free at rate $rate: a profile, or one line saying why not" \
+    bash -c "test -s df$rate.pb.gz || grep -q 'SIGABRT during an allocation: no profile written' df$rate.err"
+done
+
 # The program's own handler: it sees the default before installing it, gets the default
 # back from signal(), sees its own handler after, and that handler runs (it exits 3).
 start own own-handler
