@@ -63,7 +63,6 @@
 #define BLOCK_DONE 112
 #define BLOCK_REGISTERS 128 /* r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax flags rsp */
 #define BLOCK_READ 264      /* set by leakwatch once it has read the results */
-#define BLOCK_NAP 272       /* struct timespec: 1 ms */
 #define WAIT_FOR_READ_NAPS 500
 #define BLOCK_VECTOR_STATE 320 /* xsave/fxsave area */
 
@@ -108,14 +107,17 @@ __asm__(".pushsection .text\n"
         "  mov %rax, " AT(BLOCK_ERROR) "\n"
         "4: movq $1, " AT(BLOCK_DONE) "\n"
         /* The block is free stack once the thread returns, and its next calls would
-         * overwrite the results: wait (1 ms naps, at most 0.5 s if leakwatch died) until
+         * overwrite the results: wait (1 ms naps, 0.5 s at most if leakwatch died) until
          * leakwatch has read them. */
         "  mov $" STRINGIFY(WAIT_FOR_READ_NAPS) ", %r12d\n"
         "7: cmpq $0, " AT(BLOCK_READ) "\n"
         "  jne 8f\n"
-        "  lea " AT(BLOCK_NAP) ", %rdi\n"
+        /* poll(NULL, 0, 1), not nanosleep: nanosleep resets the thread's restart block,
+         * which the restart_syscall it may return to needs. */
+        "  xor %edi, %edi\n"
         "  xor %esi, %esi\n"
-        "  mov $35, %eax\n" /* nanosleep */
+        "  mov $1, %edx\n"
+        "  mov $7, %eax\n"
         "  syscall\n"
         "  dec %r12d\n"
         "  jnz 7b\n"
@@ -525,23 +527,32 @@ static verdict_t judge_stopped(const lw_inject_target_t *target, int mem_fd, int
 }
 
 /* Threads in the order they are tried: blocked in an outer system call first, then
- * running, then (second round) waiting on a futex. */
+ * running, then sleeping, then (second round) waiting on a futex. */
 static int candidate_threads(int pid, bool allow_futex, int *tids, int max) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", pid);
   DIR *dir = opendir(path);
   if (!dir)
     return -1;
-  int blocked[256], running[256], futex[256], n_blocked = 0, n_running = 0, n_futex = 0;
+  int blocked[256], running[256], sleeping[256], futex[256];
+  int n_blocked = 0, n_running = 0, n_sleeping = 0, n_futex = 0;
+  /* Tests only: LEAKWATCH_ATTACH_THREAD=<tid> borrows that thread and no other, so a test
+   * can make a computing thread or one in a given system call do the call. */
+  const char *only = getenv("LEAKWATCH_ATTACH_THREAD");
   struct dirent *entry;
   while ((entry = readdir(dir)) != NULL) {
     int tid = atoi(entry->d_name);
-    if (tid <= 0 || thread_named_leakwatch(pid, tid))
+    if (tid <= 0 || thread_named_leakwatch(pid, tid) || (only && atoi(only) != tid))
       continue;
     long number = -1;
     uint64_t sp = 0, pc = 0;
     thread_view_t view = thread_view(pid, tid, &number, &sp, &pc);
-    if (view == THREAD_IN_SYSCALL && is_outer_blocking_syscall(number) && n_blocked < 256)
+    /* A sleep is re-issued with restart_syscall, which anything that resets the thread's
+     * restart block before it returns (a nanosleep in dlopen, a signal) turns into EINTR:
+     * sleepers come after running threads. */
+    if (view == THREAD_IN_SYSCALL && (number == 35 || number == 230) && n_sleeping < 256)
+      sleeping[n_sleeping++] = tid;
+    else if (view == THREAD_IN_SYSCALL && is_outer_blocking_syscall(number) && n_blocked < 256)
       blocked[n_blocked++] = tid;
     else if (view == THREAD_RUNNING && n_running < 256)
       running[n_running++] = tid;
@@ -554,6 +565,8 @@ static int candidate_threads(int pid, bool allow_futex, int *tids, int max) {
     tids[n++] = blocked[i];
   for (int i = 0; i < n_running && n < max; i++)
     tids[n++] = running[i];
+  for (int i = 0; i < n_sleeping && n < max; i++)
+    tids[n++] = sleeping[i];
   for (int i = 0; i < n_futex && n < max; i++)
     tids[n++] = futex[i];
   return n;
@@ -567,6 +580,15 @@ static bool process_alive(int pid) {
   const char *close_paren = strrchr(status, ')');
   return close_paren && close_paren[1] == ' ' && close_paren[2] != 'Z' &&
          close_paren[2] != 'X';
+}
+
+static bool process_stopped(int pid) {
+  char path[64], status[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if (read_text(path, status, sizeof status) <= 0)
+    return false;
+  const char *close_paren = strrchr(status, ')');
+  return close_paren && close_paren[1] == ' ' && close_paren[2] == 'T';
 }
 
 /* The block as the process will see it at `base`. */
@@ -610,7 +632,6 @@ static int build_block(block_t *block, uint64_t base, const lw_inject_target_t *
     words[BLOCK_ARGUMENT1 / 8] = MESSAGE_BYTES;
   }
   words[BLOCK_USE_XSAVE / 8] = use_xsave;
-  words[BLOCK_NAP / 8 + 1] = 1000000; /* tv_nsec */
   const unsigned long long saved[] = {
       resume->r15, resume->r14, resume->r13, resume->r12, resume->r11, resume->r10,
       resume->r9,  resume->r8,  resume->rbp, resume->rdi, resume->rsi, resume->rdx,
@@ -725,6 +746,12 @@ static int call_on_thread(const lw_inject_target_t *target, const lw_inject_requ
     }
     if (words[BLOCK_DONE / 8])
       break;
+    if (process_stopped(target->pid)) {
+      snprintf(error, error_size,
+               "pid %d was stopped (SIGSTOP or a terminal) during the attach; the call "
+               "completes when it is resumed (kill -CONT %d)", target->pid, target->pid);
+      return -1;
+    }
     if (now_ms() - released > request->timeout_ms) {
       snprintf(error, error_size,
                "the call in pid %d (thread %d) has not returned after %d s; the thread "

@@ -67,6 +67,19 @@ kill_at_every_stage() {
     check "$name, $stage: the program still answers" answers
   done
 }
+# Each kind of thread borrowed in turn (LEAKWATCH_ATTACH_THREAD): one computing in vector
+# registers (stopped in the program's code: its registers and flags must come back as
+# they were), one blocked in read(), one in clock_nanosleep (re-issued with
+# restart_syscall). The main thread, in epoll_wait, is the one chosen above.
+for name in computer reader sleeper; do
+  tid=$(grep -lx "$name" /proc/"$target"/task/*/comm | head -1 | cut -d/ -f5)
+  check "the $name thread is there" test -n "$tid"
+  LEAKWATCH_ATTACH_THREAD=$tid "$LW" attach "$target" --agent "$PROBE" >>cli.out 2>&1
+  check "the $name thread makes the call" grep -q "^start tid=$tid\b" probe.log
+  LEAKWATCH_ATTACH_THREAD=$tid "$LW" detach "$target" --agent "$PROBE" >>cli.out 2>&1
+  check "the $name thread makes the stop call" grep -q "^stop tid=$tid\b" probe.log
+  check "the $name thread borrowed: the program answers, no EINTR, registers intact" answers
+done
 kill_at_every_stage "$PROBE"
 if [ -e "$LW_BUILD_DIR/lib/libleakwatch-attach.so" ]; then
   kill_at_every_stage "$LW_BUILD_DIR/lib/libleakwatch-attach.so"

@@ -40,11 +40,20 @@ answers() { # PORT [any]: the target still serves, with no EINTR and no corrupte
   [[ "$reply" =~ ^pong\ $eintr\ 0\ [0-9]+$ ]] || { echo "reply: '$reply'" >&2; return 1; }
 }
 
+wait_state() { # PID STATE: until /proc/PID/status shows it (5 s)
+  for _ in $(seq 100); do grep -q "^State:.$2" "/proc/$1/status" && return 0; sleep 0.05; done
+  return 1
+}
+wait_exec() { # PID NAME: until the background job has exec'd into NAME (5 s)
+  for _ in $(seq 100); do [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] && return 0; sleep 0.05; done
+  return 1
+}
 gone=$(sh -c 'echo $$')
 refused "no such process" "pid $gone: no such process" "$LW" attach "$gone" --agent "$PROBE"
 
 start_target
 kill -STOP "$target"
+wait_state "$target" T
 refused "stopped" "pid $target is stopped (state T): resume it first" \
   "$LW" attach "$target" --agent "$PROBE"
 kill -CONT "$target"
@@ -94,6 +103,7 @@ if cc -static -o static_target static.c 2>/dev/null; then
   ./static_target &
   static_pid=$!
   pids+=("$static_pid")
+  wait_exec "$static_pid" static_target
   refused "static" "pid $static_pid is statically linked" "$LW" attach "$static_pid" --agent "$PROBE"
   check "static: still running" kill -0 "$static_pid"
 else
@@ -112,6 +122,7 @@ PY
 ./i386_target &
 i386_pid=$!
 pids+=("$i386_pid")
+wait_exec "$i386_pid" i386_target
 refused "32-bit" "pid $i386_pid is a 32-bit program (i386)" "$LW" attach "$i386_pid" --agent "$PROBE"
 check "32-bit: still running" kill -0 "$i386_pid"
 
