@@ -449,6 +449,23 @@ extern const lw_allocator_t lw__output_allocator;
 void lw__export_prefork(void);
 void lw__export_postfork_parent(void);
 void lw__export_postfork_child(void);
+/* Looks __cxa_demangle up (start-up: a failed lookup allocates). lw__demangler_exit: the
+ * exit's exports use what was found, no lookup; none are demangled after exit() from a
+ * signal handler (__cxa_demangle allocates). */
+void lw__demangler_resolve(void);
+void lw__demangler_exit(bool from_signal_handler);
+
+/* ---- exit_from_handler.c: what a signal handler that calls exit() interrupted ---------- */
+
+typedef enum {
+  LW_EXIT_PLAIN,                /* not from a signal handler, as far as can be seen */
+  LW_EXIT_FROM_HANDLER,         /* a signal frame is on the stack */
+  LW_EXIT_INTERRUPTED_ALLOCATOR /* ... and below it, code of the real allocator */
+} lw_exit_context_t;
+/* Notes where the real allocator's code lies (start-up, once lw__real is resolved). */
+void lw__allocator_code_init(void);
+/* Looks at the calling thread's stack. Allocates nothing, takes no lock. */
+lw_exit_context_t lw__exit_context(void);
 
 /* ---- init.c: start, fork, exit --------------------------------------------------------- */
 
@@ -552,6 +569,9 @@ void lw__history_write_file(const char *path);
 void lw__history_mark_exit(void);
 /* The exit point: marks exit, then takes the last snapshot (exit writer only). */
 void lw__history_exit_point(void);
+/* In a fork child: the history's lock had no holder there (a parent's snapshot may have
+ * been under way); the arrays stay usable (grow_array's order). */
+void lw__history_postfork_child(void);
 
 /* ---- agent_thread.c: control socket, HTTP endpoint, periodic stats line ----------------- */
 

@@ -23,6 +23,7 @@
  * it); the exit writer uses it after that thread has stopped.
  */
 #include <fcntl.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,7 +65,8 @@ static struct {
   uint32_t n_sites;                     /* slots handed out (some may be free again) */
   uint32_t max_sites;
   uint32_t sites_room;
-  uint32_t *free_slots;                 /* stack of freed slot indexes (sites_room) */
+  uint32_t *free_slots;                 /* stack of freed slot indexes (free_slots_room) */
+  uint64_t free_slots_room;             /* grown apart from sites: one may fail alone */
   uint32_t n_free;
   /* By stack id (slot_room, counts_room, types_room entries mapped): */
   uint32_t *slot_of_stack[KINDS];       /* slot + 1, 0 = untracked; fds and threads mapped
@@ -97,20 +99,54 @@ void lw__history_mark_exit(void) {
  * registered at its first use) runs before it: that tear-down is not told apart. */
 static void mark_exit_began(void) { lw__history_mark_exit(); }
 
+/* Who may touch the history: the agent thread's snapshots and replies, and the exit path
+ * (which may run while a timed-out agent thread is still inside a snapshot). A try-lock:
+ * the agent thread skips a tick rather than wait; the exit path waits a bounded time for
+ * another thread, never for its own. A fork child has no holder: it clears it. */
+static int history_busy;
+
+static bool history_try_lock(void) {
+  int expected = 0;
+  return __atomic_compare_exchange_n(&history_busy, &expected, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED);
+}
+
+static void history_unlock(void) { __atomic_store_n(&history_busy, 0, __ATOMIC_RELEASE); }
+
+/* The exit path's wait: up to about a second for the agent thread to finish its snapshot. */
+static bool history_lock_at_exit(void) {
+  for (int i = 0; i < 200; i++) {
+    if (history_try_lock())
+      return true;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  lw__log("the site history at exit is left out: the agent thread is still taking one");
+  return false;
+}
+
+void lw__history_postfork_child(void) { __atomic_store_n(&history_busy, 0, __ATOMIC_RELAXED); }
+
 /* Grows an array of `size`-byte elements from *room to `want` elements, copying it into a
- * new mapping (the agent thread is its only user). False, keeping the old, when it cannot. */
+ * new mapping. False, keeping the old, when it cannot. The new array is published before
+ * its room and the old one unmapped last, so a fork child copied at any moment in between
+ * holds an array at least as large as its room says (and at worst an orphaned mapping). */
 static bool grow_array(void **array, uint64_t *room, uint64_t want, size_t size) {
   if (want <= *room)
     return true;
   void *bigger = lw__arena_map(want * size);
   if (!bigger)
     return false;
-  if (*array) {
-    memcpy(bigger, *array, *room * size);
-    lw__arena_unmap(*array, *room * size);
-  }
+  void *old = *array;
+  uint64_t old_room = *room;
+  if (old)
+    memcpy(bigger, old, old_room * size);
   *array = bigger;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST); /* fork copies memory in program order */
   *room = want;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (old)
+    lw__arena_unmap(old, old_room * size);
   return true;
 }
 
@@ -143,8 +179,9 @@ static bool sites_room(void) {
   uint64_t want = history.sites_room + 64;
   if (want > history.max_sites)
     want = history.max_sites;
-  uint64_t room = history.sites_room, free_room = history.sites_room;
-  if (!grow_array((void **)&history.free_slots, &free_room, want, sizeof(uint32_t)) ||
+  uint64_t room = history.sites_room;
+  if (!grow_array((void **)&history.free_slots, &history.free_slots_room, want,
+                  sizeof(uint32_t)) ||
       !grow_array((void **)&history.sites, &room, want, sizeof(site_t)))
     return false;
   history.sites_room = (uint32_t)want;
@@ -310,7 +347,16 @@ static void snapshot_counted(int kind, bool coarse) {
     lw__thread_for_each(track_new_thread_site, &pass);
 }
 
+static void take_snapshot(void);
+
 void lw__history_snapshot(void) {
+  if (!history_try_lock())
+    return; /* the exit path is taking the last one */
+  take_snapshot();
+  history_unlock();
+}
+
+static void take_snapshot(void) {
   if (!history.ready && !history_init())
     return;
   uint64_t now = lw__now_ms();
@@ -380,7 +426,17 @@ static void append_points(lw_buf_t *out, const char *name, const point_t *ring,
   lw_buf_append_byte(out, '\n');
 }
 
+static int write_history(lw_buf_t *out, uint64_t old_after_seconds);
+
 int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
+  if (!history_try_lock())
+    return -1; /* only at exit, which is writing it */
+  int result = write_history(out, old_after_seconds);
+  history_unlock();
+  return result;
+}
+
+static int write_history(lw_buf_t *out, uint64_t old_after_seconds) {
   uint64_t now = lw__now_ms();
   lw_buf_printf(out,
                 "leakwatch-history 1\npid %d\ninterval_ms %llu\nnow_ms %llu\nrate %llu\n"
@@ -428,14 +484,21 @@ int lw__history_write(lw_buf_t *out, uint64_t old_after_seconds) {
 
 void lw__history_exit_point(void) {
   lw__history_mark_exit(); /* unless the atexit marker or a fatal signal did earlier */
-  lw__history_snapshot();
+  if (!history_lock_at_exit())
+    return;
+  take_snapshot();
+  history_unlock();
 }
 
 /* At exit, for `leakwatch run --leaks`: the history next to the profile. */
 void lw__history_write_file(const char *path) {
   lw_buf_t text;
   lw_buf_init(&text, &lw__output_allocator);
-  if (lw__history_write(&text, lw__options.history_old_after_ms / 1000) == 0) {
+  if (!history_lock_at_exit())
+    return;
+  int written = write_history(&text, lw__options.history_old_after_ms / 1000);
+  history_unlock();
+  if (written == 0) {
     int result = lw_write_file_atomic(path, text.data, text.len, 0600);
     if (result < 0) {
       char problem[160]; /* a refused symlink or FIFO is named, not "File exists" */

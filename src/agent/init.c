@@ -18,13 +18,11 @@
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/agent_stack.h"
 #include "agent/unwind.h"
-#include "agent/unwind_stack_bounds.h"
 #include "common/file.h"
 #include "common/fmt.h"
 #include "common/output_names.h"
@@ -143,6 +141,7 @@ static void postfork_child(void) {
   lw__stacks_postfork_child();
   lw__mappings_postfork_child();
   lw__export_postfork_child();
+  lw__history_postfork_child();
   lw__agent_thread_postfork_child();
   expand_output(lw__options.output, output_base, sizeof output_base);
   choose_output_path();
@@ -187,6 +186,9 @@ bool lw__agent_begin(void) {
     }
   }
   choose_output_path();
+  /* Looked up now, never at exit, where a lookup may allocate (exit_from_handler.c). */
+  lw__allocator_code_init();
+  lw__demangler_resolve();
   if (!lw__attached_at_ns) /* an attached agent interposes nothing: the program would see it */
     lw__fatal_signals_install(output_path[0] || lw__options.history_output[0]);
   if (lw__options.verbose)
@@ -270,116 +272,27 @@ static void exit_work(void *context) {
     write_exit_sidecar(LW_EXPORT_FDS, "fds", lw__fd_live_count());
 }
 
-/* ---- exit from a signal handler that interrupted the allocator ---------------------------
- * The export calls into libc, and some of that allocates (dlsym, __cxa_demangle). If exit()
- * comes from a signal handler that interrupted this thread inside malloc or free (the
- * agent's guard is down there: the fast paths jump straight to the real functions), the
- * allocator's lock is held by this very thread and the export would wait for it forever.
- * Such a handler's frame is found on the stack by its return address, the signal restorer
- * the kernel pushes (sa_restorer of an installed handler); the saved context right above
- * it holds the interrupted instruction. x86-64 only; elsewhere this finds nothing. */
-
-#if defined(__x86_64__)
-/* The distinct restorers of the installed handlers, from the kernel (no libc lock). */
-static int signal_restorers(uintptr_t *out, int max) {
-  struct {
-    uintptr_t handler;
-    unsigned long flags;
-    uintptr_t restorer;
-    uint64_t mask;
-  } action;
-  int n = 0;
-  for (int sig = 1; sig <= 64 && n < max; sig++) {
-    if (syscall(SYS_rt_sigaction, sig, NULL, &action, sizeof action.mask) != 0)
-      continue;
-    if (action.handler <= 1 || !(action.flags & 0x04000000 /* SA_RESTORER */) ||
-        !action.restorer)
-      continue; /* SIG_DFL, SIG_IGN */
-    bool known = false;
-    for (int i = 0; i < n; i++)
-      known |= out[i] == action.restorer;
-    if (!known)
-      out[n++] = action.restorer;
-  }
-  return n;
-}
-
-static bool same_object(uintptr_t a, const void *b) {
-  Dl_info ia, ib;
-  return dladdr((const void *)a, &ia) && dladdr(b, &ib) && ia.dli_fbase == ib.dli_fbase;
-}
-
-static bool read_word(const lw_stack_region_t *region, uintptr_t address, uint64_t *value) {
-  return region->checked ? lw__stack_read_checked(address, value)
-                         : lw__stack_read(region, address, value);
-}
-
-/* True when the innermost signal handler on this thread's stack interrupted code of the
- * object the real malloc is in, other than a system call (a program blocked in read or
- * sleep when its alarm handler exits holds no allocator lock). */
-static bool exit_interrupts_allocator(void) {
-  uintptr_t restorers[4];
-  int n = signal_restorers(restorers, 4);
-  if (!n)
-    return false;
-  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-  lw_stack_region_t region;
-  lw__stack_region_for(sp, &region);
-  lw__stack_region_set_low(&region, sp);
-  uintptr_t limit = region.checked ? sp + 16384 : sp + (1u << 20);
-  if (!region.checked && region.high < limit)
-    limit = region.high;
-  for (uintptr_t at = sp; at + 8 <= limit; at += 8) {
-    uint64_t word;
-    if (!read_word(&region, at, &word))
-      break;
-    bool restorer = false;
-    for (int i = 0; i < n; i++)
-      restorer |= word == restorers[i];
-    if (!restorer)
-      continue;
-    /* The kernel's frame: the restorer, then the ucontext of the interrupted code, then
-     * the saved FPU state it points to. A program's own copy of a struct sigaction (which
-     * holds the restorer too) is not followed by that: check the FPU pointer, and that the
-     * interrupted stack pointer lies just above the frame (unless on a sigaltstack). */
-    uintptr_t uc = at + 8;
-    uint64_t rip, rsp, fpregs, ss_flags;
-    if (!read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * 8, &rip) ||
-        !read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RSP * 8, &rsp) ||
-        !read_word(&region, uc + offsetof(ucontext_t, uc_mcontext.fpregs), &fpregs) ||
-        !read_word(&region, uc + offsetof(ucontext_t, uc_stack.ss_flags), &ss_flags))
-      return false;
-    bool frame_like = fpregs > uc && fpregs - uc < 65536 && (uint32_t)ss_flags < 8 &&
-                      ((ss_flags & SS_ONSTACK) || (rsp > uc && rsp - uc < 65536 + 4096));
-    if (!frame_like)
-      continue;
-    if (!same_object(rip, (const void *)lw__real.malloc))
-      return false;
-    const uint8_t *code = (const uint8_t *)(uintptr_t)rip;
-    bool after_syscall = code[-2] == 0x0f && code[-1] == 0x05;
-    return !after_syscall;
-  }
-  return false;
-}
-#else
-static bool exit_interrupts_allocator(void) { return false; }
-#endif
-
 /* exit() may be called from a signal handler that interrupted this thread inside the agent
- * (the guard is up), holding a table lock that the export would wait for forever. Then
- * nothing is written: one line says so and the process exits. The agent takes its locks
- * only inside the guard, so with the guard down this thread holds none of them. The same
- * holds for the agent's own handler of a fatal signal (fatal_signal.c), which calls this
- * too, once per process. */
+ * (the guard is up), holding a table lock that the export would wait for forever, or
+ * inside the real allocator, holding its lock (exit_from_handler.c). Then nothing is
+ * written: one line says so and the process exits. The agent takes its locks only inside
+ * the guard, so with the guard down this thread holds none of them; and after any handler
+ * the export allocates nothing (no demangling), so an allocator lock the check missed is
+ * never waited for either. The same holds for the agent's own handler of a fatal signal
+ * (fatal_signal.c), which calls this too, once per process. */
 void lw__exit_outputs_write(const char *occasion) {
   static int written;
   if (__atomic_exchange_n(&written, 1, __ATOMIC_ACQ_REL))
     return;
   int saved_errno = errno;
   lw_thread_state_t *t = &lw__thread;
-  if (t->guard || (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
-                   (output_path[0] || lw__options.history_output[0]) &&
-                   exit_interrupts_allocator())) {
+  lw_exit_context_t context = LW_EXIT_PLAIN;
+  if (!t->guard && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
+      (output_path[0] || lw__options.history_output[0])) {
+    context = lw__exit_context();
+    lw__demangler_exit(context != LW_EXIT_PLAIN);
+  }
+  if (t->guard || context == LW_EXIT_INTERRUPTED_ALLOCATOR) {
     lw__agent_thread_stop(); /* bounded: it waits 2 s at most */
     if (__atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
         (output_path[0] || lw__options.history_output[0]))
