@@ -90,7 +90,7 @@ stop_redis
 
 start_redis
 t0=$(now)
-heaptrack -p "$redis" -o "$work/heaptrack" >"$work/heaptrack.log" 2>&1 &
+(cd "$work" && exec heaptrack -o "$work/heaptrack" -p "$redis" >"$work/heaptrack.log" 2>&1) &
 heaptrack=$!
 until grep -q libheaptrack_inject "/proc/$redis/maps" 2>/dev/null; do sleep 0.01; done
 t1=$(now)
