@@ -31,6 +31,7 @@ static struct {
   uint64_t next_log_ms;
   bool said_stuck;          /* "stays above" said since RSS last fell below the limit */
   uint64_t backoff;         /* intervals to wait after a release that returned nothing */
+  uint64_t fruitless;       /* releases in a row that returned nothing */
   uint64_t releases;
   uint64_t released_bytes;  /* sum of RSS drops */
   uint64_t release_ns;      /* time spent in the allocator's release calls */
@@ -60,6 +61,7 @@ void lw__soft_limit_check(uint64_t now_ms) {
   if (rss <= limit) {
     soft_limit.said_stuck = false;
     soft_limit.backoff = 1;
+    soft_limit.fruitless = 0;
     return;
   }
   if (now_ms < soft_limit.next_release_ms)
@@ -84,17 +86,22 @@ void lw__soft_limit_check(uint64_t now_ms) {
   soft_limit.last_rss_bytes = r.rss_after_bytes;
   /* Memory in use cannot be returned: a release that gave nothing back is not repeated at
    * full pace (each one holds the allocator's locks for a while, up to tens of ms). */
-  if (drop < SMALL_RETURN && soft_limit.backoff < MAX_BACKOFF)
-    soft_limit.backoff *= 2;
-  else if (drop >= SMALL_RETURN)
+  if (drop < SMALL_RETURN) {
+    soft_limit.fruitless++;
+    if (soft_limit.backoff < MAX_BACKOFF)
+      soft_limit.backoff *= 2;
+  } else {
+    soft_limit.fruitless = 0;
     soft_limit.backoff = 1;
+  }
   soft_limit.next_release_ms = now_ms + lw__options.soft_limit_interval_ms * soft_limit.backoff;
   /* The log is capped (log.c): the first release, then one a minute, and "stays above"
    * once per excursion; the totals are always in the `allocator` reply. */
   if (drop >= SMALL_RETURN && now_ms >= soft_limit.next_log_ms) {
     log_release(&r, limit);
     soft_limit.next_log_ms = now_ms + QUIET_LOG_MS;
-  } else if (drop < SMALL_RETURN && r.rss_after_bytes > limit && !soft_limit.said_stuck) {
+  } else if (soft_limit.fruitless >= 2 && r.rss_after_bytes > limit && !soft_limit.said_stuck) {
+    /* Two in a row: one alone may have come while the program was allocating a burst. */
     char rss_text[32], limit_text[32];
     lw_format_bytes(rss_text, sizeof rss_text, (double)r.rss_after_bytes);
     lw_format_bytes(limit_text, sizeof limit_text, (double)limit);
