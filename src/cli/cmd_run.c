@@ -53,7 +53,8 @@ static const lw_cli_option_t options[] = {
     {"min-window", 0, "DURATION", "with --leaks: run time needed before judging growth (default 3m)"},
     {"old-after", 0, "DURATION", "with --leaks: live allocations older than this count as old (default 1m)"},
     {"memory-max", 0, "SIZE", "run in a new memory cgroup capped at SIZE and report peak and OOM "
-                              "kills (RLIMIT_AS where no cgroup is writable)"},
+                              "kills (RLIMIT_AS where no cgroup is writable); heap snapshots at "
+                              "80% and 90% of it (LEAKWATCH_SNAPSHOT_AT)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -63,7 +64,10 @@ static const lw_cli_spec_t spec = {
     "Runs COMMAND with libleakwatch.so preloaded. When it exits, prints what was still\n"
     "allocated (ranked by bytes, with stacks) and leaves a pprof heap profile. The exit\n"
     "status of COMMAND is passed through; death by signal N is reported and exits 128+N.\n"
-    "TERM, HUP, INT, QUIT, USR1 and USR2 sent to leakwatch are passed on to COMMAND.\n"
+    "TERM, HUP, INT, QUIT, USR1 and USR2 sent to leakwatch are passed on to COMMAND;\n"
+    "TERM, HUP or INT that ends it at its default action (or a crash) still leaves the\n"
+    "profile: the agent writes it first. An OOM kill leaves none: with --memory-max the\n"
+    "last snapshot is shown.\n"
     "Statically linked and setuid/setgid programs are refused: the agent cannot get in.",
     options,
     "Examples:\n"
