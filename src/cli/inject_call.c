@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -794,6 +795,21 @@ int lw_inject_call(const lw_inject_target_t *target, const lw_inject_request_t *
     else
       snprintf(error, error_size, "cannot open %s: %s", path, strerror(errno));
     return -1;
+  }
+  /* One leakwatch at a time per process: they would share the return slot. The lock is on
+   * the process's mem file (one inode while open), so it dies with its holder. */
+  double lock_start = now_ms();
+  while (flock(mem_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR)
+      break; /* no locking here: go on without */
+    if (now_ms() - lock_start > 10000) {
+      snprintf(error, error_size,
+               "pid %d: another leakwatch attach or detach has been running on it for 10 s",
+               target->pid);
+      close(mem_fd);
+      return -1;
+    }
+    sleep_ms(20);
   }
   placed_code_t code = {0};
   int rc = place_code(target, mem_fd, &code, error, error_size);

@@ -508,10 +508,20 @@ int lw_inject_target_inspect(int pid, const char *attach_name, lw_inject_target_
     }
     elf_file_close(&file);
   }
-  /* The executable's own segments as a second choice (libc's may be full to the page). */
+  /* The executable's own segments as a second choice (libc's may be full to the page),
+   * then the other libraries'. */
   if (executable && elf_file_open(pid, executable->path, &file)) {
     if (module_bias(&file, executable, &bias))
       add_slack(target, &file, executable, bias);
+    elf_file_close(&file);
+  }
+  for (size_t i = 0; i < list.n_modules && target->n_slack < LW_INJECT_MAX_MODULES; i++) {
+    const module_t *module = &list.modules[i];
+    if (module == libc || module == executable || module == loader || !module->seen_code ||
+        !elf_file_open(pid, module->path, &file))
+      continue;
+    if (module_bias(&file, module, &bias))
+      add_slack(target, &file, module, bias);
     elf_file_close(&file);
   }
   return 0;

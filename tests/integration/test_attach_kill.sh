@@ -86,6 +86,18 @@ if [ -e "$LW_BUILD_DIR/lib/libleakwatch-attach.so" ]; then
 else
   echo "note: libleakwatch-attach.so is not built: the real agent is not checked"
 fi
+# Two at once: the second waits for the first (a lock on /proc/<pid>/mem), then is told.
+LEAKWATCH_ATTACH_PAUSE_AT=written:2 "$LW" attach "$target" --agent "$PROBE" >first.out 2>&1 &
+first=$!
+for _ in $(seq 200); do grep -q "^stage written" first.out && break; sleep 0.05; done
+"$LW" attach "$target" --agent "$PROBE" >second.out 2>&1
+lw_wait_exit "$first" 30
+check "two attaches at once: the first attaches" grep -q "agent attached" first.out
+check "two attaches at once: the second waits, then is told" \
+  grep -q "already running the agent" second.out
+check "two attaches at once: one detach stops it" \
+  "$LW" detach "$target" --agent "$PROBE" >>cli.out 2>&1
+check "two attaches at once: the program answers" answers
 check "the process is not left traced" grep -q "TracerPid:.0" "/proc/$target/status"
 check "no thread of it is stopped" sh -c "! grep -q '^State:.[tT]' /proc/$target/task/*/status"
 ask exit >/dev/null
