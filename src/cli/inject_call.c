@@ -292,24 +292,32 @@ static bool stack_mapping(int pid, uint64_t address, uint64_t *start, uint64_t *
     return false;
   char line[8192];
   bool found = false;
+  unsigned long long previous_high = 0;
+  char previous_perms[5] = "";
   while (!found && fgets(line, sizeof line, maps)) {
     unsigned long long low, high;
     char perms[5];
     int consumed = 0;
-    if (sscanf(line, "%llx-%llx %4s %*s %*s %*s%n", &low, &high, perms, &consumed) < 3 ||
-        address < low || address >= high)
+    if (sscanf(line, "%llx-%llx %4s %*s %*s %*s%n", &low, &high, perms, &consumed) < 3)
       continue;
+    if (address < low || address >= high) {
+      previous_high = high;
+      memcpy(previous_perms, perms, sizeof perms);
+      continue;
+    }
     const char *name = line + consumed;
     while (*name == ' ')
       name++;
-    found = perms[0] == 'r' && perms[1] == 'w';
-    /* A thread's stack is anonymous; a file or the heap under the stack pointer (a
-     * coroutine's stack in the heap) is not somewhere to write 64 KiB below. */
-    if (found && !(name[0] == '\n' || name[0] == '\0' || strncmp(name, "[stack]", 7) == 0))
-      found = false;
+    *main_stack = strncmp(name, "[stack]", 7) == 0;
+    /* The main stack, or a thread stack as pthread makes it: anonymous, read-write, with
+     * its guard page (---p) right below. Anything else under the stack pointer (a
+     * coroutine's or a goroutine's stack inside a heap mapping) is not somewhere to write
+     * 64 KiB below. */
+    bool anonymous = name[0] == '\n' || name[0] == '\0';
+    bool guarded = previous_high == low && strncmp(previous_perms, "---", 3) == 0;
+    found = perms[0] == 'r' && perms[1] == 'w' && (*main_stack || (anonymous && guarded));
     *start = low;
     *end = high;
-    *main_stack = strncmp(name, "[stack]", 7) == 0;
   }
   fclose(maps);
   return found;
