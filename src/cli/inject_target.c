@@ -467,6 +467,11 @@ int lw_inject_target_inspect(int pid, const char *attach_name, lw_inject_target_
     const char *name = base_name(module->path);
     if (strcmp(name, "libc.so.6") == 0)
       libc = module;
+    else if (strcmp(name, "libc.so.6 (deleted)") == 0)
+      return refuse(error, error_size,
+                    "pid %d: its C library was replaced on disk after it started (%s): its "
+                    "addresses cannot be read from the new file; restart it to attach", pid,
+                    module->path);
     else if (strncmp(name, "ld-linux", 8) == 0 || strncmp(name, "ld-musl", 7) == 0)
       loader = module;
     else if (strcmp(name, "libdl.so.2") == 0)

@@ -3,7 +3,8 @@
 # cause, every process they must not enter, and leave it as it was (issue 14): no such
 # process, a stopped one, a 32-bit, a statically linked, a setuid program, another user's
 # process (and root without CAP_SYS_PTRACE), a seccomp-filtered one, one being traced, one
-# started with the agent, one that exits during the attach; detach of a process with
+# started with the agent, one whose libc was replaced on disk, one that exits during the
+# attach; detach of a process with
 # nothing attached. The attach library here is a stand-in (tests/fixtures/libattach_probe.c)
 # that records its calls; test_attach_kill.sh covers the injection itself.
 . "$(dirname "$0")/lib.sh"
@@ -96,6 +97,16 @@ refused "seccomp" "runs under a seccomp filter (Seccomp: 2)" "$LW" attach "$targ
 check "seccomp: still answers" answers "$port"
 kill "$target"
 unset seccomp
+
+# Its C library replaced on disk since it started (an upgrade): a copy, loaded, then removed.
+mkdir oldlibc
+cp "$(ldd "$FIX/inject_host" | awk '/libc.so.6/ {print $3}')" oldlibc/
+start_target env LD_LIBRARY_PATH="$work/oldlibc"
+rm -r oldlibc
+refused "libc replaced on disk" "its C library was replaced on disk after it started" \
+  "$LW" attach "$target" --agent "$PROBE"
+check "libc replaced: still answers" answers "$port"
+kill "$target"
 
 # A statically linked program, and a 32-bit one (an i386 ELF that loops in pause()).
 printf '#include <unistd.h>\nint main(void){for(;;)pause();}\n' >static.c
