@@ -467,8 +467,16 @@ static void restore_code(int mem_fd, const placed_code_t *code) {
  * permission problem. */
 static int stop_thread(int pid, int tid, char *error, size_t error_size) {
   if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
-    if (errno == ESRCH)
+    int seize_error = errno;
+    if (seize_error == ESRCH)
       return 0;
+    char path[96], status[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    const char *tracer =
+        read_text(path, status, sizeof status) > 0 ? strstr(status, "TracerPid:") : NULL;
+    if (seize_error == EPERM && tracer && atoi(tracer + 10) != 0)
+      return 0; /* another tool (leakwatch stack) has this thread for a moment: try another */
+    errno = seize_error;
     if (errno == EPERM || errno == EACCES)
       lw_inject_explain_permission(pid, error, error_size);
     else
