@@ -67,6 +67,13 @@ kill_at_every_stage() {
     check "$name, $stage: the program still answers" answers
   done
 }
+# The options reach the entry point as the LEAKWATCH_* variables would (--output made
+# absolute: the process has its own working directory).
+"$LW" attach "$target" --agent "$PROBE" --rate 4k --http 127.0.0.1:0 --fds \
+  --history-interval 5s --output out.pb.gz >>cli.out 2>&1
+check "the options reach lw_attach_start" grep -q "^start tid=[0-9]* LEAKWATCH_RATE=4k LEAKWATCH_HTTP=127.0.0.1:0 LEAKWATCH_TRACK_FDS=1 LEAKWATCH_HISTORY_INTERVAL=5s LEAKWATCH_OUTPUT=$work/out.pb.gz$" probe.log
+"$LW" detach "$target" --agent "$PROBE" >>cli.out 2>&1
+
 # Each kind of thread borrowed in turn (LEAKWATCH_ATTACH_THREAD): one computing in vector
 # registers (stopped in the program's code: its registers and flags must come back as
 # they were), one blocked in read(), one in clock_nanosleep (re-issued with
