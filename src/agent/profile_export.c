@@ -53,11 +53,37 @@ static int collect_mappings(lw_object_mapping_t **mappings, size_t *n) {
 
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 
-static demangle_fn find_demangler(void) {
+/* __cxa_demangle, looked up at start-up (lw__demangler_resolve): a lookup that fails (a C
+ * program) allocates in glibc, and at exit from a signal handler that interrupted malloc
+ * that would wait forever for the lock below the handler. Live exports look again while
+ * none is known (a dlopen may have brought the C++ runtime); the exit never looks, and
+ * after exit from a signal handler nothing is demangled at all: __cxa_demangle allocates
+ * too (the CLI demangles when it symbolizes). */
+enum { DEMANGLE_LIVE, DEMANGLE_EXIT, DEMANGLE_OFF };
+static demangle_fn demangler;
+static int demangle_mode;
+
+void lw__demangler_resolve(void) {
   pthread_mutex_lock(&loader_lock);
   demangle_fn fn = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+  if (!fn)
+    (void)dlerror(); /* leave no failed lookup of ours for the program's dlerror() */
   pthread_mutex_unlock(&loader_lock);
-  return fn;
+  __atomic_store_n(&demangler, fn, __ATOMIC_RELEASE);
+}
+
+void lw__demangler_exit(bool from_signal_handler) {
+  __atomic_store_n(&demangle_mode, from_signal_handler ? DEMANGLE_OFF : DEMANGLE_EXIT,
+                   __ATOMIC_RELEASE);
+}
+
+static demangle_fn find_demangler(void) {
+  int mode = __atomic_load_n(&demangle_mode, __ATOMIC_ACQUIRE);
+  if (mode == DEMANGLE_OFF)
+    return NULL;
+  if (mode == DEMANGLE_LIVE && !__atomic_load_n(&demangler, __ATOMIC_ACQUIRE))
+    lw__demangler_resolve();
+  return __atomic_load_n(&demangler, __ATOMIC_ACQUIRE);
 }
 
 typedef struct {

@@ -92,6 +92,38 @@ exit_runs() { # RATE RUNS
 check "exit() from a signal handler never hangs (rate 1, 40 runs)" exit_runs 1 40
 check "exit() from a signal handler never hangs (default rate, 20 runs)" exit_runs $DEFAULT_RATE 20
 
+# The same with the allocator in a system call, holding the arena lock: malloc's mmap
+# (blocks above the mmap threshold), malloc's and free's brk (the heap grown and trimmed
+# at each block), every other run. Just after a syscall instruction is no safer than
+# anywhere else in malloc: the agent used to look up __cxa_demangle there, whose failure
+# allocates (6 runs in 20 hung at the default rate with mmap, 21 in 40 at rate 1 with brk).
+# Stops at the first hang (a run takes some 40 ms; one that has not ended in 20 s hung).
+syscall_exit_runs() { # RATE RUNS
+  local i status said=0 mode
+  for i in $(seq "$2"); do
+    mode=mmap
+    [ $((i % 2)) = 0 ] && mode=trim
+    agent 20 LEAKWATCH_RATE=$1 LEAKWATCH_OUTPUT="$work/mmap.pb.gz" \
+      "$FIX/exit_in_handler" $((2000 + i * 617 % 18000)) $mode >mmap.out 2>mmap.err
+    status=$?
+    if [ $status -ne 0 ]; then
+      echo "rate $1, run $i of $2 ($mode): status $status ($(head -c 200 mmap.err))" >&2
+      return 1
+    fi
+    if [ -s mmap.err ]; then
+      grep -qx "leakwatch\[[0-9]*\]: exit during an allocation: no profile written" mmap.err ||
+        { echo "rate $1, run $i: $(head -3 mmap.err)" >&2; return 1; }
+      said=$((said + 1))
+    fi
+  done
+  echo "rate $1: $2 runs ended, $said said no profile was written" >&2
+}
+SYSCALL_RUNS=${LW_TEST_SYSCALL_RUNS:-200}
+for rate in 1 $DEFAULT_RATE; do
+  check "exit() from a handler that interrupted malloc's mmap or brk never hangs (rate $rate, $SYSCALL_RUNS runs)" \
+    syscall_exit_runs $rate "$SYSCALL_RUNS"
+done
+
 # The usual time-out pattern, a handler that exits while the program waits in pause():
 # nothing is held, so the profile is written, and nothing is said.
 for rate in 1 $DEFAULT_RATE; do
