@@ -442,8 +442,10 @@ static int place_code(const lw_inject_target_t *target, int mem_fd, placed_code_
     code->code_size = code_size;
     code->lease_address = code->address + lease_offset;
     code->size = size;
-    if (ours && wait_for_earlier_run(target->pid, mem_fd, code, error, error_size) < 0)
+    if (ours && wait_for_earlier_run(target->pid, mem_fd, code, error, error_size) < 0) {
+      code->size = 0; /* nothing of ours to put back: the earlier run's code stays */
       return -1;
+    }
     if (!memory_write(mem_fd, code->address, lw_inject_trampoline_start, code_size)) {
       snprintf(error, error_size, "cannot write into pid %d's memory: %s", target->pid,
                strerror(errno));
