@@ -396,6 +396,29 @@ static void row(const table_t *t, const char *what, int part, const char *note) 
   printf("   %s\n", note);
 }
 
+/* Prints text word-wrapped at 96 columns: `first` before the first line, `rest` before the
+ * others (long lines of evidence and advice stay readable in a terminal). */
+static void print_wrapped(const char *first, const char *rest, const char *text) {
+  enum { WIDTH = 96 };
+  const char *prefix = first;
+  while (*text) {
+    size_t room = WIDTH > strlen(prefix) ? WIDTH - strlen(prefix) : 20;
+    size_t len = strlen(text);
+    if (len > room) {
+      size_t cut = room;
+      /* Not right after a digit: "2.05 MiB" stays on one line. */
+      while (cut > 0 && (text[cut] != ' ' || (text[cut - 1] >= '0' && text[cut - 1] <= '9')))
+        cut--;
+      len = cut ? cut : room; /* one word longer than the line: cut it */
+    }
+    printf("%s%.*s\n", prefix, (int)len, text);
+    text += len;
+    while (*text == ' ')
+      text++;
+    prefix = rest;
+  }
+}
+
 static void print_text(const explain_t *e, const explain_t *before, double seconds) {
   const lw_explain_input_t *in = &e->in;
   const lw_explain_memory_t *m = &in->memory;
@@ -463,18 +486,23 @@ static void print_text(const explain_t *e, const explain_t *before, double secon
   const lw_explain_result_t *r = &e->result;
   for (int i = 0; i < r->n_findings; i++) {
     const lw_explain_finding_t *f = &r->findings[i];
-    printf("\n%s %s\n", i == 0 ? "verdict:" : "also:", f->headline);
+    printf("\n");
+    print_wrapped(i == 0 ? "verdict: " : "also: ", "  ", f->headline);
     for (int j = 0; j < f->n_evidence; j++)
-      printf("  - %s\n", f->evidence[j]);
+      print_wrapped("  - ", "    ", f->evidence[j]);
   }
   if (r->n_advice)
     printf("\nadvice, most useful first:\n");
-  for (int i = 0; i < r->n_advice; i++)
-    printf("  %d. %s\n       %s\n", i + 1, r->advice[i].what, r->advice[i].line);
+  for (int i = 0; i < r->n_advice; i++) {
+    char number[16];
+    snprintf(number, sizeof number, "  %d. ", i + 1);
+    print_wrapped(number, "     ", r->advice[i].what);
+    printf("       %s\n", r->advice[i].line); /* the line to try stays whole, to copy */
+  }
   if (r->n_unknown) {
     printf("\nnot known here:\n");
     for (int i = 0; i < r->n_unknown; i++)
-      printf("  - %s\n", r->unknown[i]);
+      print_wrapped("  - ", "    ", r->unknown[i]);
   }
 }
 
