@@ -12,7 +12,8 @@
 #   - fd on an error path, timerfd per task: a descriptor suspect of the right type at
 #     load_template / schedule_task, the descriptors left open at exit;
 #   - slow leak in churn (default sampling rate, asked live): note_retry is the only suspect;
-#   - fragmentation: no suspect, RSS far above the heap, given back by trim (and by the fix);
+#   - fragmentation: no suspect, RSS far above the heap, given back by trim (and by either
+#     fix: malloc_trim, or one arena);
 #   - shared_ptr cycle: the lost blocks form cycles (said so), the site is the program's
 #     code, not std::.
 . "$(dirname "$0")/lib.sh"
@@ -55,7 +56,10 @@ live_example churn_fixed slow_leak_in_churn --scale 10 --seconds 300 --fixed
 # Unscaled: a batch every 10 s, so the looks below mostly fall between batches.
 live_example frag fragmentation --seconds 300
 live_example frag_fixed fragmentation --seconds 300 --fixed
-for p in "$churn_pid" "$churn_fixed_pid" "$frag_pid" "$frag_fixed_pid"; do lw_wait_socket "$p"; done
+MALLOC_ARENA_MAX=1 live_example frag_arena fragmentation --seconds 300 # the other fix
+for p in "$churn_pid" "$churn_fixed_pid" "$frag_pid" "$frag_fixed_pid" "$frag_arena_pid"; do
+  lw_wait_socket "$p"
+done
 
 history_seconds() { # PID: the longest history of any site the agent of PID judges, or 0
   "$LW" leaks "$1" --json --all --no-symbolize "${VERDICT[@]}" 2>/dev/null |
@@ -202,10 +206,13 @@ held() { # PID max|min
 }
 frag_held=$(held "$frag_pid" max)
 fixed_held=$(held "$frag_fixed_pid" min)
+arena_held=$(held "$frag_arena_pid" min)
 check "fragmentation: RSS at least 40 MiB above the heap in use between batches ($frag_held MiB)" \
   test "$frag_held" -ge 40
 check "fragmentation fixed (malloc_trim): under half of that ($fixed_held MiB)" \
   test $((fixed_held * 2)) -lt "$frag_held"
+check "fragmentation with one arena (MALLOC_ARENA_MAX=1): under half of that ($arena_held MiB)" \
+  test $((arena_held * 2)) -lt "$frag_held"
 "$LW" trim "$frag_pid" >trim.txt 2>&1
 returned=$(sed -n 's/.*(\([0-9.]*\) MiB returned.*/\1/p' trim.txt)
 check "fragmentation: leakwatch trim gives back at least 20 MiB ($(cat trim.txt))" \
