@@ -196,7 +196,9 @@ int lw_cmd_attach(int argc, char **argv) {
     lw_cli_error("%s", error);
     return LW_EXIT_FAILURE;
   }
-  if (target.preloaded || agent_answers(pid)) {
+  /* An agent this library started is refused by lw_attach_start itself (and a detach that
+   * just returned may still be closing its socket): ask the socket only otherwise. */
+  if (target.preloaded || (!target.attached_library[0] && agent_answers(pid))) {
     lw_cli_error("pid %d is already running the agent%s", pid,
                  target.preloaded ? " (started with it preloaded)" : "");
     return LW_EXIT_FAILURE;

@@ -10,8 +10,10 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
+#include "cli/control_client.h"
 #include "cli/inject_call.h"
 #include "cli/inject_target.h"
 
@@ -87,6 +89,20 @@ int lw_cmd_detach(int argc, char **argv) {
     lw_cli_error("pid %d: %s", pid, result.message[0] ? result.message : "the agent did not stop");
     return LW_EXIT_FAILURE;
   }
+  /* The agent's thread closes its socket and endpoint just after the stop returns: wait
+   * for that, so that what runs next (an attach, ps) sees the agent gone. */
+  bool closed = false;
+  for (int waited = 0; waited < 5000 && !closed; waited += 20) {
+    lw_buf_t body;
+    lw_buf_init(&body, &lw_libc_allocator);
+    char ignored[512];
+    closed = lw_control_call(pid, "info", &body, 2000, ignored, sizeof ignored) != 0;
+    lw_buf_free(&body);
+    if (!closed)
+      nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+  }
+  if (!closed)
+    lw_cli_warn("pid %d: the agent stopped but its control socket still answers", pid);
   if (json)
     printf("{\"pid\":%d,\"thread\":%d,\"stopped_ms\":%.3f,\"call_ms\":%.3f}\n", pid,
            result.tid, result.stopped_ms, result.call_ms);

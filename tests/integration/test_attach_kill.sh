@@ -44,6 +44,7 @@ kill_at_every_stage() {
     attacher=$!
     for _ in $(seq 400); do grep -q "^stage $stage" "$stage.err" && break; sleep 0.05; done
     check "$name, $stage: leakwatch reached the stage" grep -q "^stage $stage" "$stage.err"
+    grep -q "^stage $stage" "$stage.err" || cat "$stage.err" >&2
     kill -KILL "$attacher"
     wait "$attacher" 2>/dev/null
     check "$name, $stage: the program answers, no EINTR, registers intact" answers
