@@ -4,7 +4,10 @@
  * tcmalloc define their own operators, which a C++ program then calls without ever reaching
  * malloc (preloaded after the agent, or linked in with -ljemalloc / -ltcmalloc).
  *
- * Each operator goes to its next definition (dlsym(RTLD_NEXT)), looked up on its first call,
+ * Each operator goes to its next definition (dlsym(RTLD_NEXT)), looked up when the agent's
+ * constructor runs (or on the operator's first call, if that comes earlier, from another
+ * library's constructor, or later, from a C++ runtime a dlopen brought), never first in a
+ * signal handler or a fork child of a program linked with its runtime (SECURITY.md);
  * and what that definition does decides what the agent does there (docs/INTERNALS.md,
  * "C++ operator new and delete"), found by calling it once or twice and watching:
  *  - one that reaches the agent's malloc or free (libstdc++'s, libc++'s, jemalloc's aligned
@@ -21,7 +24,9 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -169,12 +174,18 @@ static void (*find_in_private_runtime(const char *symbol))(void) {
   return NULL;
 }
 
+/* Whether a runtime loaded privately may exist: not while the agent starts, when every
+ * loaded object is in the global scope (and dlopen(RTLD_NOLOAD) of a name not loaded would
+ * search the disk for it). */
+static bool private_runtimes_possible;
+
 /* The next definition of op, or NULL. */
 static void (*lookup_next(op_t op))(void) {
   void (*next)(void) = (void (*)(void))lw__real_lookup(op_symbols[op]);
   if (!next) {
     (void)dlerror(); /* leave no failed lookup of ours for the program's dlerror() */
-    next = find_in_private_runtime(op_symbols[op]);
+    if (__atomic_load_n(&private_runtimes_possible, __ATOMIC_ACQUIRE))
+      next = find_in_private_runtime(op_symbols[op]);
   }
   return next;
 }
@@ -184,7 +195,9 @@ static void (*lookup_next(op_t op))(void) {
  * interposed function increments first thing; a delete is given a block from its partner
  * new, a new's block goes to its partner delete. Twice, the second call deciding, in case the
  * allocator's first call allocates for its own set-up. The counters and the countdown are put
- * back after. The request is small: if even that throws bad_alloc, it does so in the
+ * back after; every signal is blocked meanwhile (one system call each way, once per
+ * operator), so no handler's own calls are counted as the probe's or erased with them. The
+ * request is small: if even that throws bad_alloc, it does so in the
  * program's own call to operator new, which would have thrown as well; the guard then stays
  * up and this thread samples no more. */
 #ifndef LW_SANITIZER_GATE
@@ -199,6 +212,8 @@ static bool reaches_malloc(op_t op, void (*f)(void)) {
   void (*delete_f)(void) = is_new ? lookup_next(delete_op) : f;
   if (!new_f || !delete_f)
     return true; /* cannot tell: only forward, as before the agent had operators */
+  uint64_t all = ~(uint64_t)0, previous_mask;
+  bool masked = syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &previous_mask, sizeof all) == 0;
   uint64_t malloc_calls = t->malloc_calls, free_calls = t->free_calls;
   int64_t countdown = t->countdown;
   bool reached = true;
@@ -214,6 +229,8 @@ static bool reaches_malloc(op_t op, void (*f)(void)) {
   t->malloc_calls = malloc_calls;
   t->free_calls = free_calls;
   t->countdown = countdown;
+  if (masked)
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &previous_mask, NULL, sizeof previous_mask);
   return reached;
 }
 #endif
@@ -471,3 +488,31 @@ static void resolve(op_t op) {
   lw__guard_exit(t);
   errno = saved_errno;
 }
+
+#ifndef LW_ATTACH
+/* Every operator the program's C++ runtime defines, looked up and probed when the agent's
+ * constructor runs: the libraries are loaded, main is next, and no signal handler or fork
+ * child will be the first to do it. A program without a C++ runtime in the global scope
+ * gets no lookups at all here (one failed dlsym); a runtime that a dlopen brings later
+ * is looked up on each operator's first call. libleakwatch-attach.so resolves on first call
+ * (attach.c starts it, not a constructor). */
+__attribute__((constructor)) static void resolve_operators_at_start(void) {
+  int saved_errno = errno;
+  lw_thread_state_t *t = &lw__thread;
+  lw__guard_enter(t);
+  lw__real_resolve();
+  bool runtime = lw__real_lookup(op_symbols[OP_NEW]) != NULL;
+  if (!runtime)
+    (void)dlerror();
+  lw__guard_exit(t);
+  for (int op = 0; runtime && op < OP_COUNT; op++)
+    if (!NEXT(op))
+      resolve((op_t)op);
+  __atomic_store_n(&private_runtimes_possible, true, __ATOMIC_RELEASE);
+  errno = saved_errno;
+}
+#else
+__attribute__((constructor)) static void resolve_operators_at_start(void) {
+  __atomic_store_n(&private_runtimes_possible, true, __ATOMIC_RELEASE);
+}
+#endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -367,11 +368,20 @@ static void fallback_closefrom(int low) {
   errno = saved;
 }
 
-/* stdio has no system call to fall back on: resolve now if nothing has yet, else fail as
- * a libc without the function would. Only reachable before start-up or inside it. */
+/* The descriptor functions' own resolution state (lw__real_fd_resolve): it runs after
+ * resolve_state says RESOLVED, so another thread may find the allocation functions known
+ * and these not yet. The thread resolving them is remembered by id, as it may come back
+ * here through dlsym and must not wait for itself. */
+static int fd_resolve_state;
+static int fd_resolving_thread;
+
+/* stdio has no system call to fall back on: resolve now if nothing has yet, wait for a
+ * resolution another thread is making, else fail as a libc without the function would.
+ * Only reachable before start-up or inside it. */
 static bool stdio_resolved(void) {
   lw__real_resolve();
-  return __atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == RESOLVED;
+  lw__real_fd_resolve();
+  return __atomic_load_n(&fd_resolve_state, __ATOMIC_ACQUIRE) == RESOLVED;
 }
 static FILE *fallback_fopen(const char *path, const char *mode);
 static FILE *fallback_fopen64(const char *path, const char *mode);
@@ -436,10 +446,33 @@ lw_real_fd_functions_t lw__real_fd = {
     .fclose = fallback_fclose,
 };
 
+/* A thread that finds another one resolving waits for it: some 40 lookups, microseconds,
+ * unless a library's dlsym is slow; 2 s at most (a fork child inherits "resolving" from a
+ * thread it does not have), after which stdio_resolved fails as before. */
+static void wait_for_fd_resolution(void) {
+  if (__atomic_load_n(&fd_resolving_thread, __ATOMIC_ACQUIRE) == (int)syscall(SYS_gettid))
+    return; /* this thread, re-entered through a lookup */
+  for (int round = 0; round < 2100; round++) {
+    if (__atomic_load_n(&fd_resolve_state, __ATOMIC_ACQUIRE) == RESOLVED)
+      return;
+    if (round < 100) {
+      syscall(SYS_sched_yield);
+    } else {
+      struct timespec nap = {0, 1000000};
+      syscall(SYS_nanosleep, &nap, NULL);
+    }
+  }
+}
+
 void lw__real_fd_resolve(void) {
-  static int done;
-  if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+  int expected = UNRESOLVED;
+  if (!__atomic_compare_exchange_n(&fd_resolve_state, &expected, RESOLVING, false,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (expected == RESOLVING)
+      wait_for_fd_resolution();
     return;
+  }
+  __atomic_store_n(&fd_resolving_thread, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 #define LW_FD_RESOLVE(name)                                                                 \
   {                                                                                         \
     void *f_ = lw__real_lookup(#name);                                                      \
@@ -448,4 +481,5 @@ void lw__real_fd_resolve(void) {
   }
   LW_FD_FUNCTIONS(LW_FD_RESOLVE)
 #undef LW_FD_RESOLVE
+  __atomic_store_n(&fd_resolve_state, RESOLVED, __ATOMIC_RELEASE);
 }

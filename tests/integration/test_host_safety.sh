@@ -3,8 +3,8 @@
 # (issue 13): errno untouched, exit() from a signal handler that interrupted the agent,
 # threads with 16-24 KiB stacks (dlclose, exit), threads that allocate after the agent's
 # last exit round, counters that never go down, bounded memory for unloaded libraries,
-# descriptor functions resolved at start-up, and bootstrap blocks kept from the real
-# allocator (with a dlsym-interposing library preloaded ahead of the agent).
+# descriptor functions and C++ operators resolved at start-up, and bootstrap blocks kept
+# from the real allocator (with a dlsym-interposing library preloaded ahead of the agent).
 # LW_TEST_AGENT=path runs it against another agent build (to see an old one fail).
 . "$(dirname "$0")/lib.sh"
 lw_test_begin host-safety
@@ -162,13 +162,30 @@ check "retired mappings stay bounded over 5000 dlclose" bounded_unloads
 # A dlsym-interposing library ahead of the agent: the agent's lookups go through it, it
 # keeps blocks the agent's bootstrap arena served and frees them later; descriptor
 # functions are all looked up before main (none in a fork child or a signal handler). With
-# DLSYM_SHIM_CLOSE=1 it also calls dlclose while the agent is still resolving.
+# DLSYM_SHIM_CLOSE=1 it also calls dlclose while the agent is still resolving. (The agent's
+# own lines on stderr, such as its notice that the host's closefrom(1000) took its control
+# socket, are not what these look at.)
 for close in 0 1; do
   for fds in 0 1; do
     timeout -s KILL 120 env DLSYM_SHIM_CLOSE=$close LEAKWATCH_TRACK_FDS=$fds \
-      LD_PRELOAD="$FIX/libdlsym_shim.so $AGENT" "$FIX/dlsym_shim_host" >shim.out 2>&1
+      LD_PRELOAD="$FIX/libdlsym_shim.so $AGENT" "$FIX/dlsym_shim_host" >shim.out 2>shim.err
     check "dlsym shim ahead of the agent (close $close, fd tracking $fds)" says_ok shim.out
   done
+done
+
+# The same shim, with libstdc++ preloaded after the agent (a C++ program's runtime): the
+# C++ operators, first called in a signal handler and in a fork child, were all looked up
+# before main (they were looked up on first call, there). And a thread's fopen made while
+# the agent looks up its descriptor functions waits for them (it failed with ENOSYS).
+for rate in 1 $DEFAULT_RATE; do
+  timeout -s KILL 120 env SHIM_HOST_OPERATORS=1 LEAKWATCH_RATE=$rate \
+    LD_PRELOAD="$FIX/libdlsym_shim.so $AGENT libstdc++.so.6" "$FIX/dlsym_shim_host" \
+    >shim.out 2>shim.err
+  check "C++ operators looked up before main, not in a handler or fork child (rate $rate)" \
+    says_ok shim.out
+  timeout -s KILL 120 env DLSYM_SHIM_RACE=1 LEAKWATCH_RATE=$rate \
+    LD_PRELOAD="$FIX/libdlsym_shim.so $AGENT" "$FIX/dlsym_shim_host" >shim.out 2>shim.err
+  check "fopen on another thread while the agent resolves succeeds (rate $rate)" says_ok shim.out
 done
 
 lw_test_end
