@@ -449,8 +449,12 @@ static int write_history(lw_buf_t *out, uint64_t old_after_seconds) {
   uint64_t began = __atomic_load_n(&exit_began_ms, __ATOMIC_ACQUIRE);
   if (began)
     lw_buf_printf(out, "exit_began_ms %llu\n", (unsigned long long)began);
-  if (!history.ready || !history.n_sites)
+  if (!history.ready || !history.n_sites) {
+    /* No snapshot yet (the first comes one interval after the start, or the attach): an
+     * empty history, still ended, which the CLI reads as "nothing judged yet". */
+    lw_buf_append_str(out, "end\n");
     return lw_buf_failed(out) ? -1 : 0;
+  }
   ages_scan_t scan = {lw__arena_map(history.n_sites * sizeof(ages_t)),
                       now > old_after_seconds * 1000 ? now - old_after_seconds * 1000 : 0};
   if (scan.ages)

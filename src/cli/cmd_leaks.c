@@ -122,7 +122,7 @@ int lw_cmd_leaks(int argc, char **argv) {
   if (n_loaded)
     lw_cli_attach_note(loaded[0], attached, sizeof attached);
   if (attached[0])
-    snprintf(subject, sizeof subject, "in pid %d, %s", pid, attached);
+    snprintf(subject, sizeof subject, "in pid %d (%s)", pid, attached);
   else
     snprintf(subject, sizeof subject, "in pid %d", pid);
   o.subject = subject;
