@@ -90,12 +90,12 @@ uint64_t lw__arena_bytes(void);
 /* The most the agent's mappings may take: 1/8 of what RLIMIT_AS or RLIMIT_DATA left the
  * program when the agent started; UINT64_MAX when neither is set. Linux only. */
 uint64_t lw__arena_budget(void);
-/* Mappings for what one request needs (scratch, replies, window snapshots): out of the
- * budget's transient share, never the tables', wiped in a fork child and unmapped there by
- * lw__arena_postfork_child. Linux only. */
-void *lw__arena_map_transient(size_t size);
-void lw__arena_unmap_transient(void *address, size_t size);
-uint64_t lw__arena_transient_bytes(void);
+/* Mappings held for a client (replies, window snapshots, files being written): out of the
+ * budget's quarter for them, never the tables' 3/4. They and the scratch memory are wiped
+ * in a fork child and unmapped there by lw__arena_postfork_child. Linux only. */
+void *lw__arena_map_held(size_t size);
+void lw__arena_unmap_held(void *address, size_t size);
+uint64_t lw__arena_held_bytes(void);
 void lw__arena_postfork_child(void);
 /* An lw_allocator_t for short-lived work (building a profile): blocks come from mmap and
  * everything is returned by lw__scratch_release_all. One user at a time (export lock). */

@@ -9,11 +9,19 @@
  *
  * The budget: when the process has such a limit, the agent's mappings stay under 1/8 of what
  * the limit left when the agent started (read once, at its first mapping), so the program
- * keeps at least 7/8 of its room. Tables get 3/4 of the budget and short-lived scratch (a
- * profile export) the rest, so a profile can still be written once the tables stop growing.
+ * keeps at least 7/8 of its room. Tables get 3/4 of the budget; memory held for clients
+ * (replies waiting to be taken, profile windows waiting for their end) at most the other
+ * quarter, and an export's short-lived scratch whatever the others leave. Each is counted
+ * on its own, so what clients hold can never take the room the tables grow into (a table
+ * that cannot grow stops sampling for good: a local client must not be able to steer
+ * sampling off), and a profile can still be written once the tables stop growing.
  * A mapping past the budget fails like one the kernel refused: a table that cannot grow
  * stops sampling (said once, as any failure to get memory), an export says it could not
- * write its profile, and the program runs on.
+ * write its profile, a window or reply is refused, and the program runs on.
+ *
+ * Transient mappings are wiped in a fork child (MADV_WIPEONFORK) and listed in a small
+ * static table that is not, so the child, where the threads that use them do not exist,
+ * unmaps every one and stops counting them (lw__arena_postfork_child).
  *
  * Every mapping goes through map_pages(), which is also where tests inject failures
  * (LEAKWATCH_FAULT_MMAP=N makes the Nth call fail, LEAKWATCH_FAULT_MMAP_FROM=N that one and
@@ -26,19 +34,24 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/spinlock.h"
 #include "common/procfs.h"
 #include "common/text_scan.h"
 
 static uint64_t mapped_bytes; /* every mapping the agent holds now */
 static uint64_t mmap_calls;
 
+/* What the budget is shared between, each counted on its own (and all in mapped_bytes). */
+enum { SHARE_TABLES = 0, SHARE_HELD = 1, SHARE_SCRATCH = 2, SHARES = 3 };
+static uint64_t share_bytes[SHARES];
+
 enum { BUDGET_SHARE = 8 }; /* the agent's share of what the limits leave: 1/8 */
 static struct {
   int state;            /* 0 not read yet, 1 being read, 2 read */
   uint64_t bytes;       /* UINT64_MAX: no limit */
   const char *limit;    /* which limit set it */
-  bool reported;
-} budget = {0, UINT64_MAX, NULL, false};
+  bool reported[SHARES];
+} budget = {0, UINT64_MAX, NULL, {false, false, false}};
 
 static size_t page_round(size_t size) { return (size + 4095) & ~(size_t)4095; }
 
@@ -103,23 +116,62 @@ static bool fault_injected(uint64_t call) {
   return fail;
 }
 
-/* Takes `size` bytes of the budget (tables: `share` = 3 of 4 quarters; scratch: 4). */
+/* The most a share may hold alone: 3/4 of the budget for the tables, the rest for what
+ * clients hold, all of it for scratch (the whole budget bounds the sum besides). */
+static uint64_t share_limit(int share) {
+  if (budget.bytes == UINT64_MAX)
+    return UINT64_MAX;
+  uint64_t tables = budget.bytes / 4 * 3;
+  return share == SHARE_TABLES ? tables : share == SHARE_HELD ? budget.bytes - tables
+                                                              : budget.bytes;
+}
+
+/* Adds size to *counter unless that passes limit. */
+static bool counter_take(uint64_t *counter, uint64_t size, uint64_t limit) {
+  uint64_t now = __atomic_load_n(counter, __ATOMIC_RELAXED);
+  do {
+    if (now + size > limit || now + size < now)
+      return false;
+  } while (!__atomic_compare_exchange_n(counter, &now, now + size, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+  return true;
+}
+
+static void budget_refused(int share) {
+  if (__atomic_exchange_n(&budget.reported[share], true, __ATOMIC_RELAXED))
+    return;
+  if (share == SHARE_HELD)
+    lw__log("replies and profile windows waiting for their clients reached their share of the "
+            "agent's memory budget (%llu KiB of %llu KiB: 1/%d of what %s left the program): "
+            "more are refused until some are taken, and sampling goes on",
+            (unsigned long long)share_limit(SHARE_HELD) / 1024,
+            (unsigned long long)budget.bytes / 1024, BUDGET_SHARE, budget.limit);
+  else
+    lw__log("the agent's memory budget is reached (%llu KiB: 1/%d of what %s left the "
+            "program)",
+            (unsigned long long)budget.bytes / 1024, BUDGET_SHARE, budget.limit);
+}
+
+/* Takes `size` bytes of a share of the budget, and of the whole. */
 static bool budget_take(uint64_t size, int share) {
   if (LW_UNLIKELY(__atomic_load_n(&budget.state, __ATOMIC_ACQUIRE) != 2))
     budget_init();
-  uint64_t limit = budget.bytes == UINT64_MAX ? UINT64_MAX : budget.bytes / 4 * (uint64_t)share;
-  uint64_t now = __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
-  do {
-    if (now + size > limit || now + size < now) {
-      if (!__atomic_exchange_n(&budget.reported, true, __ATOMIC_RELAXED))
-        lw__log("the agent's memory budget is reached (%llu KiB: 1/%d of what %s left the "
-                "program)",
-                (unsigned long long)budget.bytes / 1024, BUDGET_SHARE, budget.limit);
-      return false;
-    }
-  } while (!__atomic_compare_exchange_n(&mapped_bytes, &now, now + size, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  uint64_t whole = budget.bytes;
+  if (!counter_take(&share_bytes[share], size, share_limit(share))) {
+    budget_refused(share);
+    return false;
+  }
+  if (!counter_take(&mapped_bytes, size, whole)) {
+    __atomic_sub_fetch(&share_bytes[share], size, __ATOMIC_RELAXED);
+    budget_refused(share == SHARE_HELD ? SHARE_SCRATCH : share);
+    return false;
+  }
   return true;
+}
+
+static void budget_return(uint64_t size, int share) {
+  __atomic_sub_fetch(&share_bytes[share], size, __ATOMIC_RELAXED);
+  __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
 }
 
 static void *map_pages(size_t size, int share) {
@@ -130,13 +182,11 @@ static void *map_pages(size_t size, int share) {
     return NULL;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
-    __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    budget_return(size, share);
     return NULL;
   }
   return p;
 }
-
-enum { SHARE_TABLES = 3, SHARE_SCRATCH = 4 };
 
 void *lw__arena_map(size_t size) { return map_pages(page_round(size), SHARE_TABLES); }
 
@@ -145,7 +195,7 @@ void lw__arena_unmap(void *address, size_t size) {
     return;
   size = page_round(size);
   munmap(address, size);
-  __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+  budget_return(size, SHARE_TABLES);
 }
 
 uint64_t lw__arena_bytes(void) { return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED); }
@@ -154,6 +204,108 @@ uint64_t lw__arena_budget(void) {
   if (__atomic_load_n(&budget.state, __ATOMIC_ACQUIRE) != 2)
     budget_init();
   return budget.bytes;
+}
+
+/* ---- transient mappings ------------------------------------------------------------------
+ * Memory that serves one request and goes: an export's scratch (below), replies and window
+ * snapshots (profile_export.c's output allocator), files being written. Its pages are wiped
+ * in a fork child (MADV_WIPEONFORK): fork does not wait for an export or a reply on another
+ * thread, and the child, where that thread does not exist, must neither pay for their
+ * memory nor see a list caught half-linked. Wiped, a region's own header says nothing, so
+ * each mapping is also listed here, in static memory fork copies as it is: the child unmaps
+ * every listed one. A slot is written size first and address last, and cleared before its
+ * mapping goes, so the child never unmaps a range that is no longer the agent's (at worst,
+ * a mapping made or dropped at the very moment of the fork is left to the child unlisted).
+ * Older kernels refuse the advice: the child then inherits the pages until it unmaps them. */
+
+enum { TRANSIENT_SLOTS = 1024 }; /* 256 MiB of scratch chunks; a mapping past it fails */
+
+static struct {
+  lw_spinlock_t lock; /* held for a scan of the slots, never across a system call */
+  uint32_t used;      /* slots [0, used) have been used */
+  struct {
+    uintptr_t address; /* 0: free */
+    size_t size;
+  } slots[TRANSIENT_SLOTS];
+} transient;
+
+static bool transient_list(void *address, size_t size) {
+  lw_spin_lock(&transient.lock);
+  for (uint32_t i = 0; i < TRANSIENT_SLOTS; i++) {
+    if (transient.slots[i].address)
+      continue;
+    transient.slots[i].size = size;
+    __atomic_store_n(&transient.slots[i].address, (uintptr_t)address, __ATOMIC_RELEASE);
+    if (i >= transient.used)
+      transient.used = i + 1;
+    lw_spin_unlock(&transient.lock);
+    return true;
+  }
+  lw_spin_unlock(&transient.lock);
+  return false;
+}
+
+static void transient_unlist(void *address) {
+  lw_spin_lock(&transient.lock);
+  for (uint32_t i = 0; i < transient.used; i++) {
+    if (transient.slots[i].address == (uintptr_t)address) {
+      __atomic_store_n(&transient.slots[i].address, 0, __ATOMIC_RELEASE);
+      break;
+    }
+  }
+  lw_spin_unlock(&transient.lock);
+}
+
+static void *map_transient(size_t size, int share) {
+  size = page_round(size);
+  void *p = map_pages(size, share);
+  if (!p)
+    return NULL;
+  (void)madvise(p, size, MADV_WIPEONFORK);
+  if (!transient_list(p, size)) {
+    munmap(p, size);
+    budget_return(size, share);
+    return NULL;
+  }
+  return p;
+}
+
+static void unmap_transient(void *address, size_t size, int share) {
+  if (!address)
+    return;
+  size = page_round(size);
+  transient_unlist(address); /* first: a child forked from now on leaves it alone */
+  munmap(address, size);
+  budget_return(size, share);
+}
+
+void *lw__arena_map_held(size_t size) { return map_transient(size, SHARE_HELD); }
+void lw__arena_unmap_held(void *address, size_t size) {
+  unmap_transient(address, size, SHARE_HELD);
+}
+
+/* Grows a transient mapping in place or elsewhere (MREMAP_MAYMOVE keeps the wipe advice);
+ * NULL, and the old mapping kept, when it cannot. */
+static void *remap_scratch(void *address, size_t old_size, size_t new_size) {
+  if (!budget_take(new_size - old_size, SHARE_SCRATCH))
+    return NULL;
+  transient_unlist(address); /* mremap may move it: never listed at an old address */
+  void *moved = mremap(address, old_size, new_size, MREMAP_MAYMOVE);
+  if (moved == MAP_FAILED) {
+    budget_return(new_size - old_size, SHARE_SCRATCH);
+    (void)transient_list(address, old_size); /* no slot: only a fork child would miss it */
+    return NULL;
+  }
+  if (!transient_list(moved, new_size)) {
+    munmap(moved, new_size);
+    budget_return(new_size, SHARE_SCRATCH);
+    return NULL;
+  }
+  return moved;
+}
+
+uint64_t lw__arena_held_bytes(void) {
+  return __atomic_load_n(&share_bytes[SHARE_HELD], __ATOMIC_RELAXED);
 }
 
 /* ---- scratch allocator ------------------------------------------------------------------
@@ -174,24 +326,12 @@ typedef struct scratch_region {
 static scratch_region_t *regions;
 static scratch_region_t *current_chunk; /* where small blocks are bumped from */
 
-/* Scratch pages come back zeroed in a fork child (MADV_WIPEONFORK, kept by mremap): fork
- * does not wait for an export on another thread (profile_export.c), and the child, where
- * that thread does not exist, sees its regions as empty ones (size 0, next NULL) instead of
- * a list caught half-linked, and inherits none of their memory. Older kernels refuse the
- * advice; the child then inherits the pages as before. */
-static void *scratch_map(size_t size) {
-  void *p = map_pages(page_round(size), SHARE_SCRATCH);
-  if (p)
-    (void)madvise(p, size, MADV_WIPEONFORK);
-  return p;
-}
-
 static void *scratch_alloc(void *context, size_t size) {
   (void)context;
   size = (size + 15) & ~(size_t)15;
   if (size >= LARGE_BLOCK) {
     size_t total = page_round(size + sizeof(scratch_region_t));
-    scratch_region_t *r = scratch_map(total);
+    scratch_region_t *r = map_transient(total, SHARE_SCRATCH);
     if (!r)
       return NULL;
     r->size = total;
@@ -203,7 +343,7 @@ static void *scratch_alloc(void *context, size_t size) {
   }
   scratch_region_t *chunk = current_chunk;
   if (!chunk || chunk->size - chunk->used < size) {
-    chunk = scratch_map(CHUNK_SIZE);
+    chunk = map_transient(CHUNK_SIZE, SHARE_SCRATCH);
     if (!chunk)
       return NULL;
     chunk->size = CHUNK_SIZE;
@@ -237,7 +377,7 @@ static void scratch_release(void *context, void *block, size_t size) {
     return; /* small blocks go back with their chunk */
   scratch_region_t *r = large_region_of(block);
   unlink_region(r);
-  lw__arena_unmap(r, r->size);
+  unmap_transient(r, r->size, SHARE_SCRATCH);
 }
 
 static void *scratch_resize(void *context, void *block, size_t old_size, size_t new_size) {
@@ -249,14 +389,10 @@ static void *scratch_resize(void *context, void *block, size_t old_size, size_t 
     size_t total = page_round(new_size + sizeof(scratch_region_t));
     if (total <= r->size)
       return block;
-    size_t old_total = r->size; /* read before mremap: r may be unmapped afterwards */
-    if (!budget_take(total - old_total, SHARE_SCRATCH))
-      return NULL;
     unlink_region(r);
-    void *moved = mremap(r, old_total, total, MREMAP_MAYMOVE);
-    if (moved == MAP_FAILED) {
-      __atomic_sub_fetch(&mapped_bytes, total - old_total, __ATOMIC_RELAXED);
-      r->next = regions;
+    scratch_region_t *moved = remap_scratch(r, r->size, total);
+    if (!moved) {
+      r->next = regions; /* still mapped, still the caller's */
       regions = r;
       return NULL;
     }
@@ -281,6 +417,25 @@ void lw__scratch_release_all(void) {
   while (regions) {
     scratch_region_t *r = regions;
     regions = r->next;
-    lw__arena_unmap(r, r->size);
+    unmap_transient(r, r->size, SHARE_SCRATCH);
   }
+}
+
+/* In a fork child: every transient mapping is its parent's (an export, a reply, a window on
+ * a thread the child does not have). Unmapped, uncounted, and the scratch list emptied. */
+void lw__arena_postfork_child(void) {
+  lw_spin_reset(&transient.lock);
+  for (uint32_t i = 0; i < transient.used && i < TRANSIENT_SLOTS; i++) {
+    uintptr_t address = transient.slots[i].address;
+    if (address)
+      munmap((void *)address, transient.slots[i].size);
+    transient.slots[i].address = 0;
+  }
+  transient.used = 0;
+  for (int share = SHARE_HELD; share <= SHARE_SCRATCH; share++) {
+    uint64_t bytes = __atomic_exchange_n(&share_bytes[share], 0, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&mapped_bytes, bytes, __ATOMIC_RELAXED);
+  }
+  regions = NULL;
+  current_chunk = NULL;
 }

@@ -279,6 +279,8 @@ static void finish_window(lw_connection_t *c) {
       .duration_nanos = (int64_t)c->window_seconds * 1000000000,
   };
   reply_profile(c, &options);
+  lw__window_snapshot_release(c->snapshot, c->snapshot_count); /* the reply replaced it */
+  c->snapshot = NULL;
 }
 
 bool lw__control_handle(lw_connection_t *c) {
@@ -307,10 +309,17 @@ bool lw__control_handle(lw_connection_t *c) {
     reply_profile(c, NULL);
     break;
   case LW_CONTROL_HEAP_WINDOW:
-    c->snapshot = lw__stack_counters_read(&c->snapshot_count);
-    if (!c->snapshot) {
-      reply_error(c, "out of memory");
+    switch (lw__window_snapshot_take(&c->snapshot, &c->snapshot_count)) {
+    case 0:
       break;
+    case -EBUSY: /* the window's snapshot is held like a reply, for its length */
+      lw__reply_refused_note();
+      reply_error(c, "replies and windows not yet taken by their clients hold the memory "
+                     "this process lets them hold (LEAKWATCH_REPLY_MEMORY): retry later");
+      return true;
+    default:
+      reply_error(c, "out of memory");
+      return true;
     }
     c->window_start_ms = lw__now_ms();
     c->window_seconds = request.argument;

@@ -271,9 +271,15 @@ typedef struct {
 } profile_reply_t;
 
 /* Sink of lw__export_profile_into: the profile goes from the export's scratch memory
- * straight into the reply, one copy. */
+ * straight into the reply, one copy. A window's snapshot, reply memory the profile no
+ * longer reads once built, goes first, so the reply that replaces it has its room. */
 static int profile_into_reply(const uint8_t *bytes, size_t len, void *context) {
   profile_reply_t *r = context;
+  lw_connection_t *c = r->x->connection;
+  if (c->snapshot) {
+    lw__window_snapshot_release(c->snapshot, c->snapshot_count);
+    c->snapshot = NULL;
+  }
   reply_parts(r->x, 200, r->content_type, r->headers, bytes, len,
               r->tail ? r->tail->data : NULL, r->tail ? r->tail->len : 0, r->check_budget);
   return 0;
@@ -420,8 +426,13 @@ static void serve_heap(exchange_t *x, const lw_http_request_t *r, bool allocs) {
       return;
     }
     lw_connection_t *c = x->connection;
-    c->snapshot = lw__stack_counters_read(&c->snapshot_count);
-    if (!c->snapshot) {
+    int taken = lw__window_snapshot_take(&c->snapshot, &c->snapshot_count);
+    if (taken == -EBUSY) { /* the window's snapshot is held like a reply, for its length */
+      reply_busy(x, lw__reply_held(), lw__reply_budget(),
+                 (size_t)lw__stacks_count() * sizeof(lw_stack_counters_t));
+      return;
+    }
+    if (taken < 0) {
       pprof_error(x, 500, "could not take the profile: out of memory");
       return;
     }

@@ -13,8 +13,9 @@
  * taking a profile never blocks allocating threads. One export runs at a time (export_lock);
  * all its memory is scratch memory returned at the end. fork() does not take export_lock:
  * a host that forks while a client pulls a big profile must not wait for it (issue 13). The
- * child, where the exporting thread does not exist, gets a fresh lock and sees the scratch
- * memory wiped (arena.c); the table locks an export takes are each held briefly.
+ * child, where the exporting thread does not exist, gets a fresh lock and none of the
+ * scratch or reply memory (arena.c unmaps it); the table locks an export takes are each
+ * held briefly.
  *
  * Replies are memory the host pays for until the client takes them: the output allocator
  * counts what its blocks hold, and lw__reply_budget() says how much they may hold at once
@@ -632,15 +633,19 @@ typedef struct {
   const lw_allocator_t *allocator;
   uint8_t **out;
   size_t *len;
+  uint64_t own_held; /* reply memory the reply replaces: its window's snapshot */
 } copy_out_t;
 
 /* Sink of lw__export_profile_bytes: one exact-size copy out of the scratch memory. A reply
  * (the output allocator) that would take more than what is left of the reply budget is
- * refused, unless nothing else is held: a profile can always be had, one at a time. */
+ * refused, unless nothing else is held: a profile can always be had, one at a time. A
+ * window's base is its snapshot, itself reply memory (record.c) released right after this
+ * reply is made: a window let in alone is not refused at its end for its own snapshot. */
 static int copy_out(const uint8_t *bytes, size_t len, void *context) {
   copy_out_t *c = context;
   if (c->allocator == &lw__output_allocator) {
     uint64_t held = lw__reply_held(), budget = lw__reply_budget();
+    held = held > c->own_held ? held - c->own_held : 0;
     if (held && held + len > budget) {
       lw__reply_refused_note();
       return -EBUSY;
@@ -657,7 +662,10 @@ static int copy_out(const uint8_t *bytes, size_t len, void *context) {
 
 int lw__export_profile_bytes(const lw_export_options_t *options, const lw_allocator_t *allocator,
                              uint8_t **out, size_t *len) {
-  copy_out_t c = {allocator, out, len};
+  copy_out_t c = {allocator, out, len, 0};
+  if (options && options->base)
+    c.own_held = (uint64_t)(options->base_count ? options->base_count : 1) *
+                 sizeof(lw_stack_counters_t) + 16;
   return export_with(options, 0, copy_out, &c);
 }
 
@@ -715,15 +723,15 @@ static int export_with(const lw_export_options_t *options, size_t text_limit,
  * lw_write_profile use file_allocator, which is not counted. */
 static uint64_t output_held;
 
-/* Each block is its own mapping with a 16-byte header (its mapped size). Its pages come
- * back zeroed in a fork child (MADV_WIPEONFORK): a reply being sent belongs to the parent's
- * client, and the child must neither pay for it nor send it. A zero header is such a block,
- * which release leaves alone. */
+/* Each block is its own mapping held for a client (arena.c) with a 16-byte header (its mapped
+ * size). In a fork child every one of them is unmapped (lw__export_postfork_child): a reply
+ * being sent belongs to the parent's client, and the child must neither pay for it nor
+ * send it; the child's agent thread drops its inherited connections without releasing
+ * their buffers. */
 static void *map_alloc(void *context, size_t size) {
-  size_t *block = lw__arena_map(size + 16);
+  size_t *block = lw__arena_map_held(size + 16);
   if (!block)
     return NULL;
-  (void)madvise(block, size + 16, MADV_WIPEONFORK);
   block[0] = size + 16;
   if (context)
     __atomic_add_fetch((uint64_t *)context, size + 16, __ATOMIC_RELAXED);
@@ -734,11 +742,9 @@ static void map_release(void *context, void *p, size_t size) {
   if (!p)
     return;
   size_t *block = (size_t *)p - 2;
-  if (!block[0])
-    return; /* wiped by fork: the parent's */
   if (context)
     __atomic_sub_fetch((uint64_t *)context, block[0], __ATOMIC_RELAXED);
-  lw__arena_unmap(block, block[0]);
+  lw__arena_unmap_held(block, block[0]);
 }
 static void *map_resize(void *context, void *p, size_t old_size, size_t new_size) {
   void *grown = map_alloc(context, new_size);
@@ -842,13 +848,14 @@ int lw__export_symbolize(const uint64_t *addresses, size_t n,
 
 /* fork does not wait for an export (it used to, behind export_lock, for as long as a big
  * profile took to build), only for the export's short calls into the loader. An export in
- * progress on another thread does not exist in the child: the child gets fresh locks, its
- * scratch and output memory comes back zeroed (arena.c, map_alloc) and it holds no
- * replies. */
+ * progress on another thread does not exist in the child: the child gets fresh locks, and
+ * its scratch and output memory (replies, window snapshots) is unmapped and no longer
+ * counted (arena.c), so it holds no replies and its budget is whole. */
 void lw__export_prefork(void) { pthread_mutex_lock(&loader_lock); }
 void lw__export_postfork_parent(void) { pthread_mutex_unlock(&loader_lock); }
 void lw__export_postfork_child(void) {
   pthread_mutex_init(&loader_lock, NULL);
   pthread_mutex_init(&export_lock, NULL);
+  lw__arena_postfork_child();
   __atomic_store_n(&output_held, 0, __ATOMIC_RELAXED);
 }

@@ -12,10 +12,14 @@
  * Weights are applied per sample before summing, which keeps the estimate unbiased for sites
  * that allocate mixed sizes (docs/INTERNALS.md).
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent/agent.h"
+#ifndef _WIN32
+#include "agent/export_reply.h"
+#endif
 #include "agent/unwind.h"
 #include "common/sampling.h"
 
@@ -259,6 +263,37 @@ lw_stack_counters_t *lw__stack_counters_read(uint32_t *count) {
 void lw__stack_counters_free(lw_stack_counters_t *counters, uint32_t count) {
   lw__arena_unmap(counters, (count ? count : 1) * sizeof *counters);
 }
+
+#ifndef _WIN32
+/* ---- window snapshots ------------------------------------------------------------------
+ * A window (/debug/pprof/heap?seconds=N, heap-window) keeps every stack's counters from its
+ * start until its end, for as long as an hour, at the request of any client that can reach
+ * the HTTP port. So a snapshot is a reply in all but name: it comes from the reply memory
+ * (lw__output_allocator: the budget's transient share, never the tables', and counted in
+ * lw__reply_held) and is refused, like a reply, when it would take the replies past their
+ * budget while others are held. A fork child drops it with the other replies. */
+
+int lw__window_snapshot_take(lw_stack_counters_t **out, uint32_t *count) {
+  uint32_t n = lw__stacks_count();
+  size_t bytes = (size_t)(n ? n : 1) * sizeof(lw_stack_counters_t);
+  uint64_t held = lw__reply_held(), budget = lw__reply_budget();
+  if (held && held + bytes > budget) {
+    lw__reply_refused_note();
+    return -EBUSY;
+  }
+  lw_stack_counters_t *counters = lw_alloc(&lw__output_allocator, bytes);
+  if (!counters)
+    return -ENOMEM;
+  lw__stack_counters_fill(counters, n);
+  *out = counters;
+  *count = n;
+  return 0;
+}
+
+void lw__window_snapshot_release(lw_stack_counters_t *counters, uint32_t count) {
+  lw_release(&lw__output_allocator, counters, (size_t)(count ? count : 1) * sizeof *counters);
+}
+#endif
 
 /* Totals of in-use weights over the live table, without a per-stack array. */
 static void add_inuse_total(const lw_live_entry_t *entry, void *context) {
