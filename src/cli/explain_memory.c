@@ -13,6 +13,10 @@
 
 /* glibc's HEAP_MAX_SIZE on 64-bit targets: 2 x DEFAULT_MMAP_THRESHOLD_MAX (32 MiB). */
 #define ARENA_HEAP_SIZE (64ull << 20)
+/* A pthread guard is a page by default (pthread_attr_setguardsize may ask for more); a
+ * larger PROT_NONE mapping below a read-write one is some other reserve (an arena's, a
+ * program's own), and a big mapping the kernel placed right above it is no stack. */
+#define MAX_GUARD_SIZE (1ull << 20)
 
 typedef struct {
   uint64_t start, end;
@@ -62,8 +66,9 @@ static bool read_write(const mapping_t *m) { return m->perms[0] == 'r' && m->per
 
 static bool arena_heap(const mapping_t *maps, size_t n, size_t i) {
   const mapping_t *m = &maps[i];
-  if (!anonymous(m) || !read_write(m) || m->start % ARENA_HEAP_SIZE != 0)
-    return false;
+  if (!anonymous(m) || !read_write(m) || m->start % ARENA_HEAP_SIZE != 0 ||
+      m->end - m->start > ARENA_HEAP_SIZE)
+    return false; /* a heap never grows past its 64 MiB (a big aligned mmap is no heap) */
   if (m->end - m->start == ARENA_HEAP_SIZE)
     return true;
   /* The reserve may have merged with a guard page or reserve mapped after it: longer. */
@@ -157,7 +162,9 @@ int lw_explain_memory_parse(const char *smaps, const uint64_t *stack_pointers,
     } else if (read_write(m) &&
                (holds_stack_pointer(m, stack_pointers, n_stack_pointers) ||
                 (i > 0 && maps[i - 1].end == m->start && anonymous(&maps[i - 1]) &&
-                 no_access(&maps[i - 1])))) {
+                 no_access(&maps[i - 1]) &&
+                 maps[i - 1].end - maps[i - 1].start <= MAX_GUARD_SIZE &&
+                 !(i >= 2 && arena_heap(maps, n, i - 2))))) { /* not a heap's reserve */
       out->stack_bytes += m->rss;
       out->n_stacks++;
     } else if (!no_access(m)) {

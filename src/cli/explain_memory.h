@@ -10,8 +10,8 @@
  *     (HEAP_MAX_SIZE) and are either 64 MiB long or followed by their PROT_NONE reserve;
  *   - thread stacks: the mapping that holds a thread's stack pointer (the next-to-last field
  *     of /proc/PID/task/TID/syscall, present while the thread sleeps in a system call), and
- *     anonymous read-write mappings right above a PROT_NONE guard page (how glibc lays out
- *     pthread stacks), plus [stack];
+ *     anonymous read-write mappings right above a PROT_NONE guard of at most 1 MiB (how
+ *     glibc lays out pthread stacks), plus [stack];
  *   - code: file mappings that are executable, and [vdso]; files: other file mappings;
  *   - shared memory: shared mappings of /dev/shm, /dev/zero, memfd and SysV segments.
  */

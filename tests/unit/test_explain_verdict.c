@@ -81,17 +81,27 @@ static void test_fully_grown_arena_and_merged_reserve(void **state) {
   smaps[0] = '\0';
   uint64_t a = 0x7f0000000000ull, b = a + 64 * MIB;
   entry(smaps, sizeof smaps, a, a + 64 * MIB, "rw-p", "", 60 * 1024, 60 * 1024); /* full */
-  /* The second heap's reserve merged with the guard page of a stack mapped after it. */
+  /* The second heap's reserve merged with the guard page of a stack mapped after it: the
+   * stack is known by its thread's stack pointer; a big mapping placed right above such a
+   * reserve is no stack. */
   entry(smaps, sizeof smaps, b, b + 4 * MIB, "rw-p", "", 4096, 4096);
   entry(smaps, sizeof smaps, b + 4 * MIB, b + 64 * MIB + 4096, "---p", "", 0, 0);
   entry(smaps, sizeof smaps, b + 64 * MIB + 4096, b + 72 * MIB + 4096, "rw-p", "", 8, 8);
+  entry(smaps, sizeof smaps, b + 80 * MIB, b + 96 * MIB, "---p", "", 0, 0);
+  entry(smaps, sizeof smaps, b + 96 * MIB, b + 256 * MIB, "rw-p", "", 160 * 1024, 160 * 1024);
+  /* A program's 160 MiB mapping that happens to start on a 64 MiB boundary, with a guard
+   * page mapped right after it: not an arena heap. */
+  entry(smaps, sizeof smaps, b + 320 * MIB, b + 480 * MIB, "rw-p", "", 160 * 1024, 160 * 1024);
+  entry(smaps, sizeof smaps, b + 480 * MIB, b + 480 * MIB + 4096, "---p", "", 0, 0);
+  uint64_t sp[1] = {b + 70 * MIB};
   lw_explain_memory_t m;
   memset(&m, 0, sizeof m);
-  assert_int_equal(lw_explain_memory_parse(smaps, NULL, 0, &m), 0);
+  assert_int_equal(lw_explain_memory_parse(smaps, sp, 1, &m), 0);
   assert_int_equal(m.n_arena_heaps, 2);
   assert_int_equal(m.arena_heap_bytes, 64 * MIB);
   assert_int_equal(m.n_stacks, 1);
-  assert_int_equal(m.other_anon_bytes, 0);
+  assert_int_equal(m.stack_bytes, 8 * 1024);
+  assert_int_equal(m.other_anon_bytes, 320 * MIB);
 }
 
 static lw_explain_input_t glibc_process(uint64_t rss_mib, uint64_t heap_mib, uint64_t in_use_mib) {
