@@ -343,10 +343,14 @@ static void *scratch_alloc(void *context, size_t size) {
   }
   scratch_region_t *chunk = current_chunk;
   if (!chunk || chunk->size - chunk->used < size) {
-    chunk = map_transient(CHUNK_SIZE, SHARE_SCRATCH);
+    /* An eighth of what the export holds already, at least CHUNK_SIZE: chunks grow with
+     * the export, so even one of several GiB takes under a hundred transient slots. */
+    uint64_t grown = __atomic_load_n(&share_bytes[SHARE_SCRATCH], __ATOMIC_RELAXED) / 8;
+    size_t chunk_size = grown > CHUNK_SIZE ? page_round((size_t)grown) : CHUNK_SIZE;
+    chunk = map_transient(chunk_size, SHARE_SCRATCH);
     if (!chunk)
       return NULL;
-    chunk->size = CHUNK_SIZE;
+    chunk->size = chunk_size;
     chunk->used = sizeof(scratch_region_t);
     chunk->large = 0;
     chunk->next = regions;
