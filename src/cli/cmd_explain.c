@@ -71,11 +71,16 @@ static void read_command(int pid, char *out, size_t size) {
   size_t n = fread(raw, 1, sizeof raw - 1, f);
   fclose(f);
   raw[n] = '\0';
+  /* A process that rewrote its title (setproctitle: redis, nginx, postgres) pads it with
+   * NULs: no trailing empty words, and a lone title is shown as it is, unquoted. */
+  while (n > 0 && raw[n - 1] == '\0')
+    n--;
+  bool title = strlen(raw) == n;
   size_t len = 0;
   for (size_t i = 0; i < n && len + 4 < size;) {
     const char *word = raw + i;
     size_t word_len = strlen(word);
-    bool quote = strpbrk(word, " \t'\"$") != NULL || word_len == 0;
+    bool quote = !title && (strpbrk(word, " \t'\"$") != NULL || word_len == 0);
     int written = snprintf(out + len, size - len, quote ? "%s'%s'" : "%s%s", len ? " " : "",
                            word);
     if (written < 0 || (size_t)written >= size - len)
