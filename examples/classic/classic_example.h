@@ -43,10 +43,22 @@ static inline double example_now_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Parses the shared options (exits with status 2 and USAGE on anything else), installs the
- * Ctrl-C/SIGTERM handler and starts the clock. */
+static inline void example_usage(FILE *out, const char *program, const char *what,
+                                 double default_seconds) {
+  const char *name = strrchr(program, '/') ? strrchr(program, '/') + 1 : program;
+  fprintf(out,
+          "usage: %s [--fixed] [--seconds N] [--scale S]\n"
+          "%s (docs/GUIDE.md walks through it)\n"
+          "  --fixed      run the corrected version\n"
+          "  --seconds N  stop after N seconds (default %.0f); Ctrl-C stops it cleanly too\n"
+          "  --scale S    run S times faster: a minute lasts 60/S seconds\n",
+          name, what, default_seconds);
+}
+
+/* Parses the shared options (--help prints them; anything else wrong exits with status 2),
+ * installs the Ctrl-C/SIGTERM handler and starts the clock. WHAT says the pattern. */
 static inline example_options_t example_begin(int argc, char **argv, double default_seconds,
-                                       const char *usage) {
+                                              const char *what) {
   example_options_t o = {false, default_seconds, 1};
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--fixed") == 0) {
@@ -55,9 +67,13 @@ static inline example_options_t example_begin(int argc, char **argv, double defa
       o.seconds = atof(argv[++i]);
     } else if (i + 1 < argc && strcmp(argv[i], "--scale") == 0) {
       o.scale = atof(argv[++i]);
+    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      example_usage(stdout, argv[0], what, default_seconds);
+      exit(0);
     } else {
-      fprintf(stderr, "usage: %s\n%s", argv[0], usage);
-      exit(strcmp(argv[i], "--help") == 0 ? 0 : 2);
+      fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[i]);
+      example_usage(stderr, argv[0], what, default_seconds);
+      exit(2);
     }
   }
   if (o.scale <= 0 || o.seconds <= 0) {

@@ -69,7 +69,8 @@ static void remove_templates(void) {
 }
 
 int main(int argc, char **argv) {
-  example_options_t o = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  example_options_t o = example_begin(argc, argv, 600,
+      "A descriptor not closed on an error path; the fix: one exit path that closes.");
   if (write_templates() < 0) {
     fprintf(stderr, "fd_error_path: cannot write templates in %s: %s\n", directory,
             strerror(errno));

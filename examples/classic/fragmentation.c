@@ -78,7 +78,8 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  options = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  options = example_begin(argc, argv, 600,
+      "Fragmentation that is not a leak; the fix: malloc_trim (or MALLOC_ARENA_MAX=1).");
   static worker_t workers[WORKERS];
   pthread_t threads[WORKERS];
   for (int i = 0; i < WORKERS; i++) {

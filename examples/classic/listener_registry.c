@@ -95,7 +95,8 @@ static void connection_close(connection_t *c, bool fixed) {
 }
 
 int main(int argc, char **argv) {
-  example_options_t o = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  example_options_t o = example_begin(argc, argv, 600,
+      "A listener registry holding large contexts; the fix: unsubscribe on close.");
   connection_t *open_now[OPEN_MAX] = {0};
   double closes_at[OPEN_MAX] = {0};
   unsigned opened = 0;

@@ -122,7 +122,8 @@ static void handle_request(uint64_t session, double now) {
 }
 
 int main(int argc, char **argv) {
-  example_options_t o = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  example_options_t o = example_begin(argc, argv, 600,
+      "An unbounded map cache; the fix: LRU with a TTL.");
   cache.bounded = o.fixed;
   cache.buckets = calloc(BUCKETS, sizeof *cache.buckets);
   if (!cache.buckets)

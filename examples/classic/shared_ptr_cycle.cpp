@@ -62,7 +62,8 @@ void serve(unsigned id) {
 } // namespace
 
 int main(int argc, char **argv) {
-  example_options_t o = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  example_options_t o = example_begin(argc, argv, 600,
+      "A C++ shared_ptr cycle; the fix: a weak_ptr back-pointer.");
   fixed_version = o.fixed;
   unsigned sessions = 0;
   while (example_running(&o)) {

@@ -88,7 +88,8 @@ __attribute__((noinline)) static size_t handle_request(void) {
 }
 
 int main(int argc, char **argv) {
-  example_options_t o = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  example_options_t o = example_begin(argc, argv, 600,
+      "A slow leak hidden in heavy churn; the fix: bound the audit list.");
   double churned = 0, leaked = 0;
   uint64_t requests = 0;
   while (example_running(&o)) {

@@ -95,7 +95,8 @@ __attribute__((noinline)) static int start_pool(pthread_t *workers) {
 }
 
 int main(int argc, char **argv) {
-  options = example_begin(argc, argv, 600, "  [--fixed] [--seconds N] [--scale S]\n");
+  options = example_begin(argc, argv, 600,
+      "A thread per job that blocks forever; the fix: a pool with reply deadlines.");
   pthread_t workers[WORKERS];
   if (options.fixed && start_pool(workers) < 0) {
     perror("thread_per_job: cannot start the pool");
