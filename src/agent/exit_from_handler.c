@@ -11,8 +11,9 @@
  * instruction: the agent's own CFI unwinder walks from here through the signal frame into
  * the interrupted code, and any frame inside the allocator's code refuses.
  *
- * Runs inside the host at exit: no malloc, no lock, no stdio; the ranges are found at
- * start-up (dladdr1), the walk reads only checked stack memory. x86-64 only (the kernel's
+ * Runs inside the host at exit: no malloc, no stdio; the entry points are looked up at
+ * start-up, their extents at exit (dladdr1: the loader's recursive lock, no allocation),
+ * and the walk reads only checked stack memory. x86-64 only (the kernel's
  * signal frame layout); elsewhere exit is never taken for one from a handler.
  * Pairs with init.c (lw__exit_outputs_write) and unwind.c.
  */
@@ -67,31 +68,50 @@ static bool function_at(const void *address, Dl_info *info, uintptr_t *start, ui
   return *end > (uintptr_t)address;
 }
 
+/* The allocator's entry points, looked up at start-up: dlsym may allocate when a lookup
+ * fails, which exit must never do. Their extents (dladdr1, which searches every symbol of
+ * the object: some 8 us each) are only worked out at exit, and only after a handler. */
+enum { MAX_ENTRIES = 24 };
+static const void *allocator_entries[MAX_ENTRIES];
+static int n_allocator_entries;
+static const void *fork_entry;
+
+void lw__allocator_code_init(void) {
+  static const char *const names[] = {"malloc_trim", "mallopt",      "mallinfo",
+                                      "mallinfo2",   "malloc_stats", "malloc_info"};
+  const void *entries[MAX_ENTRIES] = {
+      (const void *)lw__real.malloc,        (const void *)lw__real.free,
+      (const void *)lw__real.calloc,        (const void *)lw__real.realloc,
+      (const void *)lw__real.memalign,      (const void *)lw__real.posix_memalign,
+      (const void *)lw__real.aligned_alloc, (const void *)lw__real.valloc,
+      (const void *)lw__real.pvalloc,       (const void *)lw__real.reallocarray,
+      (const void *)lw__real.malloc_usable_size,
+  };
+  int n = 11;
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && n < MAX_ENTRIES; i++)
+    entries[n++] = lw__real_lookup(names[i]);
+  fork_entry = lw__real_lookup("fork");
+  (void)dlerror(); /* a name this allocator lacks leaves nothing for the program's dlerror */
+  for (int i = 0; i < n; i++)
+    allocator_entries[i] = entries[i];
+  __atomic_store_n(&n_allocator_entries, n, __ATOMIC_RELEASE);
+}
+
 /* A library that is nothing but an allocator (jemalloc, tcmalloc): all its code counts.
  * In the C library (or a program with the allocator linked in) only the allocator's own
  * functions do, and what lies between them: glibc's malloc.c is one object file whose
  * exported entries (malloc ... malloc_info, 7 KiB) enclose the static functions an entry
  * jumps to without a frame of its own (memalign, valloc and aligned_alloc end in a jump to
  * _mid_memalign, which takes the arena lock); the helpers that run below an entry's frame
- * (_int_malloc, sysmalloc) need no range, the entry's frame is found above them. */
-void lw__allocator_code_init(void) {
+ * (_int_malloc, sysmalloc) need no range, the entry's frame is found above them. fork
+ * holds every arena lock between its prepare and parent handlers: its own range. */
+static void find_allocator_code(void) {
+  int n = __atomic_load_n(&n_allocator_entries, __ATOMIC_ACQUIRE);
   allocator_code.n = 0;
-  void *entries[] = {
-      (void *)lw__real.malloc,        (void *)lw__real.free,
-      (void *)lw__real.calloc,        (void *)lw__real.realloc,
-      (void *)lw__real.memalign,      (void *)lw__real.posix_memalign,
-      (void *)lw__real.aligned_alloc, (void *)lw__real.valloc,
-      (void *)lw__real.pvalloc,       (void *)lw__real.reallocarray,
-      (void *)lw__real.malloc_usable_size, lw__real_lookup("malloc_trim"),
-      lw__real_lookup("mallopt"),     lw__real_lookup("mallinfo"),
-      lw__real_lookup("mallinfo2"),   lw__real_lookup("malloc_stats"),
-      lw__real_lookup("malloc_info"),
-  };
-  (void)dlerror(); /* a name this allocator lacks leaves nothing for the program's dlerror */
   Dl_info self, in_malloc, in_libc, in_program;
   uintptr_t malloc_start, malloc_end;
-  if (!dladdr((const void *)lw__allocator_code_init, &self) ||
-      !function_at((const void *)lw__real.malloc, &in_malloc, &malloc_start, &malloc_end) ||
+  if (!n || !dladdr((const void *)find_allocator_code, &self) ||
+      !function_at(allocator_entries[0], &in_malloc, &malloc_start, &malloc_end) ||
       in_malloc.dli_fbase == self.dli_fbase)
     return;
   bool libc = dladdr((const void *)getpid, &in_libc) && in_libc.dli_fbase == in_malloc.dli_fbase;
@@ -99,30 +119,31 @@ void lw__allocator_code_init(void) {
   bool program = program_header && dladdr(program_header, &in_program) &&
                  in_program.dli_fbase == in_malloc.dli_fbase;
   lw_cfi_object_t object;
-  if (!libc && !program && lw__cfi_find_object(malloc_start, &object) == 0) {
+  bool whole = !libc && !program && lw__cfi_find_object(malloc_start, &object) == 0;
+  if (whole)
     add_range(object.map_start, object.map_end);
-  } else {
-    uintptr_t low = malloc_start, high = malloc_end;
-    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
-      Dl_info info;
-      uintptr_t start, end;
-      if (!function_at(entries[i], &info, &start, &end) || info.dli_fbase != in_malloc.dli_fbase)
-        continue; /* the agent's own fallbacks, or another object's */
-      if (start + (1u << 20) > malloc_start && start < malloc_start + (1u << 20)) {
-        low = start < low ? start : low;
-        high = end > high ? end : high;
-      } else {
-        add_range(start, end); /* far from malloc (reallocarray elsewhere): itself only */
-      }
+  uintptr_t low = malloc_start, high = malloc_end;
+  for (int i = 1; i < n; i++) {
+    Dl_info info;
+    uintptr_t start, end;
+    if (!function_at(allocator_entries[i], &info, &start, &end) || info.dli_fbase == self.dli_fbase)
+      continue; /* the agent's own fallbacks */
+    if (whole && info.dli_fbase == in_malloc.dli_fbase)
+      continue;
+    if (info.dli_fbase == in_malloc.dli_fbase && start + (1u << 20) > malloc_start &&
+        start < malloc_start + (1u << 20)) {
+      low = start < low ? start : low;
+      high = end > high ? end : high;
+    } else {
+      add_range(start, end); /* far from malloc (reallocarray elsewhere): itself only */
     }
-    add_range(low, high);
   }
-  /* fork holds every arena lock between its prepare and parent handlers. */
+  if (!whole)
+    add_range(low, high);
   Dl_info info;
   uintptr_t start, end;
-  if (function_at(lw__real_lookup("fork"), &info, &start, &end))
+  if (function_at(fork_entry, &info, &start, &end))
     add_range(start, end);
-  (void)dlerror();
 }
 
 /* ---- what the handler interrupted (exit) --------------------------------------------------- */
@@ -201,6 +222,7 @@ static lw_exit_context_t scan_for_signal_frame(const uintptr_t *restorers, int n
                       ((ss_flags & SS_ONSTACK) || (rsp > uc && rsp - uc < 65536 + 4096));
     if (!frame_like)
       continue;
+    find_allocator_code();
     return in_allocator_code(rip) ? LW_EXIT_INTERRUPTED_ALLOCATOR : LW_EXIT_FROM_HANDLER;
   }
   return LW_EXIT_PLAIN;
@@ -221,6 +243,7 @@ lw_exit_context_t lw__exit_context(void) {
       continue;
     /* Every frame below the innermost handler: a handler that interrupted another handler
      * that interrupted malloc leaves the lock held all the same. */
+    find_allocator_code();
     for (int j = i + 1; j < n; j++)
       if (in_allocator_code((uintptr_t)pcs[j]))
         return LW_EXIT_INTERRUPTED_ALLOCATOR;

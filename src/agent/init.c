@@ -186,9 +186,11 @@ bool lw__agent_begin(void) {
     }
   }
   choose_output_path();
-  /* Looked up now, never at exit, where a lookup may allocate (exit_from_handler.c). */
+  /* Looked up now, never at exit, where a lookup may allocate (exit_from_handler.c); the
+   * demangler only for an exit profile (live exports look it up themselves). */
   lw__allocator_code_init();
-  lw__demangler_resolve();
+  if (output_path[0])
+    lw__demangler_resolve();
   if (!lw__attached_at_ns) /* an attached agent interposes nothing: the program would see it */
     lw__fatal_signals_install(output_path[0] || lw__options.history_output[0]);
   if (lw__options.verbose)
