@@ -171,6 +171,18 @@ static void read_allocator(int pid, explain_t *e) {
     in->allocator_mmap_bytes = lookup(json, "mmap_bytes");
     in->arenas = lookup(json, "arenas");
     in->largest_arena_bytes = lookup(json, "largest_arena_system_bytes");
+    /* "arena_list":[{"system_bytes":N,"free_bytes":N},...] */
+    const char *list = strstr(json, "\"arena_list\":[");
+    const char *end = list ? strchr(list, ']') : NULL;
+    for (const char *p = list; p && p < end && in->n_arena_list < LW_EXPLAIN_MAX_ARENAS;) {
+      const char *system = strstr(p, "\"system_bytes\":");
+      const char *free_bytes = system ? strstr(system, "\"free_bytes\":") : NULL;
+      if (!free_bytes || free_bytes > end)
+        break;
+      in->arena_system_bytes[in->n_arena_list] = strtoull(system + 15, NULL, 10);
+      in->arena_free_bytes[in->n_arena_list++] = strtoull(free_bytes + 13, NULL, 10);
+      p = free_bytes + 13;
+    }
   } else if (jemalloc) {
     in->allocator_resident = lookup(json, "resident_bytes");
     /* jemalloc's own metadata is resident and in use, not free memory to return. */
@@ -580,6 +592,17 @@ static void print_json(const explain_t *e, const explain_t *before, double secon
     lw_json_kint(&j, "in_use_bytes", (int64_t)in->allocator_in_use);
     lw_json_kint(&j, "arenas", (int64_t)in->arenas);
     lw_json_kint(&j, "largest_arena_bytes", (int64_t)in->largest_arena_bytes);
+    if (in->n_arena_list) {
+      lw_json_key(&j, "arena_list");
+      lw_json_begin_array(&j);
+      for (int a = 0; a < in->n_arena_list; a++) {
+        lw_json_begin_object(&j);
+        lw_json_kint(&j, "system_bytes", (int64_t)in->arena_system_bytes[a]);
+        lw_json_kint(&j, "free_bytes", (int64_t)in->arena_free_bytes[a]);
+        lw_json_end_object(&j);
+      }
+      lw_json_end_array(&j);
+    }
     lw_json_kint(&j, "soft_limit_bytes", (int64_t)in->soft_limit_bytes);
     lw_json_end_object(&j);
   }

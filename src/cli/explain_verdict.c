@@ -160,6 +160,24 @@ static void judge_retention(const lw_explain_input_t *in, lw_explain_result_t *r
              (unsigned long long)in->memory.n_arena_heaps,
              in->memory.n_arena_heaps == 1 ? "" : "s",
              size_text((double)in->allocator_mmap_bytes));
+  if (in->n_arena_list > 1) {
+    /* The arenas that keep the most free memory, from malloc_info. */
+    char list[320] = "";
+    bool shown[LW_EXPLAIN_MAX_ARENAS] = {false};
+    for (int k = 0; k < 4 && k < in->n_arena_list; k++) {
+      int best = -1;
+      for (int a = 0; a < in->n_arena_list; a++)
+        if (!shown[a] && (best < 0 || in->arena_free_bytes[a] > in->arena_free_bytes[best]))
+          best = a;
+      shown[best] = true;
+      size_t used = strlen(list);
+      snprintf(list + used, sizeof list - used, "%s#%d %s of %s", k ? ", " : "", best,
+               size_text((double)in->arena_free_bytes[best]),
+               size_text((double)in->arena_system_bytes[best]));
+    }
+    evidence(f, "free memory per arena (malloc_info), most first: %s%s", list,
+             in->n_arena_list > 4 ? ", ..." : "");
+  }
   if (in->arenas && !in->largest_arena_bytes)
     evidence(f, "%llu arena%s", (unsigned long long)in->arenas, in->arenas == 1 ? "" : "s");
   else if (in->arenas)

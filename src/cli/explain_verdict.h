@@ -15,8 +15,8 @@
 
 #include "cli/explain_memory.h"
 
-enum { LW_EXPLAIN_MAX_SITES = 5, LW_EXPLAIN_MAX_FINDINGS = 5, LW_EXPLAIN_MAX_EVIDENCE = 5,
-       LW_EXPLAIN_MAX_ADVICE = 8, LW_EXPLAIN_MAX_UNKNOWN = 4 };
+enum { LW_EXPLAIN_MAX_SITES = 5, LW_EXPLAIN_MAX_FINDINGS = 5, LW_EXPLAIN_MAX_EVIDENCE = 8,
+       LW_EXPLAIN_MAX_ADVICE = 8, LW_EXPLAIN_MAX_UNKNOWN = 4, LW_EXPLAIN_MAX_ARENAS = 64 };
 
 typedef struct lw_explain_site {
   char name[256];          /* the allocation site's frame, as `leakwatch leaks` names it */
@@ -43,6 +43,9 @@ typedef struct lw_explain_input {
   uint64_t allocator_mmap_bytes; /* glibc: blocks mmapped one by one (large requests) */
   uint64_t arenas;            /* 0 unknown */
   uint64_t largest_arena_bytes;
+  /* glibc's malloc_info, arena by arena (the first LW_EXPLAIN_MAX_ARENAS) */
+  uint64_t arena_system_bytes[LW_EXPLAIN_MAX_ARENAS], arena_free_bytes[LW_EXPLAIN_MAX_ARENAS];
+  int n_arena_list;
   /* The agent's history of live heap per site, summed: */
   bool history;
   double history_seconds, min_window_seconds;

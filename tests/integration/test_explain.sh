@@ -66,8 +66,10 @@ check "fragmentation: advice has trim first, then MALLOC_ARENA_MAX and GLIBC_TUN
          ([.advice[].try | select(test("^MALLOC_ARENA_MAX=2 .*fragmented_heap"))] | length == 1) and
          ([.advice[].try | select(test("GLIBC_TUNABLES=glibc.malloc.trim_threshold=[0-9]+:glibc.malloc.mmap_threshold=[0-9]+"))] | length == 1) and
          ([.advice[].try | select(test("LEAKWATCH_SOFT_LIMIT=[0-9]+MiB"))] | length == 1)' frag.json
-check "fragmentation: the evidence names the numbers" \
-  jq -e '.findings[0].evidence | map(select(test("arenas; the largest holds"))) | length == 1' frag.json
+check "fragmentation: the evidence names the numbers, arena by arena" \
+  jq -e '(.findings[0].evidence | map(select(test("arenas; the largest holds|free memory per arena"))) | length == 2) and
+         ((.allocator.arena_list | length) == .allocator.arenas) and
+         ([.allocator.arena_list[] | select(.free_bytes > 16*1048576)] | length >= 4)' frag.json
 "$LW" explain "$frag" >frag.txt 2>&1
 check "text: breakdown, verdict and advice" \
   bash -c "grep -q 'free, kept by the allocator' frag.txt && grep -q '^verdict: allocator retention' frag.txt && grep -q '^advice, most useful first' frag.txt"
