@@ -312,11 +312,19 @@ bool lw__control_handle(lw_connection_t *c) {
     switch (lw__window_snapshot_take(&c->snapshot, &c->snapshot_count)) {
     case 0:
       break;
-    case -EBUSY: /* the window's snapshot is held like a reply, for its length */
+    case -EBUSY: { /* the window's snapshot is held like a reply, for its length */
       lw__reply_refused_note();
-      reply_error(c, "replies and windows not yet taken by their clients hold the memory "
-                     "this process lets them hold (LEAKWATCH_REPLY_MEMORY): retry later");
+      char message[240];
+      lw_fmt(message, sizeof message,
+             "replies and windows waiting for their clients hold %llu KiB of the %llu KiB this "
+             "process lets them hold (LEAKWATCH_REPLY_MEMORY); this window needs %llu KiB: "
+             "retry later",
+             (unsigned long long)(lw__reply_held() >> 10),
+             (unsigned long long)(lw__reply_budget() >> 10),
+             (unsigned long long)((uint64_t)lw__stacks_count() * sizeof(lw_stack_counters_t) >> 10));
+      reply_error(c, message);
       return true;
+    }
     default:
       reply_error(c, "out of memory");
       return true;

@@ -277,10 +277,8 @@ int lw__window_snapshot_take(lw_stack_counters_t **out, uint32_t *count) {
   uint32_t n = lw__stacks_count();
   size_t bytes = (size_t)(n ? n : 1) * sizeof(lw_stack_counters_t);
   uint64_t held = lw__reply_held(), budget = lw__reply_budget();
-  if (held && held + bytes > budget) {
-    lw__reply_refused_note();
-    return -EBUSY;
-  }
+  if (held && held + bytes > budget)
+    return -EBUSY; /* the caller's refusal counts it */
   lw_stack_counters_t *counters = lw_alloc(&lw__output_allocator, bytes);
   if (!counters)
     return -ENOMEM;
