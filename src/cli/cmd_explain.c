@@ -331,10 +331,15 @@ static bool read_agent(int pid, explain_t *e, bool symbolize, double min_window,
   in->agent_memory_bytes = lookup(json, "agent_memory_bytes");
   in->sampling_rate = lookup(json, "sampling_rate");
   lw_buf_free(&body);
+  /* An agent that `leakwatch attach` loaded saw only what was allocated after it. */
+  char error[512];
+  if (call(pid, "info", &body, error, sizeof error)) {
+    e->in.attached = lookup((const char *)body.data, "attached_at_unix") > 0;
+    lw_buf_free(&body);
+  }
   read_allocator(pid, e);
   if (!with_history)
     return true;
-  char error[512];
   if (!call(pid, "history", &body, error, sizeof error)) {
     lw_cli_warn("no history: %s", error);
     return true;
@@ -461,7 +466,8 @@ static void print_text(const explain_t *e, const explain_t *before, double secon
     row(&t, "RSS", PART_RSS, "");
   if (in->agent)
     row(&t, "heap in use, as requested", PART_HEAP_LIVE,
-        "the program's live allocations (agent, estimated from samples)");
+        in->attached ? "live allocations made since the agent was attached (estimated)"
+                     : "the program's live allocations (agent, estimated from samples)");
   if (in->agent && in->allocator_figures) {
     snprintf(note, sizeof note, "%s", in->allocator);
     if (in->arenas)
@@ -543,6 +549,8 @@ static void print_json(const explain_t *e, const explain_t *before, double secon
   lw_json_kint(&j, "pid", in->pid);
   lw_json_kstring(&j, "command", in->command);
   lw_json_kbool(&j, "agent", in->agent);
+  if (in->agent)
+    lw_json_kbool(&j, "attached", in->attached);
   if (!in->agent)
     lw_json_kstring(&j, "agent_error", e->agent_error);
   lw_json_key(&j, "memory");

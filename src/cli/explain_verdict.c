@@ -150,8 +150,9 @@ static void judge_retention(const lw_explain_input_t *in, lw_explain_result_t *r
   evidence(f, "RSS %s; the allocator's resident heap %s, %.1fx what it has handed out (%s)",
            size_text(rss), size_text(resident), in_use > 0 ? resident / in_use : 0,
            size_text(in_use));
-  evidence(f, "live heap as the program requested it: %s (the agent's estimate)",
-           size_text((double)in->heap_live_bytes));
+  evidence(f, "live heap as the program requested it: %s (the agent's estimate%s)",
+           size_text((double)in->heap_live_bytes),
+           in->attached ? "; attached later, it counts only allocations made since" : "");
   if (strcmp(in->allocator, "glibc") == 0)
     evidence(f, "glibc heaps: %s brk heap, %s in %llu other arena heap%s, %s in blocks mmapped "
                 "one by one",

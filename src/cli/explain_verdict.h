@@ -32,6 +32,7 @@ typedef struct lw_explain_input {
   lw_explain_memory_t memory;
   bool agent; /* the agent answered: everything below is known */
   uint64_t heap_live_bytes;   /* estimated from samples */
+  bool attached;              /* `leakwatch attach` loaded the agent: it saw only later calls */
   uint64_t agent_memory_bytes;
   uint64_t sampling_rate;
   /* The allocator behind the agent: "glibc", "jemalloc", "tcmalloc", "unknown" */
