@@ -28,8 +28,7 @@
 static const lw_cli_option_t options[] = {
     {"json", 0, NULL, "print the breakdown, findings and advice as one JSON object"},
     {"min-window", 0, "DURATION", "history needed before judging growth (default 3m)"},
-    {"seconds", 's', "DURATION", "read the breakdown twice, this far apart, and show how each "
-                                 "part moved (e.g. 30s, 5m)"},
+    {"seconds", 's', "DURATION", "read it twice this far apart: how each part moved (30s, 5m)"},
     {"no-symbolize", 0, NULL, "name sites with the agent's ELF symbols only"},
     {NULL, 0, NULL, NULL},
 };
