@@ -291,7 +291,9 @@ void lw__exit_outputs_write(const char *occasion) {
   lw_exit_context_t context = LW_EXIT_PLAIN;
   if (!t->guard && __atomic_load_n(&lw__agent_state, __ATOMIC_ACQUIRE) == LW_AGENT_READY &&
       (output_path[0] || lw__options.history_output[0])) {
+    lw__guard_enter(t); /* a handler arriving meanwhile is not sampled (the walk is ours) */
     context = lw__exit_context();
+    lw__leave_agent(t);
     lw__demangler_exit(context != LW_EXIT_PLAIN);
   }
   if (t->guard || context == LW_EXIT_INTERRUPTED_ALLOCATOR) {
