@@ -6,8 +6,8 @@
  * held below it, and any allocation during the exit work (a failed dlsym, __cxa_demangle)
  * would wait for it forever. init.c asks lw__exit_context() before writing the exit
  * profile: it writes nothing when the allocator was interrupted, and never demangles after
- * exit from a handler. Locks are taken by system calls too (mmap in sysmalloc, the futex
- * wait for a second lock), so what counts is every interrupted frame, not the interrupted
+ * exit from a handler. Locks are held across system calls too (mmap in sysmalloc, brk, the
+ * futex wait for a second lock), so what counts is every interrupted frame, not the interrupted
  * instruction: the agent's own CFI unwinder walks from here through the signal frame into
  * the interrupted code, and any frame inside the allocator's code refuses.
  *
@@ -33,7 +33,39 @@
 #include "agent/unwind_cfi.h"
 #include "agent/unwind_stack_bounds.h"
 
-/* ---- where the allocator's code lies (start-up) ------------------------------------------- */
+/* ---- the allocator's entry points (start-up) -------------------------------------------- */
+
+/* The allocator's entry points, looked up at start-up: dlsym may allocate when a lookup
+ * fails, which exit must never do. Their extents (dladdr1, which searches every symbol of
+ * the object: some 8 us each) are only worked out at exit, and only after a handler. */
+enum { MAX_ENTRIES = 24 };
+static const void *allocator_entries[MAX_ENTRIES];
+static int n_allocator_entries;
+static const void *fork_entry;
+
+void lw__allocator_code_init(void) {
+  static const char *const names[] = {"malloc_trim", "mallopt",      "mallinfo",
+                                      "mallinfo2",   "malloc_stats", "malloc_info"};
+  const void *entries[MAX_ENTRIES] = {
+      (const void *)lw__real.malloc,        (const void *)lw__real.free,
+      (const void *)lw__real.calloc,        (const void *)lw__real.realloc,
+      (const void *)lw__real.memalign,      (const void *)lw__real.posix_memalign,
+      (const void *)lw__real.aligned_alloc, (const void *)lw__real.valloc,
+      (const void *)lw__real.pvalloc,       (const void *)lw__real.reallocarray,
+      (const void *)lw__real.malloc_usable_size,
+  };
+  int n = 11;
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && n < MAX_ENTRIES; i++)
+    entries[n++] = lw__real_lookup(names[i]);
+  fork_entry = lw__real_lookup("fork");
+  (void)dlerror(); /* a name this allocator lacks leaves nothing for the program's dlerror */
+  for (int i = 0; i < n; i++)
+    allocator_entries[i] = entries[i];
+  __atomic_store_n(&n_allocator_entries, n, __ATOMIC_RELEASE);
+}
+
+#if defined(__x86_64__)
+/* ---- where the allocator's code lies (exit, after a handler) ------------------------------- */
 
 enum { MAX_RANGES = 32 };
 static struct {
@@ -66,35 +98,6 @@ static bool function_at(const void *address, Dl_info *info, uintptr_t *start, ui
   *start = (uintptr_t)info->dli_saddr;
   *end = *start + (symbol->st_size ? symbol->st_size : 1);
   return *end > (uintptr_t)address;
-}
-
-/* The allocator's entry points, looked up at start-up: dlsym may allocate when a lookup
- * fails, which exit must never do. Their extents (dladdr1, which searches every symbol of
- * the object: some 8 us each) are only worked out at exit, and only after a handler. */
-enum { MAX_ENTRIES = 24 };
-static const void *allocator_entries[MAX_ENTRIES];
-static int n_allocator_entries;
-static const void *fork_entry;
-
-void lw__allocator_code_init(void) {
-  static const char *const names[] = {"malloc_trim", "mallopt",      "mallinfo",
-                                      "mallinfo2",   "malloc_stats", "malloc_info"};
-  const void *entries[MAX_ENTRIES] = {
-      (const void *)lw__real.malloc,        (const void *)lw__real.free,
-      (const void *)lw__real.calloc,        (const void *)lw__real.realloc,
-      (const void *)lw__real.memalign,      (const void *)lw__real.posix_memalign,
-      (const void *)lw__real.aligned_alloc, (const void *)lw__real.valloc,
-      (const void *)lw__real.pvalloc,       (const void *)lw__real.reallocarray,
-      (const void *)lw__real.malloc_usable_size,
-  };
-  int n = 11;
-  for (size_t i = 0; i < sizeof names / sizeof names[0] && n < MAX_ENTRIES; i++)
-    entries[n++] = lw__real_lookup(names[i]);
-  fork_entry = lw__real_lookup("fork");
-  (void)dlerror(); /* a name this allocator lacks leaves nothing for the program's dlerror */
-  for (int i = 0; i < n; i++)
-    allocator_entries[i] = entries[i];
-  __atomic_store_n(&n_allocator_entries, n, __ATOMIC_RELEASE);
 }
 
 /* A library that is nothing but an allocator (jemalloc, tcmalloc): all its code counts.
@@ -148,7 +151,6 @@ static void find_allocator_code(void) {
 
 /* ---- what the handler interrupted (exit) --------------------------------------------------- */
 
-#if defined(__x86_64__)
 /* The distinct restorers of the installed handlers, from the kernel (no libc lock): the
  * return address of every handler's frame. */
 static int signal_restorers(uintptr_t *out, int max) {
