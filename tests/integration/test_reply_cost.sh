@@ -180,6 +180,10 @@ for rate in 1 524288; do
   check "rate $rate: the windows past it get 503 ($refused)" test "$refused" -ge 1
   check "rate $rate: the 503 says when to retry" \
     bash -c "grep -qi '^Retry-After: [0-9]' code.*"
+  # The control socket's windows share the budget (they used to be taken regardless).
+  "$LW" heap "$host" --seconds 1 -o control.pb.gz >control.out 2>control.err
+  check "rate $rate: a control window past the budget fails and says to retry ($(head -c 300 control.err))" \
+    bash -c "test ! -s control.pb.gz && grep -q 'LEAKWATCH_REPLY_MEMORY.*retry later' control.err"
   touch go
   for _ in $(seq 600); do grep -q grown win.out && break; sleep 0.1; done
   curl -s --max-time 30 "http://$addr/metrics" >metrics.txt
