@@ -95,7 +95,6 @@ uint64_t lw__arena_budget(void);
  * in a fork child and unmapped there by lw__arena_postfork_child. Linux only. */
 void *lw__arena_map_held(size_t size);
 void lw__arena_unmap_held(void *address, size_t size);
-uint64_t lw__arena_held_bytes(void);
 void lw__arena_postfork_child(void);
 /* An lw_allocator_t for short-lived work (building a profile): blocks come from mmap and
  * everything is returned by lw__scratch_release_all. One user at a time (export lock). */

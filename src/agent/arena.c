@@ -304,10 +304,6 @@ static void *remap_scratch(void *address, size_t old_size, size_t new_size) {
   return moved;
 }
 
-uint64_t lw__arena_held_bytes(void) {
-  return __atomic_load_n(&share_bytes[SHARE_HELD], __ATOMIC_RELAXED);
-}
-
 /* ---- scratch allocator ------------------------------------------------------------------
  * Small blocks come from 256 KiB chunks by bumping; large blocks get their own mapping and
  * grow with mremap. Nothing is reused until lw__scratch_release_all, which the one user at a
