@@ -314,6 +314,7 @@ bool lw__control_handle(lw_connection_t *c) {
       break;
     case -EBUSY: { /* the window's snapshot is held like a reply, for its length */
       lw__reply_refused_note();
+      uint64_t needs = (uint64_t)lw__stacks_count() * sizeof(lw_stack_counters_t);
       char message[240];
       lw_fmt(message, sizeof message,
              "replies and windows waiting for their clients hold %llu KiB of the %llu KiB this "
@@ -321,7 +322,7 @@ bool lw__control_handle(lw_connection_t *c) {
              "retry later",
              (unsigned long long)(lw__reply_held() >> 10),
              (unsigned long long)(lw__reply_budget() >> 10),
-             (unsigned long long)((uint64_t)lw__stacks_count() * sizeof(lw_stack_counters_t) >> 10));
+             (unsigned long long)(needs >> 10));
       reply_error(c, message);
       return true;
     }
