@@ -40,11 +40,11 @@ kill_at_every_stage() {
   for stage in inspected written stopped redirected running returned; do
     before=$(starts)
     LEAKWATCH_ATTACH_PAUSE_AT=$stage "$LW" attach "$target" --agent "$library" \
-      >"$stage.out" 2>"$stage.err" &
+      >"$name-$stage.out" 2>"$name-$stage.err" &
     attacher=$!
-    for _ in $(seq 400); do grep -q "^stage $stage" "$stage.err" && break; sleep 0.05; done
-    check "$name, $stage: leakwatch reached the stage" grep -q "^stage $stage" "$stage.err"
-    grep -q "^stage $stage" "$stage.err" || cat "$stage.err" >&2
+    for _ in $(seq 400); do grep -q "^stage $stage" "$name-$stage.err" && break; sleep 0.05; done
+    check "$name, $stage: leakwatch reached the stage" grep -q "^stage $stage" "$name-$stage.err"
+    grep -q "^stage $stage" "$name-$stage.err" || cat "$name-$stage.err" >&2
     kill -KILL "$attacher"
     wait "$attacher" 2>/dev/null
     check "$name, $stage: the program answers, no EINTR, registers intact" answers
