@@ -41,8 +41,14 @@ answers() { # PORT [any]: the target still serves, with no EINTR and no corrupte
   [[ "$reply" =~ ^pong\ $eintr\ 0\ [0-9]+$ ]] || { echo "reply: '$reply'" >&2; return 1; }
 }
 
-wait_state() { # PID STATE: until /proc/PID/status shows it (5 s)
-  for _ in $(seq 100); do grep -q "^State:.$2" "/proc/$1/status" && return 0; sleep 0.05; done
+wait_state() { # PID STATE: until every thread of PID shows it (20 s): a group stop reaches
+  # the threads one by one, and a loaded machine shows the main thread stopped first
+  local others
+  for _ in $(seq 400); do
+    others=$(grep -L "^State:.$2" /proc/"$1"/task/*/status 2>/dev/null)
+    [ -z "$others" ] && grep -q "^State:.$2" "/proc/$1/status" && return 0
+    sleep 0.05
+  done
   return 1
 }
 wait_exec() { # PID NAME: until the background job has exec'd into NAME (5 s)
