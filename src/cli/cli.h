@@ -79,6 +79,9 @@ bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char
 const char *lw_cli_nonempty(const lw_cli_spec_t *spec, const char *option, const char *value);
 /* A PID argument: a positive whole number. */
 bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid);
+/* The one PID the commands that ask a process take, once the options are read: frees the
+ * parser, and returns 0 with *pid set, or the exit status after a usage error. */
+int lw_cli_take_pid(lw_cli_parser_t *parser, const lw_cli_spec_t *spec, int *pid);
 
 /* The subcommands: one cmd_<name>.c each, listed in commands.h. */
 #define LW_DECLARE_COMMAND(name, summary) int lw_cmd_##name(int argc, char **argv);

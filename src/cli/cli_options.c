@@ -256,3 +256,12 @@ bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid) {
   *pid = (int)v;
   return true;
 }
+
+int lw_cli_take_pid(lw_cli_parser_t *parser, const lw_cli_spec_t *spec, int *pid) {
+  int n_positionals = parser->n_positionals;
+  bool pid_ok = n_positionals == 1 && lw_cli_parse_pid(spec, parser->positionals[0], pid);
+  lw_cli_parser_free(parser);
+  if (n_positionals != 1)
+    return lw_cli_usage_error(spec, "expected one PID");
+  return pid_ok ? 0 : LW_EXIT_USAGE;
+}

@@ -74,13 +74,9 @@ int lw_cmd_heap(int argc, char **argv) {
     }
   }
   int pid = 0;
-  int n_positionals = parser.n_positionals;
-  bool pid_ok = n_positionals == 1 && lw_cli_parse_pid(&spec, parser.positionals[0], &pid);
-  lw_cli_parser_free(&parser);
-  if (n_positionals != 1)
-    return lw_cli_usage_error(&spec, "expected one PID");
-  if (!pid_ok)
-    return LW_EXIT_USAGE;
+  int pid_status = lw_cli_take_pid(&parser, &spec, &pid);
+  if (pid_status != 0)
+    return pid_status;
   char default_output[64];
   snprintf(default_output, sizeof default_output, "heap-%d.pb.gz", pid);
   if (!output)
