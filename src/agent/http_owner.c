@@ -25,19 +25,10 @@
 #include <unistd.h>
 
 #include "agent/http_owner.h"
+#include "agent/raw_directory.h"
 #include "common/fmt.h"
 #include "common/proc_net_tcp.h"
 #include "common/procfs.h"
-
-/* One entry of getdents64's buffer (the agent reads /proc with raw system calls: opendir
- * would allocate). */
-typedef struct {
-  uint64_t ino;
-  int64_t off;
-  unsigned short reclen;
-  unsigned char type;
-  char name[];
-} linux_dirent64_t;
 
 /* ---- which program serves ------------------------------------------------------------ */
 
@@ -147,33 +138,40 @@ typedef struct {
   int budget; /* readlinks left */
 } search_t;
 
+typedef struct {
+  search_t *search;
+  int dir;
+  char want[48]; /* socket:[inode] */
+  size_t want_len;
+  bool found;
+} fd_visit_t;
+
+static bool visit_fd(const char *name, void *context) {
+  fd_visit_t *v = context;
+  if (name[0] == '.')
+    return true;
+  char target[64];
+  v->search->budget--;
+  ssize_t len = readlinkat(v->dir, name, target, sizeof target);
+  v->found = len == (ssize_t)v->want_len && memcmp(target, v->want, v->want_len) == 0;
+  return !v->found && v->search->budget > 0;
+}
+
 /* Whether /proc/<pid>/fd holds socket:[inode]. */
 static bool has_socket(int pid, search_t *s) {
+  if (s->budget <= 0)
+    return false;
   char path[64];
   lw_fmt(path, sizeof path, "/proc/%d/fd", pid);
-  int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
+  fd_visit_t visit = {.search = s};
+  visit.dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (visit.dir < 0)
     return false;
-  char want[48];
-  size_t want_len = lw_fmt(want, sizeof want, "socket:[%llu]", (unsigned long long)s->inode);
-  char entries[4096];
-  bool found = false;
-  long n;
-  while (!found && s->budget > 0 &&
-         (n = syscall(SYS_getdents64, dir, entries, sizeof entries)) > 0) {
-    for (long off = 0; off < n && !found && s->budget > 0;) {
-      const linux_dirent64_t *d = (const void *)(entries + off);
-      off += d->reclen;
-      if (d->name[0] == '.')
-        continue;
-      char target[64];
-      s->budget--;
-      ssize_t len = readlinkat(dir, d->name, target, sizeof target);
-      found = len == (ssize_t)want_len && memcmp(target, want, want_len) == 0;
-    }
-  }
-  close(dir);
-  return found;
+  visit.want_len =
+      lw_fmt(visit.want, sizeof visit.want, "socket:[%llu]", (unsigned long long)s->inode);
+  lw__directory_for_each(visit.dir, visit_fd, &visit);
+  close(visit.dir);
+  return visit.found;
 }
 
 /* The parent of pid, from /proc/<pid>/stat (after the command's closing parenthesis). */
@@ -205,6 +203,22 @@ static void name_of(int pid, char *name, size_t size) {
     lw_fmt(name, size, "?");
 }
 
+typedef struct {
+  search_t *search;
+  lw_port_holder_t *holder;
+  int self;
+} process_visit_t;
+
+static bool visit_process(const char *name, void *context) {
+  process_visit_t *v = context;
+  int pid = (int)lw__directory_number(name);
+  if (pid > 0 && pid != v->self && has_socket(pid, v->search)) {
+    v->holder->pid = pid;
+    name_of(pid, v->holder->name, sizeof v->holder->name);
+  }
+  return !v->holder->pid && v->search->budget > 0;
+}
+
 bool lw__http_port_holder(const struct sockaddr_storage *address, lw_port_holder_t *holder) {
   memset(holder, 0, sizeof *holder);
   if (!find_listener(address, &holder->inode, &holder->uid))
@@ -223,25 +237,8 @@ bool lw__http_port_holder(const struct sockaddr_storage *address, lw_port_holder
   int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc < 0)
     return true; /* the inode and uid are known, the process is not */
-  char entries[4096];
-  long n;
-  while (!holder->pid && s.budget > 0 &&
-         (n = syscall(SYS_getdents64, proc, entries, sizeof entries)) > 0) {
-    for (long off = 0; off < n && !holder->pid && s.budget > 0;) {
-      const linux_dirent64_t *d = (const void *)(entries + off);
-      off += d->reclen;
-      int pid = 0;
-      const char *c = d->name;
-      for (; *c >= '0' && *c <= '9'; c++)
-        pid = pid * 10 + (*c - '0');
-      if (*c || pid <= 0 || pid == self)
-        continue;
-      if (has_socket(pid, &s)) {
-        holder->pid = pid;
-        name_of(pid, holder->name, sizeof holder->name);
-      }
-    }
-  }
+  process_visit_t visit = {&s, holder, self};
+  lw__directory_for_each(proc, visit_process, &visit);
   close(proc);
   return true;
 }

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/raw_directory.h"
 #include "agent/unwind_cfi.h"
 #include "agent/unwind_stack_bounds.h"
 #include "agent/unwind_step.h"
@@ -48,14 +49,6 @@ enum {
 };
 
 /* ---- /proc with raw system calls ------------------------------------------------------ */
-
-typedef struct {
-  uint64_t ino;
-  int64_t off;
-  unsigned short reclen;
-  unsigned char type;
-  char name[];
-} linux_dirent64_t;
 
 static int open_task_directory(void) {
   long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -82,28 +75,30 @@ static long read_task_file(int task_directory, pid_t tid, const char *file, char
 }
 
 /* Calls fn(tid) for each entry of /proc/self/task; returns how many, or a negative errno. */
+typedef struct {
+  void (*fn)(pid_t tid, void *context);
+  void *context;
+  long count;
+} task_visit_t;
+
+static bool visit_task(const char *name, void *context) {
+  task_visit_t *visit = context;
+  long tid = lw__directory_number(name);
+  if (tid > 0) { /* not "." or ".." */
+    visit->count++;
+    if (visit->fn)
+      visit->fn((pid_t)tid, visit->context);
+  }
+  return true;
+}
+
 static long for_each_task(int task_directory, void (*fn)(pid_t tid, void *context),
                           void *context) {
   if (lseek(task_directory, 0, SEEK_SET) < 0)
     return -errno;
-  char entries[4096] __attribute__((aligned(8)));
-  long count = 0, n;
-  while ((n = syscall(SYS_getdents64, task_directory, entries, sizeof entries)) > 0) {
-    for (long at = 0; at < n;) {
-      const linux_dirent64_t *e = (const linux_dirent64_t *)(entries + at);
-      at += e->reclen;
-      long tid = 0;
-      const char *p = e->name;
-      for (; *p >= '0' && *p <= '9' && tid < 0x40000000; p++)
-        tid = tid * 10 + (*p - '0');
-      if (*p || tid <= 0)
-        continue; /* "." and ".." */
-      count++;
-      if (fn)
-        fn((pid_t)tid, context);
-    }
-  }
-  return n < 0 ? -errno : count;
+  task_visit_t visit = {fn, context, 0};
+  int result = lw__directory_for_each(task_directory, visit_task, &visit);
+  return result < 0 ? result : visit.count;
 }
 
 long lw__thread_stacks_count(void) {
