@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "churn_loop.h"
+
 static long pairs = 5000000;
 static int live = 1024;
 
@@ -33,23 +35,7 @@ static double now_seconds(void) {
 }
 
 /* The same loop as bench_churn.c, so the numbers compare with docs/PERFORMANCE.md's. */
-static void churn(void) {
-  void **ring = calloc((size_t)live, sizeof(void *));
-  uint32_t state = 2463534242u;
-  for (long i = 0; i < pairs; i++) {
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    size_t size = 16 + (state % 241); /* 16..256 bytes */
-    long slot = i % live;
-    free(ring[slot]);
-    ring[slot] = malloc(size);
-    *(volatile char *)ring[slot] = 1;
-  }
-  for (int i = 0; i < live; i++)
-    free(ring[i]);
-  free(ring);
-}
+static void churn(void) { lw_bench_churn_loop(pairs, live); }
 
 static void *idle(void *unused) {
   (void)unused;

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "churn_loop.h"
+
 static long pairs = 20000000;
 static int live = 1024;
 
@@ -27,21 +29,7 @@ static double now_seconds(void) {
 
 static void *churn(void *arg) {
   (void)arg;
-  void **ring = calloc((size_t)live, sizeof(void *));
-  uint32_t state = 2463534242u;
-  for (long i = 0; i < pairs; i++) {
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    size_t size = 16 + (state % 241); /* 16..256 bytes */
-    long slot = i % live;
-    free(ring[slot]);
-    ring[slot] = malloc(size);
-    *(volatile char *)ring[slot] = 1;
-  }
-  for (int i = 0; i < live; i++)
-    free(ring[i]);
-  free(ring);
+  lw_bench_churn_loop(pairs, live);
   return NULL;
 }
 
