@@ -32,8 +32,11 @@ check "leaks --json is valid" jq -e . leak.json >/dev/null
 top=$(jq -r '.suspects[0].site // "none"' leak.json)
 check "the 1 MiB/min leak is the top suspect at 5 minutes (top: $top)" bash -c "[[ '$top' == slow_leak_site* ]]"
 check "it is the only suspect ($(jq '.suspects | length' leak.json))" test "$(jq '.suspects | length' leak.json)" = 1
+# Its 5 MiB at 30 s is about 10 samples at the default rate (one per 512 KiB): four runs side
+# by side measured 5.7 to 17.6 MB/min, and a run with 3 samples (a few in a thousand) reads
+# under a third of the rate. So "about" is within a factor of four of 10.5 MB/min.
 check "its rate is about 10 MiB per real minute (1 MiB per scaled minute): $(jq '.suspects[0].bytes_per_minute' leak.json) bytes/min" \
-  jq -e '.suspects[0].bytes_per_minute > 4e6 and .suspects[0].bytes_per_minute < 25e6' leak.json
+  jq -e '.suspects[0].bytes_per_minute > 2.6e6 and .suspects[0].bytes_per_minute < 42e6' leak.json
 check "the verdict says why" jq -e '.suspects[0].why | test("grew .* steadily")' leak.json
 check "no suspect without the leak" test "$(jq '[.suspects[] | select(.suspect)] | length' clean.json)" = 0
 check "churn sites were judged (not just absent)" test "$(jq '.sites_tracked' clean.json)" -ge 3
