@@ -114,6 +114,10 @@ for rate in 1 512k; do
     LEAKWATCH_RATE=$rate start "churn$rate-$i" churn
     sleep 0.2
     kill -TERM "$pid"
+    # A refusal dies within milliseconds; bash's wait then sometimes missed a child that
+    # ended while lw_wait_exit forked its watchdog and waited the watchdog's 30 s (1 run in
+    # 2 had one: every task already a zombie). Half a second first avoids that window.
+    sleep 0.5
     lw_wait_exit "$pid" 30
     [ "$status" = 143 ] || other=$((other + 1))
     if [ -e "churn$rate-$i.pb.gz" ]; then
