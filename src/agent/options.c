@@ -38,10 +38,10 @@ lw_options_t lw__options = {
     .history_old_after_ms = 60000,
     .reachability = true,
     .track_fds = false,
-    .soft_limit = 0,
-    .soft_limit_interval_ms = 10000,
     .fatal_signals = true,
     .snapshot_at = "",
+    .soft_limit = 0,
+    .soft_limit_interval_ms = 10000,
 };
 
 typedef enum { OPTION_SIZE, OPTION_COUNT, OPTION_BOOL, OPTION_TEXT, OPTION_DURATION } option_kind_t;
