@@ -77,6 +77,12 @@ bool lw_cli_parse_uint(const lw_cli_spec_t *spec, const char *option, const char
 /* The value of an option that must not be empty (-s ''): returned as is, or a usage error
  * "empty value for --sample" and exit 2, as for a missing value. */
 const char *lw_cli_nonempty(const lw_cli_spec_t *spec, const char *option, const char *value);
+/* A library installed beside this leakwatch binary: <dir>/../lib/NAME, <dir>/NAME (the
+ * build tree) or <dir>/../lib/leakwatch/NAME. The first readable one, resolved, into out
+ * (PATH_MAX bytes); false when there is none. */
+#ifndef _WIN32
+bool lw_cli_library_beside_binary(const char *name, char *out);
+#endif
 /* A PID argument: a positive whole number. */
 bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid);
 /* The one PID the commands that ask a process take, once the options are read: frees the

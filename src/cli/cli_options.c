@@ -3,10 +3,14 @@
  * One table per command drives both parsing and --help, so they cannot disagree.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "cli/cli.h"
 #include "common/units.h"
@@ -256,6 +260,25 @@ bool lw_cli_parse_pid(const lw_cli_spec_t *spec, const char *value, int *pid) {
   *pid = (int)v;
   return true;
 }
+
+#ifndef _WIN32
+bool lw_cli_library_beside_binary(const char *name, char *out) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+  if (!slash)
+    return false;
+  *slash = '\0';
+  const char *relative[] = {"../lib/", "", "../lib/leakwatch/"};
+  for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+    char candidate[PATH_MAX + 64];
+    snprintf(candidate, sizeof candidate, "%s/%s%s", self, relative[i], name);
+    if (realpath(candidate, out) && access(out, R_OK) == 0)
+      return true;
+  }
+  return false;
+}
+#endif
 
 int lw_cli_take_pid(lw_cli_parser_t *parser, const lw_cli_spec_t *spec, int *pid) {
   int n_positionals = parser->n_positionals;

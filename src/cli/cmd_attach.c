@@ -69,21 +69,8 @@ static bool find_attach_library(const char *given, char *out, size_t size) {
     }
     return true;
   }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash) {
-      *slash = '\0';
-      const char *relative[] = {"../lib/", "", "../lib/leakwatch/"};
-      for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
-        snprintf(candidate, sizeof candidate, "%s/%s%s", self, relative[i], name);
-        if (realpath(candidate, out) && access(out, R_OK) == 0)
-          return true;
-      }
-    }
-  }
+  if (lw_cli_library_beside_binary(name, out))
+    return true;
   lw_cli_error("cannot find %s beside the leakwatch binary; pass --agent PATH", name);
   (void)size;
   return false;

@@ -110,16 +110,10 @@ static void find_paths(int pid, lw_explain_input_t *in) {
     fclose(f);
   /* Not loaded there: the agent installed beside this leakwatch, as `leakwatch run` finds it
    * (<prefix>/bin/leakwatch, <prefix>/lib/libleakwatch.so). */
-  char self[512];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
-  if (!in->agent_path[0] && slash) {
-    *slash = '\0';
-    char candidate[600], resolved[PATH_MAX];
-    snprintf(candidate, sizeof candidate, "%s/../lib/libleakwatch.so", self);
-    if (realpath(candidate, resolved) && strlen(resolved) < sizeof in->agent_path)
-      snprintf(in->agent_path, sizeof in->agent_path, "%s", resolved);
-  }
+  char resolved[PATH_MAX];
+  if (!in->agent_path[0] && lw_cli_library_beside_binary("libleakwatch.so", resolved) &&
+      strlen(resolved) < sizeof in->agent_path)
+    snprintf(in->agent_path, sizeof in->agent_path, "%s", resolved);
   if (!libc_dir[0])
     snprintf(libc_dir, sizeof libc_dir, "/usr/lib/x86_64-linux-gnu");
   snprintf(in->jemalloc_path, sizeof in->jemalloc_path, "%s/libjemalloc.so.2", libc_dir);

@@ -109,23 +109,8 @@ static bool find_agent(const char *given, char *out, size_t size) {
     }
     return true;
   }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash) {
-      *slash = '\0';
-      const char *relative[] = {"../lib/libleakwatch.so", "libleakwatch.so",
-                                "../lib/leakwatch/libleakwatch.so"};
-      for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
-        char path[PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s/%s", self, relative[i]);
-        if (realpath(path, out) && access(out, R_OK) == 0)
-          return true;
-      }
-    }
-  }
+  if (lw_cli_library_beside_binary("libleakwatch.so", out))
+    return true;
   lw_cli_error("cannot find libleakwatch.so beside the leakwatch binary; pass --agent PATH");
   (void)size;
   return false;
